@@ -1,0 +1,25 @@
+//! The PigeonAir appliance image: a Debian 13 (trixie) root filesystem built from the host's
+//! configured Debian mirror, kept as cached layers.
+//!
+//! The image is two layers, lowest first:
+//! 1. **base** — debootstrap plus the Debian packages of [`ImageSpec`], keyed by a hash of
+//!    everything that shapes it (suite, mirror, package set, preseeds, the customisation script),
+//!    so a rebuild with the same package set reuses it;
+//! 2. **packages** — PigeonAir's own `.deb` files installed on top of the base, kept as an overlay
+//!    upper directory, keyed by the base and the packages' hashes. Refreshing our packages never
+//!    rebuilds the Debian base.
+//!
+//! Pure parts ([`spec`], [`mirror`]) are apart from the shells that run debootstrap and
+//! systemd-nspawn ([`build`]) and lay out the cache ([`store`]).
+#![forbid(unsafe_code)]
+
+pub mod build;
+pub mod host;
+pub mod mirror;
+pub mod spec;
+pub mod store;
+
+pub use build::{BuildError, Debs, ensure_image};
+pub use mirror::Mirror;
+pub use spec::ImageSpec;
+pub use store::{Image, ImageStore};

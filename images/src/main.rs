@@ -1,0 +1,71 @@
+//! `pigeonair-image`: builds (or reuses) the appliance image and says what it did.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pigeonair_image::{Debs, ImageSpec, ImageStore, Mirror, ensure_image};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Build the PigeonAir appliance image (Debian 13 root filesystem)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the image, reusing every cached layer whose inputs did not change.
+    Build {
+        /// Directory of PigeonAir .deb files to install on top of the Debian base.
+        #[arg(long, default_value = "target/debian")]
+        debs: PathBuf,
+    },
+    /// Print the image last built (its id and layers) as JSON.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let store = ImageStore::from_env();
+    let result = match cli.command {
+        Cmd::Build { debs } => build(&store, &debs),
+        Cmd::Show => match store.current() {
+            Some(image) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&image).unwrap_or_default()
+                );
+                Ok(())
+            }
+            None => Err(anyhow::anyhow!(
+                "no image built yet in {}: run `pigeonair-image build`",
+                store.root().display()
+            )),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pigeonair-image: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build(store: &ImageStore, debs: &std::path::Path) -> anyhow::Result<()> {
+    let mirror = Mirror::from_host()?;
+    let debs = Debs::scan(debs)
+        .map_err(|e| anyhow::anyhow!("reading packages in {}: {e}", debs.display()))?;
+    ensure_image(
+        store,
+        &ImageSpec::appliance(),
+        &mirror,
+        &debs,
+        &mut std::io::stdout(),
+    )?;
+    Ok(())
+}

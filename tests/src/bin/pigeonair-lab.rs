@@ -1,0 +1,169 @@
+//! `pigeonair-lab`: runs PigeonAir appliance nodes on this machine. See README.md, "The lab".
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use pigeonair_tests::lab::names::LabName;
+use pigeonair_tests::lab::node::LAUNCH_SUBCOMMAND;
+use pigeonair_tests::lab::state::LabDirs;
+use pigeonair_tests::lab::{Lab, LabError, UpOptions, UpOutcome, cgroup};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Run PigeonAir appliance nodes (systemd-nspawn) on a public and a private network"
+)]
+struct Cli {
+    /// The lab's name; it prefixes every namespace, cgroup and directory the lab makes.
+    #[arg(long, global = true, default_value = "lab", value_parser = parse_lab)]
+    name: LabName,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+fn parse_lab(s: &str) -> Result<LabName, String> {
+    LabName::try_new(s).map_err(|e| e.to_string())
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build or refresh the image if needed, boot the nodes, wait until each has booted.
+    Up {
+        /// Number of nodes (node1 … nodeN).
+        #[arg(long, default_value_t = 1)]
+        nodes: u32,
+        /// Directory of PigeonAir .deb files to install into the image
+        /// [default: this workspace's target/debian].
+        #[arg(long)]
+        debs: Option<PathBuf>,
+        /// Seconds each node may take to boot.
+        #[arg(long, default_value_t = 60)]
+        boot_timeout: u64,
+    },
+    /// Show the nodes, their addresses on both networks and their system state.
+    Status {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a node (its namespaces, mounts and root).
+    Exec {
+        /// node1 … nodeN.
+        node: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Run a command at the client address on the public network.
+    Client {
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Stop every node and remove everything the lab made (running it twice is fine).
+    Down,
+}
+
+/// `target/debian` of this workspace, where `cargo deb` puts PigeonAir's packages.
+fn default_debs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debian")
+}
+
+fn main() -> ExitCode {
+    // The hidden launcher: join the node's cgroup, then become systemd-nspawn.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(LAUNCH_SUBCOMMAND) {
+        return launch(&args[2..]);
+    }
+    let cli = Cli::parse();
+    let lab = Lab::new(LabDirs::from_env(), cli.name);
+    match run(&lab, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pigeonair-lab: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
+    let mut out = std::io::stdout();
+    match cmd {
+        Cmd::Up {
+            nodes,
+            debs,
+            boot_timeout,
+        } => {
+            let opts = UpOptions {
+                nodes,
+                debs: debs.unwrap_or_else(default_debs),
+                boot_timeout: Duration::from_secs(boot_timeout),
+            };
+            match lab.up(&opts, &mut out)? {
+                UpOutcome::Started(status) => print!("{}", status.render()),
+                UpOutcome::AlreadyUp(status) => {
+                    println!("lab {} is already up: nothing changed", lab.name());
+                    print!("{}", status.render());
+                }
+            }
+        }
+        Cmd::Status { json } => {
+            let status = lab.status()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status).expect("status serialises")
+                );
+            } else {
+                print!("{}", status.render());
+            }
+        }
+        Cmd::Exec { node, command } => return Ok(pass_through(lab.exec_command(&node, &command)?)),
+        Cmd::Client { command } => return Ok(pass_through(lab.client_command(&command)?)),
+        Cmd::Down => lab.down(&mut out)?,
+    }
+    let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cmd` with our standard input and output; its exit code becomes ours.
+fn pass_through(mut cmd: std::process::Command) -> ExitCode {
+    match cmd.status() {
+        Ok(status) => ExitCode::from(
+            status
+                .code()
+                .map(|c| c as u8)
+                .unwrap_or(128 + status_signal(&status)),
+        ),
+        Err(e) => {
+            eprintln!("pigeonair-lab: could not run {:?}: {e}", cmd.get_program());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status_signal(status: &std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().map(|s| s as u8).unwrap_or(1)
+}
+
+/// `__launch CGROUP -- PROGRAM ARGS…`: moves itself into CGROUP, then execs PROGRAM.
+fn launch(args: &[String]) -> ExitCode {
+    let (Some(cg), Some("--"), Some(program)) =
+        (args.first(), args.get(1).map(String::as_str), args.get(2))
+    else {
+        eprintln!("pigeonair-lab {LAUNCH_SUBCOMMAND}: usage: CGROUP -- PROGRAM ARGS…");
+        return ExitCode::FAILURE;
+    };
+    if let Err(e) = cgroup::enter(std::path::Path::new(cg)) {
+        eprintln!("pigeonair-lab: cannot join the node's cgroup {cg}: {e}");
+        return ExitCode::FAILURE;
+    }
+    let err = std::process::Command::new(program).args(&args[3..]).exec();
+    eprintln!("pigeonair-lab: cannot run {program}: {err}");
+    ExitCode::FAILURE
+}
