@@ -483,13 +483,26 @@ impl Lab {
         nspawns.extend(ours);
         nspawns.sort_unstable();
         nspawns.dedup();
-        // SIGTERM to nspawn halts the node cleanly (its systemd shuts down).
-        for pid in &nspawns {
-            let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGTERM);
-        }
+        // SIGTERM to nspawn halts the node cleanly: nspawn passes it on to the node's systemd
+        // as SIGRTMIN+3. A systemd that has just started has no handler yet, and PID 1 ignores
+        // signals it does not handle, so the request is repeated every second.
+        let mut last_term: Option<Instant> = None;
         let rel = cgroup::lab_relative(self.name.as_str());
-        let gone = |pids: &[u32]| pids.iter().all(|p| !procs::alive(*p));
-        if !wait_until(Duration::from_secs(15), || gone(&nspawns)) {
+        let halted = wait_until(Duration::from_secs(15), || {
+            let running: Vec<u32> = nspawns
+                .iter()
+                .copied()
+                .filter(|p| procs::alive(*p))
+                .collect();
+            if last_term.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                for pid in &running {
+                    let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGTERM);
+                }
+                last_term = Some(Instant::now());
+            }
+            running.is_empty()
+        });
+        if !halted {
             let _ = writeln!(
                 out,
                 "lab {}: nodes did not halt in 15 s; killing",
@@ -605,8 +618,8 @@ impl Lab {
     fn leader_in(&self, state: &LabState, node: &str) -> Option<u32> {
         let recorded = state.nodes.iter().find(|n| n.name == node)?;
         let marker = format!("--machine=pal-{}-{node}", self.name);
-        let is_ours = procs::cmdline(recorded.nspawn_pid)
-            .is_some_and(|args| args.contains(&marker));
+        let is_ours =
+            procs::cmdline(recorded.nspawn_pid).is_some_and(|args| args.contains(&marker));
         if is_ours && procs::alive(recorded.nspawn_pid) {
             node::leader(recorded.nspawn_pid)
         } else {

@@ -159,10 +159,14 @@ pub fn system_state(leader: u32, wait: Option<Duration>) -> Result<SystemState, 
         };
         let out = host::output_within(&mut cmd, limit)?;
         let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        if !state.is_empty() {
+        // Right after nspawn execs systemd, systemctl finds no manager yet ("offline") or
+        // cannot connect (nothing printed): that is boot not having started, not its result.
+        let not_yet = state.is_empty() || state == "offline";
+        let past_deadline = Instant::now() >= deadline;
+        if !state.is_empty() && (!not_yet || past_deadline) {
             break state;
         }
-        if Instant::now() >= deadline {
+        if past_deadline {
             break format!("unknown ({})", String::from_utf8_lossy(&out.stderr).trim());
         }
         std::thread::sleep(Duration::from_millis(20));
