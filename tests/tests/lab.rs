@@ -296,3 +296,40 @@ fn bad_input_is_one_clear_line_and_makes_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("lab name \"Bad_Name\""));
     assert_nothing_left("t-bad", &links_before);
 }
+
+#[test]
+fn interrupted_up_leaves_nothing() {
+    if !lab_host_ready("interrupted_up_leaves_nothing") {
+        return;
+    }
+    let links_before = root_links();
+    let lab = LabCli::new(BIN, "t-int");
+    lab.run(&["down"]);
+    let up = Command::new(BIN)
+        .args(["--name", "t-int", "up", "--nodes", "3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ctrl-C once every node has been launched, while up waits for them to boot.
+    let state = "/var/lib/pigeonair-lab/t-int/state.json";
+    // Polled closely: booting takes well under a second once the nodes are launched.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(state).is_ok_and(|s| s.matches("nspawn_pid").count() == 3) {
+        assert!(Instant::now() < deadline, "up never launched its nodes");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = up.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "up finished despite Ctrl-C");
+    assert!(
+        err.contains("interrupted: the lab was taken down again"),
+        "{err}"
+    );
+    assert_nothing_left("t-int", &links_before);
+}

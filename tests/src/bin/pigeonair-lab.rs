@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use pigeonair_tests::lab::names::LabName;
 use pigeonair_tests::lab::node::LAUNCH_SUBCOMMAND;
 use pigeonair_tests::lab::state::LabDirs;
-use pigeonair_tests::lab::{Lab, LabError, UpOptions, UpOutcome, cgroup};
+use pigeonair_tests::lab::{Cancel, Lab, LabError, UpOptions, UpOutcome, cgroup};
 
 #[derive(Parser)]
 #[command(
@@ -98,7 +98,12 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
             debs,
             boot_timeout,
         } => {
+            let cancel = Cancel::on_signals().map_err(|source| LabError::Io {
+                path: "signal handlers".into(),
+                source,
+            })?;
             let opts = UpOptions {
+                cancel,
                 nodes,
                 debs: debs.unwrap_or_else(default_debs),
                 boot_timeout: Duration::from_secs(boot_timeout),

@@ -20,6 +20,8 @@ use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -29,6 +31,7 @@ use pigeonair_image::host::{self, HostError};
 use pigeonair_image::mirror::MirrorError;
 use pigeonair_image::{BuildError, Debs, ImageSpec, ImageStore, Mirror, ensure_image};
 use serde::Serialize;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use names::{LabName, NameError};
 use node::SystemState;
@@ -124,6 +127,9 @@ pub enum LabError {
         /// The node.
         node: String,
     },
+    /// `up` was interrupted; the lab was taken down again.
+    #[error("interrupted: the lab was taken down again")]
+    Interrupted,
     /// `down` could not remove everything.
     #[error("lab {lab} could not be removed completely: {problems}")]
     Teardown {
@@ -149,6 +155,35 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LabError + '_ {
     }
 }
 
+/// Set when the operator interrupts `up` (Ctrl-C, SIGTERM, SIGHUP): `up` stops waiting and
+/// takes the lab down again instead of leaving it half made.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A token set by SIGINT, SIGTERM and SIGHUP from now on (they no longer end the process).
+    pub fn on_signals() -> io::Result<Cancel> {
+        let cancel = Cancel::default();
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            signal_hook::flag::register(signal, Arc::clone(&cancel.0))?;
+        }
+        Ok(cancel)
+    }
+
+    /// Whether `up` was interrupted.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn check(&self) -> Result<(), LabError> {
+        if self.is_set() {
+            Err(LabError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What `up` is asked for.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -158,6 +193,8 @@ pub struct UpOptions {
     pub debs: PathBuf,
     /// How long each node may take to finish booting.
     pub boot_timeout: Duration,
+    /// Set when the operator interrupts `up`.
+    pub cancel: Cancel,
 }
 
 /// What `up` did.
@@ -314,13 +351,14 @@ impl Lab {
             &debs,
             out,
         )?;
+        opts.cancel.check()?;
         let mut state = LabState {
             node_count: opts.nodes,
             image,
             nodes: Vec::new(),
         };
         let started = Instant::now();
-        match self.start(&plan, &mut state, opts.boot_timeout, out) {
+        match self.start(&plan, &mut state, opts, out) {
             Ok(status) => {
                 let _ = writeln!(
                     out,
@@ -345,9 +383,10 @@ impl Lab {
         &self,
         plan: &LabPlan,
         state: &mut LabState,
-        boot_timeout: Duration,
+        opts: &UpOptions,
         out: &mut dyn Write,
     ) -> Result<Status, LabError> {
+        let (boot_timeout, cancel) = (opts.boot_timeout, &opts.cancel);
         let save = |state: &LabState| {
             state
                 .save(&self.dirs, &self.name)
@@ -356,6 +395,7 @@ impl Lab {
         save(state)?;
         let t = Instant::now();
         for cmd in plan.network_commands() {
+            cancel.check()?;
             net::ip(&cmd)?;
         }
         let _ = writeln!(
@@ -366,6 +406,7 @@ impl Lab {
         );
         let mut children = Vec::new();
         for node in &plan.nodes {
+            cancel.check()?;
             let dir = self.dirs.node(&self.name, node.name);
             let upper = dir.join("upper");
             seed_upper(&upper, plan, node).map_err(io_err(&upper))?;
@@ -395,7 +436,9 @@ impl Lab {
                 reason,
                 console: console(),
             };
-            let Some(leader) = node::wait_for_leader(child.id(), deadline) else {
+            let leader = node::wait_for_leader(child.id(), deadline, &|| cancel.is_set());
+            cancel.check()?;
+            let Some(leader) = leader else {
                 let reason = match child.try_wait() {
                     Ok(Some(status)) => format!("systemd-nspawn exited ({status})"),
                     _ => format!("its systemd did not start within {boot_timeout:?}"),
@@ -403,7 +446,9 @@ impl Lab {
                 return Err(boot_err(reason));
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            let system = match node::system_state(leader, Some(left)) {
+            let system = node::system_state(leader, Some(left), &|| cancel.is_set());
+            cancel.check()?;
+            let system = match system {
                 Ok(s) => s,
                 Err(HostError::TimedOut { .. }) => {
                     return Err(boot_err(format!(
@@ -576,36 +621,35 @@ impl Lab {
 
     fn status_of(&self, state: &LabState) -> Status {
         let plan = LabPlan::new(self.name.clone(), state.node_count).ok();
-        let nodes = plan
-            .as_ref()
-            .map(|plan| {
-                plan.nodes
-                    .iter()
-                    .map(|n| {
-                        let leader = self.leader_in(state, &n.name.to_string());
-                        let system = match leader {
-                            Some(pid) => {
-                                node::system_state(pid, None).unwrap_or_else(|e| SystemState {
-                                    state: format!("unknown ({e})"),
+        let nodes =
+            plan.as_ref()
+                .map(|plan| {
+                    plan.nodes
+                        .iter()
+                        .map(|n| {
+                            let leader = self.leader_in(state, &n.name.to_string());
+                            let system = match leader {
+                                Some(pid) => node::system_state(pid, None, &|| false)
+                                    .unwrap_or_else(|e| SystemState {
+                                        state: format!("unknown ({e})"),
+                                        failed: Vec::new(),
+                                    }),
+                                None => SystemState {
+                                    state: "down".into(),
                                     failed: Vec::new(),
-                                })
+                                },
+                            };
+                            NodeStatus {
+                                name: n.name.to_string(),
+                                public: n.public,
+                                private: n.private,
+                                leader_pid: leader,
+                                system,
                             }
-                            None => SystemState {
-                                state: "down".into(),
-                                failed: Vec::new(),
-                            },
-                        };
-                        NodeStatus {
-                            name: n.name.to_string(),
-                            public: n.public,
-                            private: n.private,
-                            leader_pid: leader,
-                            system,
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
         Status {
             lab: self.name.to_string(),
             up: true,

@@ -143,7 +143,12 @@ impl SystemState {
 
 /// Asks the node's systemd for the system state; with `wait`, waits until boot has finished
 /// (early in boot, before its bus is up, systemctl cannot connect: that is retried too).
-pub fn system_state(leader: u32, wait: Option<Duration>) -> Result<SystemState, HostError> {
+/// `cancelled` ends the wait early.
+pub fn system_state(
+    leader: u32,
+    wait: Option<Duration>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SystemState, HostError> {
     let deadline = Instant::now() + wait.unwrap_or(Duration::ZERO);
     let state = loop {
         let mut cmd = nsenter(leader);
@@ -162,7 +167,7 @@ pub fn system_state(leader: u32, wait: Option<Duration>) -> Result<SystemState, 
         // Right after nspawn execs systemd, systemctl finds no manager yet ("offline") or
         // cannot connect (nothing printed): that is boot not having started, not its result.
         let not_yet = state.is_empty() || state == "offline";
-        let past_deadline = Instant::now() >= deadline;
+        let past_deadline = Instant::now() >= deadline || cancelled();
         if !state.is_empty() && (!not_yet || past_deadline) {
             break state;
         }
@@ -193,12 +198,17 @@ pub fn system_state(leader: u32, wait: Option<Duration>) -> Result<SystemState, 
 }
 
 /// Waits for the nspawn process `nspawn_pid` to have exec'd the node's systemd.
-pub fn wait_for_leader(nspawn_pid: u32, deadline: Instant) -> Option<u32> {
+/// `cancelled` ends the wait early.
+pub fn wait_for_leader(
+    nspawn_pid: u32,
+    deadline: Instant,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<u32> {
     loop {
         if let Some(pid) = leader(nspawn_pid) {
             return Some(pid);
         }
-        if !procs::alive(nspawn_pid) || Instant::now() >= deadline {
+        if !procs::alive(nspawn_pid) || Instant::now() >= deadline || cancelled() {
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
