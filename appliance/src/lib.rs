@@ -1,0 +1,14 @@
+//! PigeonAir's appliance core, with no IO: the answers file and the validated [`plan::Plan`] it
+//! becomes, the directory (LDAP) design, and the renderers that turn a plan into the files of
+//! slapd, Postfix, Dovecot and the node's network. The installer's shells (apply to disk, LDAP,
+//! systemd) live in `installer/`.
+#![forbid(unsafe_code)]
+
+pub mod answers;
+pub mod directory;
+pub mod plan;
+pub mod render;
+pub mod types;
+
+pub use answers::{AnswersError, parse_answers};
+pub use plan::Plan;

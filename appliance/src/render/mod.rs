@@ -1,0 +1,95 @@
+//! Renderers: pure functions from a [`Plan`] (and the node's service secrets) to the files the
+//! node needs, with owner, mode and the unit that reads them. Apply compares these with the
+//! node and writes only what differs.
+
+pub mod network;
+pub mod slapd;
+
+use serde::Serialize;
+
+use crate::plan::Plan;
+
+/// A systemd unit whose configuration a file belongs to: after the file changes, apply
+/// validates the new configuration and reloads or restarts this unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// slapd.service (its cn=config is built from the rendered LDIF).
+    Slapd,
+    /// postfix.service.
+    Postfix,
+    /// dovecot.service.
+    Dovecot,
+    /// systemd-networkd.service.
+    Networkd,
+    /// Files no daemon needs reloading for (hosts, mailname, hostname).
+    None,
+}
+
+/// One file of the node as the plan wants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedFile {
+    /// Absolute path on the node.
+    pub path: String,
+    /// Contents.
+    pub contents: String,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owning user (a name in the node's /etc/passwd).
+    pub owner: String,
+    /// Owning group.
+    pub group: String,
+    /// The unit that reads it.
+    pub unit: Unit,
+}
+
+impl RenderedFile {
+    /// A file owned by root, mode 0644.
+    pub fn public(path: &str, contents: String, unit: Unit) -> Self {
+        RenderedFile {
+            path: path.to_owned(),
+            contents,
+            mode: 0o644,
+            owner: "root".into(),
+            group: "root".into(),
+            unit,
+        }
+    }
+
+    /// A file readable only by root and `group` (mode 0640): it holds a secret.
+    pub fn secret(path: &str, contents: String, group: &str, unit: Unit) -> Self {
+        RenderedFile {
+            path: path.to_owned(),
+            contents,
+            mode: 0o640,
+            owner: "root".into(),
+            group: group.to_owned(),
+            unit,
+        }
+    }
+}
+
+/// Per-node secrets made at install and kept in `/etc/pigeonair/secrets.toml` (root only):
+/// the service accounts' bind passwords.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct Secrets {
+    /// Postfix's bind password (`cn=postfix,ou=services,…`).
+    pub postfix_ldap: String,
+    /// Dovecot's bind password (`cn=dovecot,ou=services,…`).
+    pub dovecot_ldap: String,
+}
+
+/// Where PigeonAir keeps the node's TLS key and certificate (made with openssl at install).
+pub const TLS_CERT: &str = "/etc/pigeonair/tls/node.crt";
+/// The node's TLS key.
+pub const TLS_KEY: &str = "/etc/pigeonair/tls/node.key";
+
+/// Every file the plan wants on the node, sorted by path.
+pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
+    let mut files = Vec::new();
+    files.extend(network::render(plan));
+    files.push(slapd::render(plan));
+    let _ = secrets;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}

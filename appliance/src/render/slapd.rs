@@ -1,0 +1,128 @@
+//! slapd's configuration as a complete cn=config LDIF. Apply builds `/etc/ldap/slapd.d` from it
+//! with `slapadd -n0`, checks it with `slaptest`, and swaps it in only if it passes.
+
+use super::{RenderedFile, TLS_CERT, TLS_KEY, Unit};
+use crate::directory::{
+    ADMINS_DN, BASE_DN, DOMAINS_DN, DOVECOT_DN, LOCAL_ROOT_DN, NODES_DN, POSTFIX_DN,
+};
+use crate::plan::Plan;
+
+/// Where the rendered cn=config LDIF is kept (the source apply builds slapd.d from).
+pub const SLAPD_LDIF: &str = "/etc/pigeonair/slapd.ldif";
+/// slapd's configuration directory.
+pub const SLAPD_D: &str = "/etc/ldap/slapd.d";
+/// The directory's database.
+pub const SLAPD_DB: &str = "/var/lib/ldap";
+
+/// PigeonAir's schema (cn=config form).
+pub const SCHEMA_LDIF: &str = include_str!("../../schema/pigeonair.ldif");
+
+/// Attributes Postfix reads: routing only, never passwords.
+const POSTFIX_READS: &str = "entry,objectClass,cn,mail,mailLocalAddress,mailHost,\
+pigeonairAccountStatus,pigeonairEnabledService,pigeonairAliasTarget,pigeonairAliasDomainOf,\
+pigeonairForwardTo,pigeonairKeepCopy";
+
+/// The cn=config LDIF for `plan`.
+pub fn render(plan: &Plan) -> RenderedFile {
+    let _ = plan;
+    let admins = format!("dn.children=\"{ADMINS_DN}\"");
+    let root = format!("dn.exact=\"{LOCAL_ROOT_DN}\"");
+    let schema = SCHEMA_LDIF
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            if l == "dn: cn=pigeonair,cn=schema,cn=config" {
+                "dn: cn={5}pigeonair,cn=schema,cn=config".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!(
+        r#"# Written by pigeonair-install: slapd's cn=config. Edits are replaced on the next apply.
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcArgsFile: /run/slapd/slapd.args
+olcPidFile: /run/slapd/slapd.pid
+olcLogLevel: stats
+olcDisallows: bind_anon
+olcRequires: authc
+olcTLSCertificateFile: {TLS_CERT}
+olcTLSCertificateKeyFile: {TLS_KEY}
+olcTLSProtocolMin: 3.3
+olcPasswordCryptSaltFormat: $6$%.16s
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: {{0}}back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file:///etc/ldap/schema/cosine.ldif
+
+include: file:///etc/ldap/schema/nis.ldif
+
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+include: file:///etc/ldap/schema/misc.ldif
+
+{schema}
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+olcPasswordHash: {{CRYPT}}
+olcSizeLimit: 1000
+olcAccess: {{0}}to * by {root} manage by * break
+olcAccess: {{1}}to dn.exact="" by * read
+olcAccess: {{2}}to dn.base="cn=Subschema" by * read
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcRootDN: {LOCAL_ROOT_DN}
+olcAccess: {{0}}to * by {root} manage by * none
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: {BASE_DN}
+olcRootDN: {LOCAL_ROOT_DN}
+olcDbDirectory: {SLAPD_DB}
+olcDbMaxSize: 4294967296
+olcDbIndex: objectClass eq
+olcDbIndex: cn eq
+olcDbIndex: mail eq,sub
+olcDbIndex: mailLocalAddress eq
+olcDbIndex: uidNumber eq
+olcDbIndex: pigeonairMailboxId eq
+olcDbIndex: pigeonairAliasTarget eq
+olcDbIndex: pigeonairAccountStatus eq
+olcDbIndex: entryCSN eq
+olcDbIndex: entryUUID eq
+olcAccess: {{0}}to attrs=userPassword by {admins} write by dn.exact="{DOVECOT_DN}" read by anonymous auth by * none
+olcAccess: {{1}}to dn.subtree="{DOMAINS_DN}" attrs={POSTFIX_READS} by {admins} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
+olcAccess: {{2}}to dn.subtree="{DOMAINS_DN}" by {admins} write by dn.exact="{DOVECOT_DN}" read by * none
+olcAccess: {{3}}to dn.subtree="{NODES_DN}" by {admins} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
+olcAccess: {{4}}to * by {admins} write by * none
+"#
+    );
+    RenderedFile {
+        path: SLAPD_LDIF.into(),
+        contents: text,
+        mode: 0o600,
+        owner: "root".into(),
+        group: "root".into(),
+        unit: Unit::Slapd,
+    }
+}

@@ -1,0 +1,2 @@
+//! pigeonair-install
+fn main() {}
