@@ -8,10 +8,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::host::{self, HostError};
 use crate::mirror::Mirror;
 use crate::spec::{CUSTOMISE_SCRIPT, ImageSpec, hex, short_key};
 use crate::store::{Image, ImageStore, Manifest};
+use pigeonair_host::{self as host, HostError};
 
 /// Host tools the build needs, with the Debian package of each.
 pub const BUILD_TOOLS: &[(&str, &str)] = &[

@@ -14,7 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
-pub mod host;
 pub mod mirror;
 pub mod spec;
 pub mod store;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pigeonair_image::host;
+use pigeonair_host as host;
 
 use crate::lab::LAB_TOOLS;
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use pigeonair_image::host::{self, HostError};
+use pigeonair_host::{self as host, HostError};
 use pigeonair_image::mirror::MirrorError;
 use pigeonair_image::{BuildError, Debs, ImageSpec, ImageStore, Mirror, ensure_image};
 use serde::Serialize;

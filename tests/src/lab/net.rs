@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use pigeonair_image::host::{self, HostError};
+use pigeonair_host::{self as host, HostError};
 
 use super::names::LabName;
 use super::plan::lab_owns_netns;

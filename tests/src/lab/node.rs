@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pigeonair_host::{self as host, HostError};
 use pigeonair_image::Image;
-use pigeonair_image::host::{self, HostError};
 use serde::Serialize;
 
 use super::plan::{LabPlan, NodePlan};

@@ -22,9 +22,23 @@ const POSTFIX_READS: &str = "entry,objectClass,cn,mail,mailLocalAddress,mailHost
 pigeonairAccountStatus,pigeonairEnabledService,pigeonairAliasTarget,pigeonairAliasDomainOf,\
 pigeonairForwardTo,pigeonairKeepCopy";
 
-/// The cn=config LDIF for `plan`.
-pub fn render(plan: &Plan) -> RenderedFile {
-    let _ = plan;
+/// slapd's files for `plan`: the cn=config LDIF and `/etc/default/slapd` (what to listen on).
+pub fn render(plan: &Plan) -> Vec<RenderedFile> {
+    let defaults = format!(
+        "# Written by pigeonair-install.\nSLAPD_CONF=/etc/ldap/slapd.d\nSLAPD_USER=\"openldap\"\n\
+         SLAPD_GROUP=\"openldap\"\nSLAPD_PIDFILE=\nSLAPD_SENTINEL_FILE=/etc/ldap/noslapd\n\
+         SLAPD_OPTIONS=\"\"\n\
+         # Local clients over ldapi and loopback; peers (replication) on the private network.\n\
+         SLAPD_SERVICES=\"ldapi:/// ldap://127.0.0.1/ ldap://{}/\"\n",
+        plan.private.address.addr()
+    );
+    vec![
+        config_ldif(),
+        RenderedFile::public("/etc/default/slapd", defaults, Unit::Slapd),
+    ]
+}
+
+fn config_ldif() -> RenderedFile {
     let admins = format!("dn.children=\"{ADMINS_DN}\"");
     let root = format!("dn.exact=\"{LOCAL_ROOT_DN}\"");
     let schema = SCHEMA_LDIF

@@ -26,6 +26,19 @@ pub enum Unit {
     None,
 }
 
+impl Unit {
+    /// The systemd unit's name, if the file belongs to one.
+    pub fn service(self) -> Option<&'static str> {
+        match self {
+            Unit::Slapd => Some("slapd.service"),
+            Unit::Postfix => Some("postfix.service"),
+            Unit::Dovecot => Some("dovecot.service"),
+            Unit::Networkd => Some("systemd-networkd.service"),
+            Unit::None => None,
+        }
+    }
+}
+
 /// One file of the node as the plan wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RenderedFile {
@@ -88,7 +101,7 @@ pub const TLS_KEY: &str = "/etc/pigeonair/tls/node.key";
 pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     let mut files = Vec::new();
     files.extend(network::render(plan));
-    files.push(slapd::render(plan));
+    files.extend(slapd::render(plan));
     let _ = secrets;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files

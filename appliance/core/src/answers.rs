@@ -374,3 +374,50 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
         admin_password: admin_password.expect("checked"),
     })
 }
+
+/// The answers file for `plan`, with the administrator password as `password_hash`: what the
+/// installer saves on the node and the TUI saves from its summary. It parses back to the same
+/// plan (with the hash in place of clear text).
+pub fn to_toml(plan: &Plan, admin_hash: &str) -> String {
+    let mut text = format!(
+        "# PigeonAir answers file (saved by pigeonair-install; the password is kept as a hash).\n\
+         [cluster]\nname = \"{}\"\nstorage = \"distributed\"\nbalancer = \"none\"\n\n\
+         [mail]\ndomain = \"{}\"\n\n[node]\nhostname = \"{}\"\n\n[network]\ndns = [{}]\n\n\
+         [network.public]\ninterface = \"{}\"\naddress = \"{}\"\n",
+        plan.cluster,
+        plan.domain,
+        plan.hostname,
+        plan.dns
+            .iter()
+            .map(|d| format!("\"{d}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.public.interface,
+        plan.public.address,
+    );
+    if let Some(gw) = plan.public.gateway {
+        text.push_str(&format!("gateway = \"{gw}\"\n"));
+    }
+    text.push_str(&format!(
+        "\n[network.private]\ninterface = \"{}\"\naddress = \"{}\"\n\n[admin]\npassword_hash = \"{admin_hash}\"\n",
+        plan.private.interface, plan.private.address
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_answers_parse_back_to_the_same_plan() {
+        let plan = parse_answers(include_str!("../examples/single-box.toml")).unwrap();
+        let hash = "$6$abcdefgh12345678$iVJtDoj0HJxHKse63Ugg6qgORVar9xPcJGzsf17nDjM8sahjgPLuBj0lsy8ViSpMd.B0uCVQCHvB13BjoqiYe0";
+        let again = parse_answers(&to_toml(&plan, hash)).unwrap();
+        let expected = Plan {
+            admin_password: AdminPassword::Hash(hash.into()),
+            ..plan
+        };
+        assert_eq!(again, expected);
+    }
+}

@@ -1,5 +1,6 @@
-//! Running host tools (debootstrap, systemd-nspawn, ip, nsenter) with errors an operator can act
-//! on: which command, its exit status, and the end of what it printed.
+//! Running system tools (debootstrap, systemd-nspawn, ip, nsenter, slapadd, postfix, systemctl)
+//! with errors an operator can act on: which command, its exit status, and the end of what it printed.
+#![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -1,0 +1,407 @@
+//! Apply: brings this node to what the plan wants and says what it changed.
+//!
+//! 1. secrets — the service accounts' bind passwords, made once;
+//! 2. TLS — the node's key and certificate, made once with openssl;
+//! 3. files — rendered files compared with the node; a daemon's changed files are first
+//!    checked in a staging copy of its configuration (`postfix check`, `doveconf -n`), then
+//!    written atomically; a marker in `/var/lib/pigeonair/pending/` records that the daemon
+//!    must be reloaded, so an apply killed after writing still reloads it when run again;
+//! 4. directory — slapd's cn=config rebuilt when its LDIF changed (checked with slaptest before
+//!    it replaces the working one), then the seed entries added where missing;
+//! 5. services — units with pending changes reloaded or restarted, stopped ones started.
+//!
+//! Re-applying the same plan changes nothing and says "0 changed".
+
+pub mod files;
+pub mod secrets;
+pub mod seed;
+pub mod slapd;
+pub mod tls;
+pub mod units;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use pigeonair_appliance::Plan;
+use pigeonair_appliance::answers::to_toml;
+use pigeonair_appliance::directory::{MAIL_GID, SeedSecrets, VMAIL_DIR, seed_entries, user_dn};
+use pigeonair_appliance::plan::AdminPassword;
+use pigeonair_appliance::render::{RenderedFile, Unit, render_all};
+use pigeonair_host::{self as host, HostError};
+
+use crate::crypt::{random_uuid, sha512_crypt, verify};
+use files::{FileChange, FileError, Root};
+
+/// Where the installer keeps the answers it installed (with the password hashed).
+pub const SAVED_ANSWERS: &str = "/etc/pigeonair/answers.toml";
+/// Markers of daemons whose configuration was written but not yet reloaded.
+const PENDING_DIR: &str = "/var/lib/pigeonair/pending";
+/// Where a daemon's changed configuration is checked before it is written.
+const STAGE_DIR: &str = "/var/lib/pigeonair/stage";
+
+/// Apply failed; the message says which step and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A command failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The directory could not be seeded.
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
+    /// A daemon's new configuration did not pass its own check; nothing of it was written.
+    #[error("the new {unit} configuration failed its check and was not installed:\n{reason}")]
+    Invalid {
+        /// The daemon.
+        unit: String,
+        /// What the checker said.
+        reason: String,
+    },
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Print what would change; change nothing.
+    pub dry_run: bool,
+}
+
+/// What apply did (or, with `--dry-run`, would do): one line per change.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The changes.
+    pub changes: Vec<String>,
+}
+
+/// Progress for the terminal: one line per step, with its duration.
+pub struct Progress<'a> {
+    out: &'a mut dyn FnMut(&str),
+    step: usize,
+    total: usize,
+}
+
+impl<'a> Progress<'a> {
+    /// Reports through `out`.
+    pub fn new(out: &'a mut dyn FnMut(&str), total: usize) -> Self {
+        Progress {
+            out,
+            step: 0,
+            total,
+        }
+    }
+
+    fn run<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Vec<String>) -> Result<T, ApplyError>,
+        report: &mut Report,
+    ) -> Result<T, ApplyError> {
+        self.step += 1;
+        let started = Instant::now();
+        let mut changes = Vec::new();
+        let result = f(&mut changes);
+        let secs = started.elapsed().as_secs_f64();
+        let line = match &result {
+            Ok(_) if changes.is_empty() => {
+                format!(
+                    "[{}/{}] {what}: unchanged ({secs:.1} s)",
+                    self.step, self.total
+                )
+            }
+            Ok(_) => format!(
+                "[{}/{}] {what}: {} ({secs:.1} s)",
+                self.step,
+                self.total,
+                changes.join("; ")
+            ),
+            Err(_) => format!(
+                "[{}/{}] {what}: FAILED ({secs:.1} s)",
+                self.step, self.total
+            ),
+        };
+        log::info!("{line}");
+        (self.out)(&line);
+        report.changes.extend(changes);
+        result
+    }
+}
+
+fn pending_marker(unit: Unit) -> PathBuf {
+    PathBuf::from(PENDING_DIR).join(format!("{unit:?}").to_lowercase())
+}
+
+fn is_pending(unit: Unit) -> bool {
+    pending_marker(unit).exists()
+}
+
+fn set_pending(unit: Unit) -> Result<(), ApplyError> {
+    let path = pending_marker(unit);
+    std::fs::create_dir_all(PENDING_DIR).map_err(|source| FileError::Io {
+        path: PENDING_DIR.into(),
+        source,
+    })?;
+    std::fs::write(&path, b"").map_err(|source| FileError::Io { path, source })?;
+    Ok(())
+}
+
+fn clear_pending(unit: Unit) -> Result<(), ApplyError> {
+    match std::fs::remove_file(pending_marker(unit)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(FileError::Io {
+            path: pending_marker(unit),
+            source: e,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The administrator's hash: from the plan, or the saved answers' hash when it still matches
+/// the clear password (a re-apply must not re-hash with a new salt), or a new one.
+fn admin_hash(plan: &Plan, root: &Root) -> String {
+    match &plan.admin_password {
+        AdminPassword::Hash(h) => h.clone(),
+        AdminPassword::Clear(password) => {
+            let saved = std::fs::read_to_string(root.path(SAVED_ANSWERS))
+                .ok()
+                .and_then(|t| pigeonair_appliance::parse_answers(&t).ok())
+                .and_then(|p| match p.admin_password {
+                    AdminPassword::Hash(h) if verify(password, &h) => Some(h),
+                    _ => None,
+                });
+            saved.unwrap_or_else(|| sha512_crypt(password))
+        }
+    }
+}
+
+/// Checks a daemon's configuration with `changes` applied, in a staging copy of its
+/// configuration directory, before anything of it is written.
+fn check_staged(unit: Unit, changes: &[&FileChange]) -> Result<(), ApplyError> {
+    let (dir, check): (&str, fn(&str) -> Command) = match unit {
+        Unit::Postfix => ("/etc/postfix", |stage| {
+            let mut c = Command::new("postfix");
+            c.args(["-c", stage, "check"]);
+            c
+        }),
+        Unit::Dovecot => ("/etc/dovecot", |stage| {
+            let mut c = Command::new("doveconf");
+            c.args(["-n", "-c", &format!("{stage}/dovecot.conf")]);
+            c
+        }),
+        _ => return Ok(()),
+    };
+    let stage = format!("{STAGE_DIR}/{}", dir.trim_start_matches("/etc/"));
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(STAGE_DIR).map_err(|source| FileError::Io {
+        path: STAGE_DIR.into(),
+        source,
+    })?;
+    host::run(Command::new("cp").args(["-a", dir, &stage]))?;
+    let stage_root = Root(PathBuf::from(&stage));
+    for change in changes {
+        let rel = change
+            .file
+            .path
+            .strip_prefix(dir)
+            .unwrap_or(&change.file.path);
+        let mut staged = change.file.clone();
+        staged.path = rel.to_owned();
+        files::write_file(&stage_root, &staged)?;
+    }
+    let result = host::run(&mut check(&stage));
+    let _ = std::fs::remove_dir_all(&stage);
+    result.map(|_| ()).map_err(|e| ApplyError::Invalid {
+        unit: format!("{unit:?}").to_lowercase(),
+        reason: e.to_string(),
+    })
+}
+
+/// Applies `plan` to this node.
+pub fn install(
+    plan: &Plan,
+    opts: &Options,
+    out: &mut dyn FnMut(&str),
+) -> Result<Report, ApplyError> {
+    host::require_root("pigeonair-install")?;
+    let root = Root(PathBuf::from("/"));
+    let mut report = Report::default();
+    let mut p = Progress::new(out, 5);
+
+    let secrets = p.run(
+        "secrets",
+        |changes| {
+            let (secrets, new) = secrets::load_or_make(&root)?;
+            if new {
+                if !opts.dry_run {
+                    secrets::save(&root, &secrets)?;
+                }
+                changes.push(format!(
+                    "made service passwords in {}",
+                    secrets::SECRETS_FILE
+                ));
+            }
+            Ok(secrets)
+        },
+        &mut report,
+    )?;
+
+    p.run(
+        "TLS",
+        |changes| {
+            if !tls::present() {
+                if !opts.dry_run {
+                    tls::make(plan.hostname.as_str())?;
+                }
+                changes.push(format!("made a key and certificate for {}", plan.hostname));
+            }
+            Ok(())
+        },
+        &mut report,
+    )?;
+
+    let admin_hash = admin_hash(plan, &root);
+    let mut desired = render_all(plan, &secrets);
+    desired.push(RenderedFile {
+        path: SAVED_ANSWERS.into(),
+        contents: to_toml(plan, &admin_hash),
+        mode: 0o600,
+        owner: "root".into(),
+        group: "root".into(),
+        unit: Unit::None,
+    });
+    let mut dry_diff = String::new();
+    p.run(
+        "files",
+        |changes| {
+            let mut diffs = Vec::new();
+            for file in &desired {
+                if let Some(c) = files::diff_file(&root, file)? {
+                    diffs.push(c);
+                }
+            }
+            if opts.dry_run {
+                for c in &diffs {
+                    dry_diff.push_str(&files::describe(c));
+                    changes.push(format!("would write {}", c.file.path));
+                }
+                return Ok(());
+            }
+            let units: BTreeSet<Unit> = diffs.iter().map(|c| c.file.unit).collect();
+            for unit in &units {
+                let of_unit: Vec<&FileChange> =
+                    diffs.iter().filter(|c| c.file.unit == *unit).collect();
+                check_staged(*unit, &of_unit)?;
+            }
+            for unit in &units {
+                if *unit != Unit::None {
+                    set_pending(*unit)?;
+                }
+            }
+            for c in &diffs {
+                files::write_file(&root, &c.file)?;
+                changes.push(format!("wrote {}", c.file.path));
+                if c.file.path == "/etc/hostname" {
+                    host::run(Command::new("hostname").arg(plan.hostname.as_str()))?;
+                }
+            }
+            Ok(())
+        },
+        &mut report,
+    )?;
+    if opts.dry_run {
+        out_lines(p.out, &dry_diff);
+    }
+
+    p.run(
+        "directory",
+        |changes| {
+            if opts.dry_run {
+                if !slapd::configured() || is_pending(Unit::Slapd) {
+                    changes.push("would build slapd's configuration".into());
+                }
+                return Ok(());
+            }
+            if !slapd::configured() || is_pending(Unit::Slapd) {
+                slapd::rebuild()?;
+                clear_pending(Unit::Slapd)?;
+                changes.push("built and checked slapd's configuration, restarted slapd".into());
+            } else if !units::is_active("slapd") {
+                units::enable("slapd")?;
+                units::start("slapd")?;
+                changes.push("started slapd".into());
+            }
+            slapd::wait_for_socket(std::time::Duration::from_secs(10))?;
+            let mut ldap = seed::connect_as_root()?;
+            // The mailbox id is made once: a new one only when postmaster does not exist yet.
+            let seed_secrets = SeedSecrets {
+                admin_hash: format!("{{CRYPT}}{admin_hash}"),
+                postfix_hash: format!("{{CRYPT}}{}", sha512_crypt(&secrets.postfix_ldap)),
+                dovecot_hash: format!("{{CRYPT}}{}", sha512_crypt(&secrets.dovecot_ldap)),
+                postmaster_mailbox_id: random_uuid(),
+            };
+            let added = seed::add_missing(&mut ldap, &seed_entries(plan, &seed_secrets))?;
+            if !added.is_empty() {
+                changes.push(format!("added {} entries", added.len()));
+            }
+            let converged = seed::converge_service_passwords(&mut ldap, &secrets)?;
+            if !converged.is_empty() {
+                changes.push(format!("set the password of {}", converged.join(", ")));
+            }
+            let _ = ldap.unbind();
+            Ok(())
+        },
+        &mut report,
+    )?;
+
+    p.run(
+        "services",
+        |changes| {
+            if !std::path::Path::new(VMAIL_DIR).exists() {
+                if !opts.dry_run {
+                    std::fs::create_dir_all(VMAIL_DIR).map_err(|source| FileError::Io {
+                        path: VMAIL_DIR.into(),
+                        source,
+                    })?;
+                    host::run(
+                        Command::new("chown").args([&format!("root:{MAIL_GID}"), VMAIL_DIR]),
+                    )?;
+                    host::run(Command::new("chmod").args(["0770", VMAIL_DIR]))?;
+                }
+                changes.push(format!("made {VMAIL_DIR}"));
+            }
+            let used: BTreeSet<Unit> = desired.iter().map(|f| f.unit).collect();
+            for unit in [Unit::Networkd, Unit::Postfix, Unit::Dovecot] {
+                let Some(service) = unit.service().filter(|_| used.contains(&unit)) else {
+                    continue;
+                };
+                if opts.dry_run {
+                    if is_pending(unit) || !units::is_active(service) {
+                        changes.push(format!("would start or reload {service}"));
+                    }
+                    continue;
+                }
+                units::enable(service)?;
+                if !units::is_active(service) {
+                    units::start(service)?;
+                    changes.push(format!("started {service}"));
+                } else if is_pending(unit) {
+                    units::reload_or_restart(service)?;
+                    changes.push(format!("reloaded {service}"));
+                }
+                clear_pending(unit)?;
+            }
+            Ok(())
+        },
+        &mut report,
+    )?;
+    Ok(report)
+}
+
+fn out_lines(out: &mut dyn FnMut(&str), text: &str) {
+    for line in text.lines() {
+        out(line);
+    }
+}

@@ -1,0 +1,80 @@
+//! slapd's cn=config: built into a new directory from the rendered LDIF with `slapadd -n0`,
+//! checked with `slaptest`, and swapped in only if the check passes; the working
+//! configuration is never replaced by a broken one.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pigeonair_appliance::render::slapd::{SLAPD_D, SLAPD_LDIF};
+use pigeonair_host::{self as host, HostError};
+
+use super::units;
+
+/// Where the new configuration is built.
+const NEW: &str = "/etc/ldap/slapd.d.pigeonair-new";
+/// Where the old one goes while the new one moves in.
+const OLD: &str = "/etc/ldap/slapd.d.pigeonair-old";
+/// slapd's local socket.
+pub const LDAPI_SOCKET: &str = "/run/slapd/ldapi";
+
+fn io(path: &str) -> impl FnOnce(std::io::Error) -> HostError + '_ {
+    move |source| HostError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+fn remove_tree(path: &str) -> Result<(), HostError> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Whether slapd has a configuration at all.
+pub fn configured() -> bool {
+    Path::new(SLAPD_D).join("cn=config.ldif").exists()
+}
+
+/// Builds and checks a configuration from the rendered LDIF, then swaps it in and restarts
+/// slapd. The database in /var/lib/ldap is untouched.
+pub fn rebuild() -> Result<(), HostError> {
+    remove_tree(NEW)?;
+    std::fs::create_dir_all(NEW).map_err(io(NEW))?;
+    host::run(Command::new("slapadd").args(["-n0", "-F", NEW, "-l", SLAPD_LDIF]))?;
+    host::run(Command::new("chown").args(["-R", "openldap:openldap", NEW]))?;
+    // slaptest opens the pid file's directory, which slapd's unit makes only when it starts.
+    std::fs::create_dir_all("/run/slapd").map_err(io("/run/slapd"))?;
+    host::run(Command::new("chown").args(["openldap:openldap", "/run/slapd"]))?;
+    host::run(Command::new("slaptest").args(["-u", "-F", NEW]))?;
+    // slapd must read the TLS key, which the ssl-cert group may read.
+    host::run(Command::new("usermod").args(["-a", "-G", "ssl-cert", "openldap"]))?;
+    units::stop("slapd")?;
+    remove_tree(OLD)?;
+    if Path::new(SLAPD_D).exists() {
+        std::fs::rename(SLAPD_D, OLD).map_err(io(SLAPD_D))?;
+    }
+    std::fs::rename(NEW, SLAPD_D).map_err(io(SLAPD_D))?;
+    remove_tree(OLD)?;
+    units::enable("slapd")?;
+    units::start("slapd")?;
+    wait_for_socket(Duration::from_secs(10))
+}
+
+/// Waits until slapd's ldapi socket exists.
+pub fn wait_for_socket(limit: Duration) -> Result<(), HostError> {
+    let deadline = Instant::now() + limit;
+    while !Path::new(LDAPI_SOCKET).exists() {
+        if Instant::now() > deadline {
+            return Err(HostError::Io {
+                path: LDAPI_SOCKET.into(),
+                source: std::io::Error::other(
+                    "slapd started but its socket did not appear: see `journalctl -u slapd`",
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
