@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use pigeonair_appliance::Plan;
 use pigeonair_appliance::answers::to_toml;
-use pigeonair_appliance::directory::{MAIL_GID, SeedSecrets, VMAIL_DIR, seed_entries, user_dn};
+use pigeonair_appliance::directory::{MAIL_GID, SeedSecrets, VMAIL_DIR, seed_entries};
 use pigeonair_appliance::plan::AdminPassword;
 use pigeonair_appliance::render::{RenderedFile, Unit, render_all};
 use pigeonair_host::{self as host, HostError};
