@@ -57,7 +57,7 @@ fn own_packages_are_layered_over_the_cached_base() {
     let lab = LabCli::new(BIN, "t-debs");
     lab.run(&["down"]);
 
-    let up = lab.ok(&["up", "--nodes", "1", "--debs", debs_arg]);
+    let up = lab.ok(&["up", "--bare", "--nodes", "1", "--debs", debs_arg]);
     assert!(up.contains("install 1 PigeonAir package(s): done"), "{up}");
     let ready = up
         .lines()
@@ -76,7 +76,7 @@ fn own_packages_are_layered_over_the_cached_base() {
     lab.ok(&["down"]);
 
     // Same packages again: both layers are reused, nothing is rebuilt.
-    let again = lab.ok(&["up", "--nodes", "1", "--debs", debs_arg]);
+    let again = lab.ok(&["up", "--bare", "--nodes", "1", "--debs", debs_arg]);
     assert!(again.contains("cached: reused"), "{again}");
     assert!(
         again.contains(&format!("packages {packages_key} (1 .deb) cached: reused")),

@@ -103,7 +103,7 @@ fn three_node_lab_boots_networks_and_leaves_nothing() {
     let links_before = root_links();
     let lab = LabCli::new(BIN, "t-three");
     lab.run(&["down"]);
-    let up = lab.ok(&["up", "--nodes", "3"]);
+    let up = lab.ok(&["up", "--bare", "--nodes", "3"]);
     for node in ["node1", "node2", "node3"] {
         assert!(
             up.lines()
@@ -204,7 +204,7 @@ fn three_node_lab_boots_networks_and_leaves_nothing() {
     {
         let side = LabCli::new(BIN, "t-side");
         side.run(&["down"]);
-        side.ok(&["up", "--nodes", "1"]);
+        side.ok(&["up", "--bare", "--nodes", "1"]);
         assert!(ping(side.client(&["ping", "-c1", "-W2", "203.0.113.11"])));
         assert_eq!(stdout(&side.exec("node1", &["hostname"])).trim(), "node1");
         side.ok(&["down"]);
@@ -215,7 +215,7 @@ fn three_node_lab_boots_networks_and_leaves_nothing() {
     ));
 
     // up on a lab that is up says so and changes nothing.
-    let again = lab.ok(&["up", "--nodes", "3"]);
+    let again = lab.ok(&["up", "--bare", "--nodes", "3"]);
     assert!(again.contains("already up: nothing changed"), "{again}");
     let status: serde_json::Value = serde_json::from_str(&lab.ok(&["status", "--json"])).unwrap();
     let leaders_after: Vec<u64> = status["nodes"]
@@ -225,7 +225,7 @@ fn three_node_lab_boots_networks_and_leaves_nothing() {
         .map(|n| n["leader_pid"].as_u64().unwrap())
         .collect();
     assert_eq!(leaders, leaders_after, "nodes were restarted");
-    let other = lab.run(&["up", "--nodes", "2"]);
+    let other = lab.run(&["up", "--bare", "--nodes", "2"]);
     assert!(!other.status.success());
 
     // down removes everything; twice is fine.
@@ -246,7 +246,7 @@ fn failed_up_leaves_nothing() {
     let lab = LabCli::new(BIN, "t-fail");
     lab.run(&["down"]);
     // A boot timeout of 0 s fails after the network is made and the nodes are launched.
-    let out = lab.run(&["up", "--nodes", "2", "--boot-timeout", "0"]);
+    let out = lab.run(&["up", "--bare", "--nodes", "2", "--boot-timeout", "0"]);
     assert!(!out.status.success(), "up with no time to boot succeeded");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did not boot"), "{err}");
@@ -306,7 +306,7 @@ fn interrupted_up_leaves_nothing() {
     let lab = LabCli::new(BIN, "t-int");
     lab.run(&["down"]);
     let up = Command::new(BIN)
-        .args(["--name", "t-int", "up", "--nodes", "3"])
+        .args(["--name", "t-int", "up", "--bare", "--nodes", "3"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

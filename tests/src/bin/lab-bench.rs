@@ -92,7 +92,7 @@ fn main() -> anyhow::Result<()> {
         let mut ups = Vec::new();
         let mut downs = Vec::new();
         for _ in 0..args.runs {
-            let (_, up) = timed(|| lab.ok(&["up", "--nodes", &n]));
+            let (_, up) = timed(|| lab.ok(&["up", "--bare", "--nodes", &n]));
             let (_, down) = timed(|| lab.ok(&["down"]));
             ups.push(up);
             downs.push(down);
@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("== idle node memory (3-node lab, after {} s)", args.settle);
     let lab = LabCli::new(&lab_bin, "bench");
-    lab.ok(&["up", "--nodes", "3"]);
+    lab.ok(&["up", "--bare", "--nodes", "3"]);
     std::thread::sleep(Duration::from_secs(args.settle));
     for node in ["node1", "node2", "node3"] {
         let rel = cgroup::lab_relative("bench").join(node).join("payload");

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use pigeonair_tests::lab::names::LabName;
 use pigeonair_tests::lab::node::LAUNCH_SUBCOMMAND;
 use pigeonair_tests::lab::state::LabDirs;
-use pigeonair_tests::lab::{Cancel, Lab, LabError, UpOptions, UpOutcome, cgroup};
+use pigeonair_tests::lab::{Cancel, DEFAULT_ANSWERS, Lab, LabError, UpOptions, UpOutcome, cgroup};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,13 @@ enum Cmd {
         /// Seconds each node may take to boot.
         #[arg(long, default_value_t = 60)]
         boot_timeout: u64,
+        /// Install node1 with this answers file [default: the shipped example,
+        /// appliance/core/examples/single-box.toml, whose addresses are node1's].
+        #[arg(long, conflicts_with = "bare")]
+        answers: Option<PathBuf>,
+        /// Boot the nodes without installing PigeonAir on them.
+        #[arg(long)]
+        bare: bool,
     },
     /// Show the nodes, their addresses on both networks and their system state.
     Status {
@@ -97,12 +104,26 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
             nodes,
             debs,
             boot_timeout,
+            answers,
+            bare,
         } => {
+            let answers =
+                match (bare, answers) {
+                    (true, _) => None,
+                    (false, None) => Some(DEFAULT_ANSWERS.to_owned()),
+                    (false, Some(path)) => Some(std::fs::read_to_string(&path).map_err(
+                        |source| LabError::Io {
+                            path: path.clone(),
+                            source,
+                        },
+                    )?),
+                };
             let cancel = Cancel::on_signals().map_err(|source| LabError::Io {
                 path: "signal handlers".into(),
                 source,
             })?;
             let opts = UpOptions {
+                answers,
                 cancel,
                 nodes,
                 debs: debs.unwrap_or_else(default_debs),

@@ -127,6 +127,22 @@ pub enum LabError {
         /// The node.
         node: String,
     },
+    /// `up` was asked to install but the installer's package was not built.
+    #[error(
+        "no {INSTALLER_PACKAGE}_*.deb in {0}: build it with `cargo deb -p pigeonair-installer` \
+         (or pass --bare for nodes without PigeonAir installed)"
+    )]
+    NoInstaller(PathBuf),
+    /// The install in node1 failed; the lab was taken down again.
+    #[error(
+        "pigeonair-install failed in node1 ({status}); the lab was taken down again:\n{output}"
+    )]
+    Install {
+        /// How it ended.
+        status: String,
+        /// What it printed.
+        output: String,
+    },
     /// `up` was interrupted; the lab was taken down again.
     #[error("interrupted: the lab was taken down again")]
     Interrupted,
@@ -195,7 +211,17 @@ pub struct UpOptions {
     pub boot_timeout: Duration,
     /// Set when the operator interrupts `up`.
     pub cancel: Cancel,
+    /// An answers file to install node1 with (`pigeonair-install --answers -`), or none for
+    /// bare nodes.
+    pub answers: Option<String>,
 }
+
+/// The answers file `up` installs node1 with when none is given: the shipped example, whose
+/// addresses are node1's.
+pub const DEFAULT_ANSWERS: &str = include_str!("../../../appliance/core/examples/single-box.toml");
+
+/// The Debian package holding `pigeonair-install`.
+pub const INSTALLER_PACKAGE: &str = "pigeonair";
 
 /// What `up` did.
 #[derive(Debug)]
@@ -344,6 +370,10 @@ impl Lab {
         }
         let mirror = Mirror::from_host()?;
         let debs = Debs::scan(&opts.debs).map_err(io_err(&opts.debs))?;
+        let prefix = format!("{INSTALLER_PACKAGE}_");
+        if opts.answers.is_some() && !debs.files.iter().any(|(name, _)| name.starts_with(&prefix)) {
+            return Err(LabError::NoInstaller(opts.debs.clone()));
+        }
         let image = ensure_image(
             &ImageStore::from_env(),
             &ImageSpec::appliance(),
@@ -462,7 +492,70 @@ impl Lab {
             }
             let _ = writeln!(out, "{}: {}", node.name, system.describe());
         }
+        if let (Some(answers), Some(node1)) = (&opts.answers, plan.nodes.first()) {
+            cancel.check()?;
+            self.install(state, &node1.name.to_string(), answers, out)?;
+        }
         Ok(self.status_of(state))
+    }
+
+    /// Runs `pigeonair-install --answers -` in `node`, the answers on its standard input (a
+    /// clear-text password never touches the node's disk), its output shown as it goes.
+    fn install(
+        &self,
+        state: &LabState,
+        node: &str,
+        answers: &str,
+        out: &mut dyn Write,
+    ) -> Result<(), LabError> {
+        use std::io::{BufRead, BufReader};
+        let leader = self
+            .leader_in(state, node)
+            .ok_or_else(|| LabError::NodeDown {
+                lab: self.name.clone(),
+                node: node.to_owned(),
+            })?;
+        let mut cmd = node::nsenter(leader);
+        cmd.args(["pigeonair-install", "--answers", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let spawn_err = |source| {
+            LabError::Host(HostError::Spawn {
+                cmd: "pigeonair-install".into(),
+                source,
+            })
+        };
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(answers.as_bytes()).map_err(spawn_err)?;
+        }
+        let stderr = child.stderr.take();
+        let err_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut e) = stderr {
+                let _ = std::io::Read::read_to_string(&mut e, &mut text);
+            }
+            text
+        });
+        let mut output = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(out, "{node}: {line}");
+                output.push_str(&line);
+                output.push('\n');
+            }
+        }
+        let status = child.wait().map_err(spawn_err)?;
+        output.push_str(&err_reader.join().unwrap_or_default());
+        if status.success() {
+            Ok(())
+        } else {
+            Err(LabError::Install {
+                status: status.to_string(),
+                output,
+            })
+        }
     }
 
     /// Things named after this lab that exist now: namespaces, node processes, cgroups, files.

@@ -1,0 +1,67 @@
+//! Golden tests of the renderers: for every answers file in `parse_answer/NAME.toml`, the files
+//! rendered (with fixed secrets) are in `render/NAME/` under their node paths, with a
+//! `_meta.txt` listing each file's mode, owner, group and unit.
+//! `UPDATE_GOLDEN=1 cargo test` rewrites them (review the diff).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use pigeonair_appliance::parse_answers;
+use pigeonair_appliance::render::{Secrets, render_all};
+
+fn secrets() -> Secrets {
+    Secrets {
+        postfix_ldap: "POSTFIX-LDAP-SECRET".into(),
+        dovecot_ldap: "DOVECOT-LDAP-SECRET".into(),
+    }
+}
+
+#[test]
+fn rendered_files_match_golden() {
+    let res = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/resources");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut cases: Vec<_> = std::fs::read_dir(res.join("parse_answer"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    cases.sort();
+    for case in cases {
+        let name = case.file_stem().unwrap().to_string_lossy().into_owned();
+        let plan = parse_answers(&std::fs::read_to_string(&case).unwrap()).unwrap();
+        let files = render_all(&plan, &secrets());
+        let dir = res.join("render").join(&name);
+        if update {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let mut meta = String::new();
+        for f in &files {
+            let _ = writeln!(
+                meta,
+                "{} {:o} {}:{} {:?}",
+                f.path, f.mode, f.owner, f.group, f.unit
+            );
+            let path = dir.join(f.path.trim_start_matches('/'));
+            if update {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &f.contents).unwrap();
+            } else {
+                let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                    panic!("{} missing (UPDATE_GOLDEN=1 writes it)", path.display())
+                });
+                assert_eq!(expected, f.contents, "{}", path.display());
+            }
+        }
+        let meta_path = dir.join("_meta.txt");
+        if update {
+            std::fs::write(&meta_path, &meta).unwrap();
+        } else {
+            assert_eq!(
+                std::fs::read_to_string(&meta_path).unwrap(),
+                meta,
+                "{}",
+                meta_path.display()
+            );
+        }
+    }
+}
