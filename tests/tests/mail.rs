@@ -1,0 +1,399 @@
+//! One box as a mail system, against the real daemons: a lab node installed from the example
+//! answers file, used from the client address with real clients (swaks; Python's imaplib and
+//! poplib in tests/clients/mailclient.py).
+
+use std::process::Output;
+
+use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
+const NODE: &str = "203.0.113.11";
+const PASSWORD: &str = "change-me-now-please";
+const POSTMASTER: &str = "postmaster@example.com";
+
+fn client_py() -> String {
+    format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// swaks from the client; returns its output (the whole SMTP dialogue).
+fn swaks(lab: &LabCli, args: &[&str]) -> Output {
+    let mut cmd = vec!["swaks", "--server", NODE, "--timeout", "20"];
+    cmd.extend(args);
+    lab.client(&cmd)
+}
+
+fn mailclient(lab: &LabCli, args: &[&str]) -> Output {
+    let py = client_py();
+    let mut cmd = vec!["python3", py.as_str()];
+    cmd.extend(args);
+    lab.client(&cmd)
+}
+
+/// A message with CRLF line ends, as it goes over the wire.
+fn message(token: &str) -> String {
+    format!(
+        "From: sender@client.example\r\nTo: {POSTMASTER}\r\nSubject: pigeonair test {token}\r\n\
+         Message-ID: <{token}@client.example>\r\n\r\nHello from the client.\r\n\
+         A line with trailing spaces   \r\n..a line starting with a dot\r\nbyte check {token}\r\n"
+    )
+}
+
+#[test]
+fn one_box_receives_stores_and_serves_mail() {
+    if !lab_host_ready("one_box_mail") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-mail");
+    lab.run(&["down"]);
+    let up = lab.ok(&["up", "--nodes", "1"]);
+    assert!(up.contains("changed"), "{up}");
+
+    // SMTP on 25 from the client to postmaster; the message is delivered.
+    let token = format!("t{}", std::process::id());
+    let msg = message(&token);
+    let msg_file = std::env::temp_dir().join(format!("pigeonair-msg-{token}.eml"));
+    std::fs::write(&msg_file, &msg).unwrap();
+    let sent = swaks(
+        &lab,
+        &[
+            "--to",
+            POSTMASTER,
+            "--from",
+            "sender@client.example",
+            "--data",
+            msg_file.to_str().unwrap(),
+        ],
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    std::fs::remove_file(&msg_file).unwrap();
+
+    // Read back byte for byte over IMAP and POP3, over TLS and STARTTLS. Postfix and LMTP add
+    // trace headers in front; everything the client sent follows unchanged.
+    let mut fetched = Vec::new();
+    for (proto, port, mode) in [
+        ("imap", "993", "tls"),
+        ("imap", "143", "starttls"),
+        ("pop3", "995", "tls"),
+        ("pop3", "110", "starttls"),
+    ] {
+        let mut got = None;
+        for _ in 0..50 {
+            let out = mailclient(&lab, &[proto, NODE, port, mode, POSTMASTER, PASSWORD]);
+            if out.status.success() && stdout(&out).contains(&token) {
+                got = Some(out.stdout);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let got = got.unwrap_or_else(|| panic!("{proto}/{port}: message not there"));
+        assert!(
+            got.ends_with(msg.as_bytes()),
+            "{proto}/{port} ({mode}): fetched message does not end with what was sent:\n{}",
+            String::from_utf8_lossy(&got)
+        );
+        fetched.push(got);
+    }
+
+    // A clear-text password without TLS is refused on 143 and 110.
+    for proto_port in [("imap", "143"), ("pop3", "110")] {
+        let out = mailclient(
+            &lab,
+            &[
+                proto_port.0,
+                NODE,
+                proto_port.1,
+                "plain",
+                POSTMASTER,
+                PASSWORD,
+            ],
+        );
+        assert!(
+            !out.status.success(),
+            "{proto_port:?}: clear-text login accepted"
+        );
+    }
+    // A wrong password is refused over IMAP and POP3.
+    for (proto, port) in [("imap", "993"), ("pop3", "995")] {
+        let out = mailclient(
+            &lab,
+            &[proto, NODE, port, "tls", POSTMASTER, "wrong-password-1"],
+        );
+        assert_eq!(out.status.code(), Some(3), "{proto}: {}", text(&out));
+    }
+
+    // RCPT to an unknown user of a hosted domain: 5xx at RCPT time.
+    let out = swaks(
+        &lab,
+        &[
+            "--to",
+            "nobody@example.com",
+            "--from",
+            "a@client.example",
+            "--quit-after",
+            "RCPT",
+        ],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("<** 550"), "no 550 at RCPT:\n{t}");
+
+    // No open relay: a foreign recipient from an unauthenticated client is refused.
+    let out = swaks(
+        &lab,
+        &[
+            "--to",
+            "someone@foreign.example",
+            "--from",
+            "a@client.example",
+            "--quit-after",
+            "RCPT",
+        ],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "open relay:\n{t}");
+    assert!(t.contains("<** 554") || t.contains("<** 454"), "{t}");
+
+    // Submission on 587: AUTH only after STARTTLS.
+    let out = swaks(
+        &lab,
+        &[
+            "--port",
+            "587",
+            "--to",
+            "someone@foreign.example",
+            "--from",
+            POSTMASTER,
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            POSTMASTER,
+            "--auth-password",
+            PASSWORD,
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "AUTH without TLS accepted:\n{}",
+        text(&out)
+    );
+    // With STARTTLS and AUTH it relays as that user.
+    let out = swaks(
+        &lab,
+        &[
+            "--port",
+            "587",
+            "--tls",
+            "--to",
+            "someone@foreign.example",
+            "--from",
+            POSTMASTER,
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            POSTMASTER,
+            "--auth-password",
+            PASSWORD,
+            "--quit-after",
+            "RCPT",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "authenticated relay refused:\n{}",
+        text(&out)
+    );
+    // ... but only with its own address as sender.
+    let out = swaks(
+        &lab,
+        &[
+            "--port",
+            "587",
+            "--tls",
+            "--to",
+            "someone@foreign.example",
+            "--from",
+            "abuse@example.com",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            POSTMASTER,
+            "--auth-password",
+            PASSWORD,
+            "--quit-after",
+            "RCPT",
+        ],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "sent as another address:\n{t}");
+    assert!(t.contains("<** 553") || t.contains("<** 554"), "{t}");
+    // A wrong password is refused on submission.
+    let out = swaks(
+        &lab,
+        &[
+            "--port",
+            "587",
+            "--tls",
+            "--to",
+            POSTMASTER,
+            "--from",
+            POSTMASTER,
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            POSTMASTER,
+            "--auth-password",
+            "wrong-password-1",
+            "--quit-after",
+            "AUTH",
+        ],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("<** 535"), "{t}");
+
+    // The mail files belong to postmaster's uid from LDAP, not root.
+    let owners = stdout(&lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            "find /var/vmail -mindepth 1 -printf '%u:%g\\n' | sort -u",
+        ],
+    ));
+    assert_eq!(
+        owners.trim(),
+        "10000:10000",
+        "owners of /var/vmail: {owners}"
+    );
+    let found = stdout(&lab.exec("node1", &["grep", "-rl", &token, "/var/vmail"]));
+    assert!(found.contains("/Maildir/"), "{found}");
+
+    // The validators pass on what was installed.
+    for check in [
+        vec!["postfix", "check"],
+        vec!["sh", "-c", "doveconf -n >/dev/null"],
+        vec!["slaptest", "-u", "-F", "/etc/ldap/slapd.d"],
+    ] {
+        let out = lab.exec("node1", &check);
+        assert!(out.status.success(), "{check:?}: {}", text(&out));
+        let t = text(&out);
+        assert!(!t.contains("warning"), "{check:?} warns: {t}");
+    }
+
+    // No clear-text administrator password anywhere on the node's disk (its writable layer
+    // holds everything the install wrote, the journal included).
+    let upper = "/var/lib/pigeonair-lab/t-mail/node1/upper";
+    let out = std::process::Command::new("grep")
+        .args(["-r", "-a", "-l", "-F", PASSWORD, upper])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "password found in: {}",
+        stdout(&out)
+    );
+
+    // Re-apply: nothing changes and no daemon restarts.
+    let pids = |lab: &LabCli| {
+        stdout(&lab.exec(
+            "node1",
+            &[
+                "systemctl",
+                "show",
+                "-p",
+                "MainPID",
+                "--value",
+                "slapd",
+                "postfix",
+                "dovecot",
+            ],
+        ))
+    };
+    let before = pids(&lab);
+    let answers = format!(
+        "{}/../appliance/core/examples/single-box.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{BIN} --name t-mail exec node1 -- pigeonair-install --answers - < {answers}"
+        ))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.lines().any(|l| l == "0 changed"), "{t}");
+    assert_eq!(pids(&lab), before, "a daemon restarted");
+    drop(fetched);
+    lab.ok(&["down"]);
+}
+
+#[test]
+fn bad_answers_are_refused_and_leave_the_node_untouched() {
+    if !lab_host_ready("bad_answers") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-badans");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "1"]);
+    let snapshot = || {
+        stdout(&lab.exec(
+            "node1",
+            &[
+                "sh",
+                "-c",
+                "find /etc /var/lib /var/vmail -xdev -printf '%p %s %T@ %m %u\\n' 2>/dev/null | sort",
+            ],
+        ))
+    };
+    let before = snapshot();
+    let dir = format!(
+        "{}/../appliance/core/tests/resources/parse_answer_fail",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "{} cases", cases.len());
+    for case in cases {
+        let expected = std::fs::read_to_string(case.with_extension("txt")).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{BIN} --name t-badans exec node1 -- pigeonair-install --answers - < {}",
+                case.display()
+            ))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", case.display());
+        assert!(
+            err.contains("nothing was changed"),
+            "{}: {err}",
+            case.display()
+        );
+        // Every problem of the case is reported, each naming its field.
+        for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                err.contains(line.trim()),
+                "{}: {line:?} not in:\n{err}",
+                case.display()
+            );
+        }
+    }
+    assert_eq!(snapshot(), before, "a bad answers file changed the node");
+    lab.ok(&["down"]);
+}
