@@ -303,9 +303,14 @@ pub fn install(
             for c in &diffs {
                 files::write_file(&root, &c.file)?;
                 changes.push(format!("wrote {}", c.file.path));
-                if c.file.path == "/etc/hostname" {
-                    host::run(Command::new("hostname").arg(plan.hostname.as_str()))?;
-                }
+            }
+            // What some files need once all are in place.
+            let written = |path: &str| diffs.iter().any(|c| c.file.path == path);
+            if written("/etc/hostname") {
+                host::run(Command::new("hostname").arg(plan.hostname.as_str()))?;
+            }
+            if written("/etc/aliases") {
+                host::run(&mut Command::new("newaliases"))?;
             }
             Ok(())
         },
@@ -368,7 +373,9 @@ pub fn install(
                     host::run(
                         Command::new("chown").args([&format!("root:{MAIL_GID}"), VMAIL_DIR]),
                     )?;
-                    host::run(Command::new("chmod").args(["0770", VMAIL_DIR]))?;
+                    // Dovecot makes each home as the user's uid in the shared group; the sticky bit
+                    // keeps one user from renaming or removing another's home.
+                    host::run(Command::new("chmod").args(["1770", VMAIL_DIR]))?;
                 }
                 changes.push(format!("made {VMAIL_DIR}"));
             }

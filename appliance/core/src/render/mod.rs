@@ -2,8 +2,11 @@
 //! node needs, with owner, mode and the unit that reads them. Apply compares these with the
 //! node and writes only what differs.
 
+pub mod dovecot;
 pub mod network;
+pub mod postfix;
 pub mod slapd;
+pub mod template;
 
 use serde::Serialize;
 
@@ -102,7 +105,8 @@ pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     let mut files = Vec::new();
     files.extend(network::render(plan));
     files.extend(slapd::render(plan));
-    let _ = secrets;
+    files.extend(postfix::render(plan, secrets));
+    files.extend(dovecot::render(plan, secrets));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }
