@@ -420,3 +420,70 @@ fn bad_answers_are_refused_and_leave_the_node_untouched() {
     assert_eq!(snapshot(), before, "a bad answers file changed the node");
     lab.ok(&["down"]);
 }
+
+#[test]
+fn an_install_killed_at_any_point_converges_when_run_again() {
+    if !lab_host_ready("killed_install") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-kill");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "1"]);
+    let answers = format!(
+        "{}/../appliance/core/examples/single-box.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let install = |limit: Option<&str>| {
+        let kill = limit
+            .map(|l| format!("timeout -s KILL {l} "))
+            .unwrap_or_default();
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{BIN} --name t-kill exec node1 -- {kill}pigeonair-install --answers - < {answers}"
+            ))
+            .output()
+            .unwrap()
+    };
+    // SIGKILL at increasing points of a first install, each run starting where the last died.
+    let mut killed = 0;
+    for limit in ["0.05", "0.2", "0.5", "1", "2", "3", "4", "6"] {
+        let out = install(Some(limit));
+        if out.status.code() == Some(137) {
+            killed += 1;
+        }
+    }
+    assert!(killed >= 3, "only {killed} runs were killed mid-way");
+    let out = install(None);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = install(None);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.lines().any(|l| l == "0 changed"), "not converged:\n{t}");
+    // The converged node serves mail.
+    let sent = swaks(
+        &lab,
+        &[
+            "--to",
+            POSTMASTER,
+            "--from",
+            "sender@client.example",
+            "--body",
+            "after kills",
+        ],
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    let mut read = false;
+    for _ in 0..50 {
+        let out = mailclient(&lab, &["imap", NODE, "993", "tls", POSTMASTER, PASSWORD]);
+        if out.status.success() && stdout(&out).contains("after kills") {
+            read = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(read, "mail not readable after the killed installs");
+    let state = stdout(&lab.exec("node1", &["systemctl", "is-system-running"]));
+    assert_eq!(state.trim(), "running");
+    lab.ok(&["down"]);
+}
