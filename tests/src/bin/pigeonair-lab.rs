@@ -129,8 +129,14 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
                 debs: debs.unwrap_or_else(default_debs),
                 boot_timeout: Duration::from_secs(boot_timeout),
             };
+            let installed = opts.answers.clone();
             match lab.up(&opts, &mut out)? {
-                UpOutcome::Started(status) => print!("{}", status.render()),
+                UpOutcome::Started(status) => {
+                    print!("{}", status.render());
+                    if let Some(answers) = installed {
+                        print_how_to_use(lab, &answers);
+                    }
+                }
                 UpOutcome::AlreadyUp(status) => {
                     println!("lab {} is already up: nothing changed", lab.name());
                     print!("{}", status.render());
@@ -154,6 +160,29 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
     }
     let _ = out.flush();
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an install: how to send node1 a message and read it back from the client address.
+fn print_how_to_use(lab: &Lab, answers: &str) {
+    let Ok(plan) = pigeonair_appliance::parse_answers(answers) else {
+        return;
+    };
+    let me = std::env::args().next().unwrap_or_else(|| "pigeonair-lab".into());
+    let name = match lab.name().as_str() {
+        "lab" => String::new(),
+        other => format!(" --name {other}"),
+    };
+    let ip = plan.public.address.addr();
+    let user = format!("postmaster@{}", plan.domain);
+    let client = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/mailclient.py");
+    println!(
+        "\nnode1 is a PigeonAir mail system: {} ({ip}). From the client address,\n\
+         send {user} a message:\n  {me}{name} client -- swaks --server {ip} --to {user} --from you@client.example\n\
+         and read it back over IMAPS (PASSWORD is admin.password of the answers file):\n  \
+         {me}{name} client -- python3 {} imap {ip} 993 tls {user} PASSWORD",
+        plan.hostname,
+        client.display()
+    );
 }
 
 /// Runs `cmd` with our standard input and output; its exit code becomes ours.
