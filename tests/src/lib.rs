@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod lab;
+pub mod smtp;
 pub mod support;

@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Group, Uid, User, fchown};
-use pigeonair_appliance::render::RenderedFile;
+use pigeonair_appliance::render::{RenderedFile, Unit};
 
 /// A file operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +134,11 @@ pub fn write_file(root: &Root, file: &RenderedFile) -> Result<(), FileError> {
         f.set_permissions(fs::Permissions::from_mode(file.mode))?;
         fchown(&f, Some(uid), Some(gid)).map_err(io::Error::from)?;
         f.write_all(file.contents.as_bytes())?;
+        if file.unit == Unit::Postfix {
+            // Postfix waits until a configuration file is two seconds old before it reads it
+            // (it may be mid-edit); ours are written whole, so they are dated in the past.
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))?;
+        }
         f.sync_all()?;
         fs::rename(&tmp, &path)
     })();
@@ -183,7 +188,6 @@ pub fn describe(change: &FileChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pigeonair_appliance::render::Unit;
 
     fn scratch() -> Root {
         let dir = std::env::temp_dir().join(format!(

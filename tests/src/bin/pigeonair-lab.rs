@@ -167,7 +167,9 @@ fn print_how_to_use(lab: &Lab, answers: &str) {
     let Ok(plan) = pigeonair_appliance::parse_answers(answers) else {
         return;
     };
-    let me = std::env::args().next().unwrap_or_else(|| "pigeonair-lab".into());
+    let me = std::env::args()
+        .next()
+        .unwrap_or_else(|| "pigeonair-lab".into());
     let name = match lab.name().as_str() {
         "lab" => String::new(),
         other => format!(" --name {other}"),

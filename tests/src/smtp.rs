@@ -1,0 +1,71 @@
+//! A minimal SMTP/LMTP sender for benchmarks: one message per connection, the dialogue a real
+//! MTA has (banner, EHLO or LHLO, MAIL, RCPT, DATA, QUIT), and a check of every reply code.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// SMTP (`EHLO`) or LMTP (`LHLO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// SMTP.
+    Smtp,
+    /// LMTP.
+    Lmtp,
+}
+
+fn reply(reader: &mut impl BufRead, expect: char) -> io::Result<()> {
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        if !line.starts_with(expect) {
+            return Err(io::Error::other(format!(
+                "unexpected reply: {}",
+                line.trim_end()
+            )));
+        }
+        // "250-" continues a multi-line reply; "250 " ends it.
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends one message with `body` (CRLF lines, without the final dot) to `rcpt`.
+pub fn send(
+    addr: SocketAddr,
+    proto: Protocol,
+    from: &str,
+    rcpt: &str,
+    body: &str,
+) -> io::Result<()> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut w = stream;
+    reply(&mut reader, '2')?;
+    let hello = match proto {
+        Protocol::Smtp => "EHLO",
+        Protocol::Lmtp => "LHLO",
+    };
+    write!(w, "{hello} bench.client.example\r\n")?;
+    reply(&mut reader, '2')?;
+    write!(w, "MAIL FROM:<{from}>\r\n")?;
+    reply(&mut reader, '2')?;
+    write!(w, "RCPT TO:<{rcpt}>\r\n")?;
+    reply(&mut reader, '2')?;
+    write!(w, "DATA\r\n")?;
+    reply(&mut reader, '3')?;
+    w.write_all(body.as_bytes())?;
+    write!(w, ".\r\n")?;
+    // LMTP answers once per recipient: one here.
+    reply(&mut reader, '2')?;
+    write!(w, "QUIT\r\n")?;
+    let _ = reply(&mut reader, '2');
+    Ok(())
+}
