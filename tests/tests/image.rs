@@ -73,6 +73,25 @@ fn own_packages_are_layered_over_the_cached_base() {
         &["dpkg-query", "-W", "-f=${Version}", "pigeonair-lab-marker"],
     ));
     assert_eq!(version, format!("1.0-{token}"));
+
+    // A rebuilt package reaches the running node with `refresh`; the base is reused.
+    let token2 = format!("{token}b");
+    let scratch2 = scratch.join("v2");
+    let debs2 = marker_deb(&scratch2, &token2);
+    let refreshed = lab.ok(&["refresh", "--debs", debs2.to_str().unwrap()]);
+    assert!(refreshed.contains("node1: installed 1"), "{refreshed}");
+    assert!(
+        !refreshed.contains("debootstrap"),
+        "base rebuilt:\n{refreshed}"
+    );
+    let in_node = stdout(&lab.exec("node1", &["cat", "/usr/share/pigeonair-lab-marker/token"]));
+    assert_eq!(in_node, token2);
+    let refreshed_key = refreshed
+        .lines()
+        .find_map(|l| l.strip_prefix("image: ready: "))
+        .and_then(|id| id.split_once('+'))
+        .map(|(_, k)| k.to_owned())
+        .expect("refresh printed the image id");
     lab.ok(&["down"]);
 
     // Same packages again: both layers are reused, nothing is rebuilt.
@@ -89,5 +108,6 @@ fn own_packages_are_layered_over_the_cached_base() {
     let store = std::env::var("PIGEONAIR_IMAGE_STORE")
         .unwrap_or_else(|_| "/var/lib/pigeonair/images".into());
     std::fs::remove_dir_all(format!("{store}/packages-{packages_key}")).unwrap();
+    std::fs::remove_dir_all(format!("{store}/packages-{refreshed_key}")).unwrap();
     std::fs::remove_dir_all(&scratch).unwrap();
 }

@@ -487,3 +487,86 @@ fn an_install_killed_at_any_point_converges_when_run_again() {
     assert_eq!(state.trim(), "running");
     lab.ok(&["down"]);
 }
+
+#[test]
+fn dry_run_prints_the_diff_and_changes_nothing() {
+    if !lab_host_ready("dry_run") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-dry");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "1"]);
+    let answers = format!(
+        "{}/../appliance/core/examples/single-box.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = |extra: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{BIN} --name t-dry exec node1 -- pigeonair-install {extra} --answers - < {answers}"
+            ))
+            .output()
+            .unwrap()
+    };
+    let snapshot = || {
+        stdout(&lab.exec(
+            "node1",
+            &[
+                "sh",
+                "-c",
+                "find /etc /var/lib /var/vmail -xdev -printf '%p %s %T@ %m %u\\n' 2>/dev/null | sort; systemctl is-active slapd postfix dovecot",
+            ],
+        ))
+    };
+    let before = snapshot();
+    let out = run("--dry-run");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // A unified diff of a public file, and secrets never shown.
+    assert!(
+        t.contains("create /etc/postfix/main.cf (644 root:root)"),
+        "{t}"
+    );
+    assert!(t.contains("+myhostname = mx1.example.com"), "{t}");
+    assert!(
+        t.contains("create /etc/postfix/ldap/domains.cf (640 root:postfix)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("(contents not shown: the file holds secrets)"),
+        "{t}"
+    );
+    assert!(!t.contains("bind_pw ="), "a secret was printed:\n{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.ends_with(" would change") && l != "0 would change"),
+        "{t}"
+    );
+    assert_eq!(snapshot(), before, "--dry-run changed the node");
+
+    // After a real install, a dry run finds nothing to do.
+    let out = run("");
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run("--dry-run");
+    let t = text(&out);
+    assert!(t.lines().any(|l| l == "0 would change"), "{t}");
+    // The install logged its steps to the node's journal.
+    let journal = stdout(&lab.exec(
+        "node1",
+        &[
+            "journalctl",
+            "-t",
+            "pigeonair-install",
+            "-o",
+            "cat",
+            "--no-pager",
+        ],
+    ));
+    assert!(journal.contains("[4/5] directory:"), "journal: {journal}");
+    assert!(
+        journal.contains("0 changed") || journal.contains("changed"),
+        "{journal}"
+    );
+    lab.ok(&["down"]);
+}

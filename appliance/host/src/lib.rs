@@ -118,16 +118,13 @@ pub fn describe(cmd: &Command) -> String {
 }
 
 /// Runs `cmd` to completion and returns its standard output; on failure the error carries the
-/// end of its standard error and output.
+/// end of its standard error and output. Standard input is empty unless `cmd` sets one.
 pub fn run(cmd: &mut Command) -> Result<String, HostError> {
     let line = describe(cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| HostError::Spawn {
-            cmd: line.clone(),
-            source,
-        })?;
+    let out = cmd.output().map_err(|source| HostError::Spawn {
+        cmd: line.clone(),
+        source,
+    })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

@@ -71,6 +71,12 @@ enum Cmd {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Install freshly built PigeonAir packages into every running node (and the image).
+    Refresh {
+        /// Directory of PigeonAir .deb files [default: this workspace's target/debian].
+        #[arg(long)]
+        debs: Option<PathBuf>,
+    },
     /// Stop every node and remove everything the lab made (running it twice is fine).
     Down,
 }
@@ -156,6 +162,7 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
         }
         Cmd::Exec { node, command } => return Ok(pass_through(lab.exec_command(&node, &command)?)),
         Cmd::Client { command } => return Ok(pass_through(lab.client_command(&command)?)),
+        Cmd::Refresh { debs } => lab.refresh(&debs.unwrap_or_else(default_debs), &mut out)?,
         Cmd::Down => lab.down(&mut out)?,
     }
     let _ = out.flush();
