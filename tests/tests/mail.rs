@@ -44,6 +44,41 @@ fn mailclient(lab: &LabCli, args: &[&str]) -> Output {
     lab.client(&cmd)
 }
 
+/// The example answers file (the lab's default; its addresses are node1's).
+fn example_answers() -> String {
+    format!(
+        "{}/../appliance/core/examples/single-box.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Runs `PREFIX pigeonair-install ARGS --answers -` in node1 with `answers` on its standard
+/// input (PREFIX: e.g. `timeout -s KILL 1`).
+fn install(lab: &LabCli, prefix: &str, args: &str, answers: &str) -> Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{BIN} --name {} exec node1 -- {prefix} pigeonair-install {args} --answers - < {answers}",
+            lab.name()
+        ))
+        .output()
+        .unwrap()
+}
+
+/// What an install may change: files under /etc, /var/lib and /var/vmail (size, time, mode,
+/// owner) and whether the daemons run.
+fn node_snapshot(lab: &LabCli) -> String {
+    stdout(&lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            "find /etc /var/lib /var/vmail -xdev -printf '%p %s %T@ %m %u\\n' 2>/dev/null | sort; \
+             systemctl is-active slapd postfix dovecot",
+        ],
+    ))
+}
+
 /// A message with CRLF line ends, as it goes over the wire.
 fn message(token: &str) -> String {
     format!(
@@ -342,17 +377,7 @@ fn one_box_receives_stores_and_serves_mail() {
         ))
     };
     let before = pids(&lab);
-    let answers = format!(
-        "{}/../appliance/core/examples/single-box.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{BIN} --name t-mail exec node1 -- pigeonair-install --answers - < {answers}"
-        ))
-        .output()
-        .unwrap();
+    let out = install(&lab, "", "", &example_answers());
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.lines().any(|l| l == "0 changed"), "{t}");
@@ -369,17 +394,7 @@ fn bad_answers_are_refused_and_leave_the_node_untouched() {
     let lab = LabCli::new(BIN, "t-badans");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
-    let snapshot = || {
-        stdout(&lab.exec(
-            "node1",
-            &[
-                "sh",
-                "-c",
-                "find /etc /var/lib /var/vmail -xdev -printf '%p %s %T@ %m %u\\n' 2>/dev/null | sort",
-            ],
-        ))
-    };
-    let before = snapshot();
+    let before = node_snapshot(&lab);
     let dir = format!(
         "{}/../appliance/core/tests/resources/parse_answer_fail",
         env!("CARGO_MANIFEST_DIR")
@@ -393,14 +408,7 @@ fn bad_answers_are_refused_and_leave_the_node_untouched() {
     assert!(cases.len() >= 10, "{} cases", cases.len());
     for case in cases {
         let expected = std::fs::read_to_string(case.with_extension("txt")).unwrap();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{BIN} --name t-badans exec node1 -- pigeonair-install --answers - < {}",
-                case.display()
-            ))
-            .output()
-            .unwrap();
+        let out = install(&lab, "", "", &case.display().to_string());
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}: {err}", case.display());
         assert!(
@@ -417,7 +425,11 @@ fn bad_answers_are_refused_and_leave_the_node_untouched() {
             );
         }
     }
-    assert_eq!(snapshot(), before, "a bad answers file changed the node");
+    assert_eq!(
+        node_snapshot(&lab),
+        before,
+        "a bad answers file changed the node"
+    );
     lab.ok(&["down"]);
 }
 
@@ -429,34 +441,25 @@ fn an_install_killed_at_any_point_converges_when_run_again() {
     let lab = LabCli::new(BIN, "t-kill");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
-    let answers = format!(
-        "{}/../appliance/core/examples/single-box.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let install = |limit: Option<&str>| {
-        let kill = limit
-            .map(|l| format!("timeout -s KILL {l} "))
+    let answers = example_answers();
+    let run = |limit: Option<&str>| {
+        let prefix = limit
+            .map(|l| format!("timeout -s KILL {l}"))
             .unwrap_or_default();
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{BIN} --name t-kill exec node1 -- {kill}pigeonair-install --answers - < {answers}"
-            ))
-            .output()
-            .unwrap()
+        install(&lab, &prefix, "", &answers)
     };
     // SIGKILL at increasing points of a first install, each run starting where the last died.
     let mut killed = 0;
     for limit in ["0.05", "0.2", "0.5", "1", "2", "3", "4", "6"] {
-        let out = install(Some(limit));
+        let out = run(Some(limit));
         if out.status.code() == Some(137) {
             killed += 1;
         }
     }
     assert!(killed >= 3, "only {killed} runs were killed mid-way");
-    let out = install(None);
+    let out = run(None);
     assert!(out.status.success(), "{}", text(&out));
-    let out = install(None);
+    let out = run(None);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.lines().any(|l| l == "0 changed"), "not converged:\n{t}");
@@ -496,30 +499,9 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
     let lab = LabCli::new(BIN, "t-dry");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
-    let answers = format!(
-        "{}/../appliance/core/examples/single-box.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let run = |extra: &str| {
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{BIN} --name t-dry exec node1 -- pigeonair-install {extra} --answers - < {answers}"
-            ))
-            .output()
-            .unwrap()
-    };
-    let snapshot = || {
-        stdout(&lab.exec(
-            "node1",
-            &[
-                "sh",
-                "-c",
-                "find /etc /var/lib /var/vmail -xdev -printf '%p %s %T@ %m %u\\n' 2>/dev/null | sort; systemctl is-active slapd postfix dovecot",
-            ],
-        ))
-    };
-    let before = snapshot();
+    let answers = example_answers();
+    let run = |args: &str| install(&lab, "", args, &answers);
+    let before = node_snapshot(&lab);
     let out = run("--dry-run");
     let t = text(&out);
     assert!(out.status.success(), "{t}");
@@ -543,7 +525,7 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
             .any(|l| l.ends_with(" would change") && l != "0 would change"),
         "{t}"
     );
-    assert_eq!(snapshot(), before, "--dry-run changed the node");
+    assert_eq!(node_snapshot(&lab), before, "--dry-run changed the node");
 
     // After a real install, a dry run finds nothing to do.
     let out = run("");

@@ -102,6 +102,29 @@ fn wait_count(lab: &LabCli, target: usize, limit: Duration) -> Option<Instant> {
     None
 }
 
+/// Runs `send` and returns messages per second until all `n` are in the Maildir.
+fn throughput(
+    lab: &LabCli,
+    what: &str,
+    n: usize,
+    send: impl FnOnce() -> std::process::Output,
+) -> anyhow::Result<f64> {
+    let base = maildir_count(lab);
+    let t = Instant::now();
+    let out = send();
+    anyhow::ensure!(
+        out.status.success(),
+        "{what}: sending failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = wait_count(lab, base + n, Duration::from_secs(600))
+        .ok_or_else(|| anyhow::anyhow!("{what}: messages did not all arrive"))?;
+    let secs = (done - t).as_secs_f64();
+    let rate = n as f64 / secs;
+    println!("{what:<34} {rate:.1} msg/s ({secs:.2} s)");
+    Ok(rate)
+}
+
 fn install(lab: &LabCli, answers: &str) -> anyhow::Result<Duration> {
     let t = Instant::now();
     let out = Command::new("sh")
@@ -180,30 +203,18 @@ fn main() -> anyhow::Result<()> {
     println!("== delivery throughput: {n} messages, concurrency {c}");
     let me = std::env::current_exe()?;
     // SMTP from the client address to port 25.
-    let base = maildir_count(&lab);
-    let t = Instant::now();
-    let out = lab.client(&[
-        me.to_str().unwrap_or_default(),
-        "send",
-        "--addr",
-        "203.0.113.11:25",
-        "--messages",
-        &n.to_string(),
-        "--concurrency",
-        &c.to_string(),
-    ]);
-    anyhow::ensure!(
-        out.status.success(),
-        "SMTP send failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let done = wait_count(&lab, base + n, Duration::from_secs(600))
-        .ok_or_else(|| anyhow::anyhow!("SMTP messages did not all arrive"))?;
-    let smtp_rate = n as f64 / (done - t).as_secs_f64();
-    println!(
-        "SMTP → Postfix → LMTP → Maildir  {smtp_rate:.1} msg/s ({:.2} s)",
-        (done - t).as_secs_f64()
-    );
+    let smtp_rate = throughput(&lab, "SMTP → Postfix → LMTP → Maildir", n, || {
+        lab.client(&[
+            me.to_str().unwrap_or_default(),
+            "send",
+            "--addr",
+            "203.0.113.11:25",
+            "--messages",
+            &n.to_string(),
+            "--concurrency",
+            &c.to_string(),
+        ])
+    })?;
     // The same messages straight into Dovecot's LMTP, sent from inside the node.
     let copy = Command::new("sh")
         .arg("-c")
@@ -215,34 +226,22 @@ fn main() -> anyhow::Result<()> {
         ))
         .output()?;
     anyhow::ensure!(copy.status.success(), "copy into the node failed");
-    let base = maildir_count(&lab);
-    let t = Instant::now();
-    let out = lab.exec(
-        "node1",
-        &[
-            "mail-bench",
-            "send",
-            "--lmtp",
-            "--addr",
-            "10.42.0.11:24",
-            "--messages",
-            &n.to_string(),
-            "--concurrency",
-            &c.to_string(),
-        ],
-    );
-    anyhow::ensure!(
-        out.status.success(),
-        "LMTP send failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let done = wait_count(&lab, base + n, Duration::from_secs(600))
-        .ok_or_else(|| anyhow::anyhow!("LMTP messages did not all arrive"))?;
-    let lmtp_rate = n as f64 / (done - t).as_secs_f64();
-    println!(
-        "LMTP straight into Dovecot       {lmtp_rate:.1} msg/s ({:.2} s)",
-        (done - t).as_secs_f64()
-    );
+    let lmtp_rate = throughput(&lab, "LMTP straight into Dovecot", n, || {
+        lab.exec(
+            "node1",
+            &[
+                "mail-bench",
+                "send",
+                "--lmtp",
+                "--addr",
+                "10.42.0.11:24",
+                "--messages",
+                &n.to_string(),
+                "--concurrency",
+                &c.to_string(),
+            ],
+        )
+    })?;
     println!(
         "ratio SMTP / LMTP                {:.2}",
         smtp_rate / lmtp_rate
