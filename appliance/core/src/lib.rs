@@ -4,7 +4,9 @@
 //! systemd) live in `installer/`.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod answers;
+pub mod crypt;
 pub mod directory;
 pub mod plan;
 pub mod render;

@@ -193,7 +193,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "pigeonair-files-{}-{}",
             std::process::id(),
-            crate::crypt::random_secret(6)
+            pigeonair_appliance::crypt::random_secret(6)
         ));
         fs::create_dir_all(&dir).unwrap();
         Root(dir)

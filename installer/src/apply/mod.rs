@@ -31,8 +31,8 @@ use pigeonair_appliance::plan::AdminPassword;
 use pigeonair_appliance::render::{RenderedFile, Unit, render_all};
 use pigeonair_host::{self as host, HostError};
 
-use crate::crypt::{random_uuid, sha512_crypt, verify};
 use files::{FileChange, FileError, Root};
+use pigeonair_appliance::crypt::{random_uuid, sha512_crypt, verify};
 
 /// Where the installer keeps the answers it installed (with the password hashed).
 pub const SAVED_ANSWERS: &str = "/etc/pigeonair/answers.toml";

@@ -6,7 +6,7 @@ use std::path::Path;
 use pigeonair_appliance::render::{RenderedFile, Secrets, Unit};
 
 use super::files::{self, FileError, Root};
-use crate::crypt::random_secret;
+use pigeonair_appliance::crypt::random_secret;
 
 /// Where the secrets live on the node.
 pub const SECRETS_FILE: &str = "/etc/pigeonair/secrets.toml";

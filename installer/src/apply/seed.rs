@@ -8,7 +8,7 @@ use ldap3::{LdapConn, LdapError, Mod, Scope};
 use pigeonair_appliance::directory::{DOVECOT_DN, Entry, POSTFIX_DN};
 use pigeonair_appliance::render::Secrets;
 
-use crate::crypt::sha512_crypt;
+use pigeonair_appliance::crypt::sha512_crypt;
 
 /// The ldapi URL of slapd's socket (path percent-encoded).
 pub const LDAPI_URL: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
