@@ -1,0 +1,782 @@
+//! The directory as administrators use it: domains, users (mailboxes) and aliases.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ldap3::{LdapConn, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
+use pigeonair_appliance::address::{MailAddress, Quota};
+use pigeonair_appliance::crypt::{random_uuid, sha512_crypt};
+use pigeonair_appliance::directory::{
+    COUNTERS_DN, DOMAINS_DN, FIRST_MAIL_UID, MAIL_GID, NODES_DN, alias_dn, domain_dn, user_dn,
+};
+use pigeonair_appliance::types::MailDomain;
+use serde::Serialize;
+
+use crate::error::CtlError;
+
+/// slapd's local socket: root on a node binds there with SASL EXTERNAL.
+pub const LOCAL_URI: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Root on a node over ldapi (SASL EXTERNAL).
+    LocalRoot,
+    /// An administrator's DN and password (simple bind).
+    Password {
+        /// e.g. `cn=admin,ou=admins,o=pigeonair`.
+        dn: String,
+        /// The password.
+        password: String,
+    },
+}
+
+/// A domain as `domain show` and `domain list` print it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainInfo {
+    /// Its name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// For an alias domain: the domain it maps onto.
+    pub alias_of: Option<String>,
+    /// Number of users.
+    pub users: usize,
+    /// Number of aliases.
+    pub aliases: usize,
+}
+
+/// A user (mailbox).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserInfo {
+    /// The address.
+    pub address: String,
+    /// Display name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Quota in bytes (0: no limit).
+    pub quota_bytes: u64,
+    /// Quota as people read it.
+    pub quota: String,
+    /// The mailbox's uid.
+    pub uid: u32,
+    /// The stable mailbox id (its directory).
+    pub mailbox_id: String,
+    /// The home node (`mailHost`).
+    pub home_node: String,
+    /// Enabled services.
+    pub services: Vec<String>,
+    /// Forwarding addresses (the user's own address among them means "keep a copy").
+    pub forward_to: Vec<String>,
+}
+
+/// An alias.
+#[derive(Debug, Clone, Serialize)]
+pub struct AliasInfo {
+    /// The address.
+    pub address: String,
+    /// Where it delivers.
+    pub targets: Vec<String>,
+}
+
+/// A connection to the directory.
+pub struct Directory {
+    ldap: LdapConn,
+}
+
+fn first(e: &SearchEntry, attr: &str) -> String {
+    e.attrs
+        .get(attr)
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn all(e: &SearchEntry, attr: &str) -> Vec<String> {
+    let mut v = e.attrs.get(attr).cloned().unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn set(values: &[&str]) -> HashSet<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
+const USER_ATTRS: [&str; 10] = [
+    "mail",
+    "cn",
+    "pigeonairAccountStatus",
+    "pigeonairQuotaBytes",
+    "uidNumber",
+    "pigeonairMailboxId",
+    "mailHost",
+    "pigeonairEnabledService",
+    "pigeonairForwardTo",
+    "pigeonairKeepCopy",
+];
+
+fn user_info(e: &SearchEntry) -> UserInfo {
+    let quota_bytes = first(e, "pigeonairQuotaBytes").parse().unwrap_or(0);
+    UserInfo {
+        address: first(e, "mail"),
+        name: first(e, "cn"),
+        status: first(e, "pigeonairAccountStatus"),
+        quota_bytes,
+        quota: Quota::try_new(&quota_bytes.to_string())
+            .map(|q| q.human())
+            .unwrap_or_default(),
+        uid: first(e, "uidNumber").parse().unwrap_or(0),
+        mailbox_id: first(e, "pigeonairMailboxId"),
+        home_node: first(e, "mailHost"),
+        services: all(e, "pigeonairEnabledService"),
+        forward_to: all(e, "pigeonairForwardTo"),
+    }
+}
+
+/// Parses a domain name given on the command line.
+pub fn domain_arg(s: &str) -> Result<MailDomain, CtlError> {
+    MailDomain::try_new(s).map_err(|e| CtlError::Invalid(format!("domain {e}")))
+}
+
+/// Parses an address given on the command line.
+pub fn address_arg(s: &str) -> Result<MailAddress, CtlError> {
+    MailAddress::try_new(s).map_err(|e| CtlError::Invalid(format!("address {e}")))
+}
+
+impl Directory {
+    /// Connects to `uri` and authenticates.
+    pub fn connect(uri: &str, creds: &Credentials) -> Result<Self, CtlError> {
+        let mut ldap = LdapConn::new(uri).map_err(CtlError::ldap(format!("connect to {uri}")))?;
+        match creds {
+            Credentials::LocalRoot => ldap
+                .sasl_external_bind()
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(
+                    "bind as root over ldapi (are you root on a node?)",
+                ))?,
+            Credentials::Password { dn, password } => ldap
+                .simple_bind(dn, password)
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("bind as {dn}")))?,
+        };
+        Ok(Directory { ldap })
+    }
+
+    fn search(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, CtlError> {
+        match self.ldap.search(base, scope, filter, attrs.to_vec()) {
+            Ok(res) => match res.success() {
+                Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
+                Err(e) => Err(CtlError::ldap(format!("search {base}"))(e)),
+            },
+            Err(e) => Err(CtlError::ldap(format!("search {base}"))(e)),
+        }
+    }
+
+    fn exists(&mut self, dn: &str) -> Result<bool, CtlError> {
+        Ok(!self
+            .search(dn, Scope::Base, "(objectClass=*)", &["1.1"])?
+            .is_empty())
+    }
+
+    fn domain_entry(&mut self, domain: &MailDomain) -> Result<SearchEntry, CtlError> {
+        self.search(
+            &domain_dn(&dn_escape(domain.as_str())),
+            Scope::Base,
+            "(objectClass=pigeonairDomain)",
+            &["cn", "pigeonairAccountStatus", "pigeonairAliasDomainOf"],
+        )?
+        .pop()
+        .ok_or_else(|| {
+            CtlError::NotFound(format!(
+                "domain {domain} is not hosted here: add it with `pigeonctl domain add {domain}`"
+            ))
+        })
+    }
+
+    fn find_user(&mut self, address: &MailAddress) -> Result<Option<SearchEntry>, CtlError> {
+        let filter = format!(
+            "(&(objectClass=pigeonairMailUser)(mail={}))",
+            ldap_escape(address.as_str())
+        );
+        Ok(self
+            .search(DOMAINS_DN, Scope::Subtree, &filter, &USER_ATTRS)?
+            .pop())
+    }
+
+    fn user(&mut self, address: &MailAddress) -> Result<SearchEntry, CtlError> {
+        self.find_user(address)?
+            .ok_or_else(|| CtlError::NotFound(format!("no user {address}")))
+    }
+
+    fn find_alias(&mut self, address: &MailAddress) -> Result<Option<SearchEntry>, CtlError> {
+        let filter = format!(
+            "(&(objectClass=pigeonairAlias)(mail={}))",
+            ldap_escape(address.as_str())
+        );
+        Ok(self
+            .search(
+                DOMAINS_DN,
+                Scope::Subtree,
+                &filter,
+                &["mail", "pigeonairAliasTarget"],
+            )?
+            .pop())
+    }
+
+    fn count(&mut self, base: &str, filter: &str) -> Result<usize, CtlError> {
+        Ok(self.search(base, Scope::Subtree, filter, &["1.1"])?.len())
+    }
+
+    fn modify(&mut self, dn: &str, mods: Vec<Mod<String>>, what: &str) -> Result<(), CtlError> {
+        self.ldap
+            .modify(dn, mods)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(what.to_owned()))?;
+        Ok(())
+    }
+
+    // ---- domains
+
+    /// Adds a domain (or, with `alias_of`, an alias domain mapping onto a hosted domain).
+    pub fn domain_add(
+        &mut self,
+        domain: &MailDomain,
+        alias_of: Option<&MailDomain>,
+    ) -> Result<(), CtlError> {
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        if self.exists(&dn)? {
+            return Err(CtlError::Exists(format!("domain {domain} exists already")));
+        }
+        if let Some(target) = alias_of {
+            self.domain_entry(target)?;
+        }
+        let mut attrs = vec![
+            ("objectClass".to_owned(), set(&["pigeonairDomain"])),
+            ("cn".to_owned(), set(&[domain.as_str()])),
+            ("pigeonairAccountStatus".to_owned(), set(&["active"])),
+        ];
+        if let Some(target) = alias_of {
+            attrs.push(("pigeonairAliasDomainOf".to_owned(), set(&[target.as_str()])));
+        }
+        self.ldap
+            .add(&dn, attrs)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("add domain {domain}")))?;
+        for ou in ["users", "aliases"] {
+            self.ldap
+                .add(
+                    &format!("ou={ou},{dn}"),
+                    vec![
+                        ("objectClass".to_owned(), set(&["organizationalUnit"])),
+                        ("ou".to_owned(), set(&[ou])),
+                    ],
+                )
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("add ou={ou} of {domain}")))?;
+        }
+        Ok(())
+    }
+
+    /// Every domain, sorted by name.
+    pub fn domain_list(&mut self) -> Result<Vec<DomainInfo>, CtlError> {
+        let entries = self.search(
+            DOMAINS_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairDomain)",
+            &["cn"],
+        )?;
+        let mut names: Vec<String> = entries.iter().map(|e| first(e, "cn")).collect();
+        names.sort();
+        names
+            .iter()
+            .map(|n| self.domain_show(&domain_arg(n)?))
+            .collect()
+    }
+
+    /// One domain.
+    pub fn domain_show(&mut self, domain: &MailDomain) -> Result<DomainInfo, CtlError> {
+        let e = self.domain_entry(domain)?;
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        let alias_of = first(&e, "pigeonairAliasDomainOf");
+        Ok(DomainInfo {
+            name: domain.to_string(),
+            status: first(&e, "pigeonairAccountStatus"),
+            alias_of: (!alias_of.is_empty()).then_some(alias_of),
+            users: self.count(&dn, "(objectClass=pigeonairMailUser)")?,
+            aliases: self.count(&dn, "(objectClass=pigeonairAlias)")?,
+        })
+    }
+
+    /// Enables or disables a domain: a disabled domain neither receives mail nor lets its
+    /// users log in.
+    pub fn domain_set_status(&mut self, domain: &MailDomain, active: bool) -> Result<(), CtlError> {
+        self.domain_entry(domain)?;
+        let status = if active { "active" } else { "disabled" };
+        self.modify(
+            &domain_dn(&dn_escape(domain.as_str())),
+            vec![Mod::Replace(
+                "pigeonairAccountStatus".into(),
+                set(&[status]),
+            )],
+            &format!("set domain {domain} {status}"),
+        )
+    }
+
+    /// Removes a domain; refused while it has users unless `with_users`.
+    pub fn domain_remove(
+        &mut self,
+        domain: &MailDomain,
+        with_users: bool,
+    ) -> Result<usize, CtlError> {
+        let info = self.domain_show(domain)?;
+        if info.users > 0 && !with_users {
+            return Err(CtlError::Refused(format!(
+                "domain {domain} has {} user(s): remove them first, or pass --with-users",
+                info.users
+            )));
+        }
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        let mut dns: Vec<String> = self
+            .search(&dn, Scope::Subtree, "(objectClass=*)", &["1.1"])?
+            .into_iter()
+            .map(|e| e.dn)
+            .collect();
+        // Children before parents: deepest DNs first.
+        dns.sort_by_key(|d| std::cmp::Reverse(d.matches(',').count()));
+        for d in &dns {
+            self.ldap
+                .delete(d)
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("delete {d}")))?;
+        }
+        Ok(info.users)
+    }
+
+    // ---- users
+
+    /// The next free uid, allocated by compare-and-swap on the counter entry, so concurrent
+    /// adds never get the same one.
+    fn allocate_uid(&mut self) -> Result<u32, CtlError> {
+        for _ in 0..100 {
+            let e = self
+                .search(
+                    COUNTERS_DN,
+                    Scope::Base,
+                    "(objectClass=pigeonairCounter)",
+                    &["pigeonairNextUid"],
+                )?
+                .pop()
+                .ok_or_else(|| {
+                    CtlError::NotFound(format!("{COUNTERS_DN} is missing: was the node installed?"))
+                })?;
+            let current: u32 = first(&e, "pigeonairNextUid")
+                .parse()
+                .unwrap_or(FIRST_MAIL_UID);
+            let mods = vec![
+                Mod::Delete("pigeonairNextUid".to_owned(), set(&[&current.to_string()])),
+                Mod::Add(
+                    "pigeonairNextUid".to_owned(),
+                    set(&[&(current + 1).to_string()]),
+                ),
+            ];
+            match self
+                .ldap
+                .modify(COUNTERS_DN, mods)
+                .and_then(|r| r.success())
+            {
+                Ok(_) => return Ok(current),
+                // noSuchAttribute: another add took this value first; read again.
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 16 => continue,
+                Err(e) => return Err(CtlError::ldap("allocate a uid")(e)),
+            }
+        }
+        Err(CtlError::Refused(
+            "could not allocate a uid: the counter keeps changing".into(),
+        ))
+    }
+
+    /// The active node with the fewest mailboxes, for a new user's home.
+    fn pick_home_node(&mut self) -> Result<String, CtlError> {
+        let nodes = self.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(&(objectClass=pigeonairNode)(pigeonairNodeState=active))",
+            &["cn"],
+        )?;
+        let mut best: Option<(usize, String)> = None;
+        for n in nodes {
+            let host = first(&n, "cn");
+            let users = self.count(
+                DOMAINS_DN,
+                &format!(
+                    "(&(objectClass=pigeonairMailUser)(mailHost={}))",
+                    ldap_escape(&host)
+                ),
+            )?;
+            if best.as_ref().is_none_or(|(u, h)| (users, &host) < (*u, h)) {
+                best = Some((users, host));
+            }
+        }
+        best.map(|(_, h)| h).ok_or_else(|| {
+            CtlError::NotFound("no active node in the directory to hold mailboxes".into())
+        })
+    }
+
+    /// Adds a user with `password` (clear text, stored hashed) and returns it.
+    pub fn user_add(
+        &mut self,
+        address: &MailAddress,
+        name: Option<&str>,
+        quota: Quota,
+        password: &str,
+        node: Option<&str>,
+    ) -> Result<UserInfo, CtlError> {
+        let domain = domain_arg(address.domain())?;
+        let d = self.domain_entry(&domain)?;
+        if !first(&d, "pigeonairAliasDomainOf").is_empty() {
+            return Err(CtlError::Invalid(format!(
+                "{domain} is an alias domain: add the user to {} instead",
+                first(&d, "pigeonairAliasDomainOf")
+            )));
+        }
+        if self.find_user(address)?.is_some() {
+            return Err(CtlError::Exists(format!("user {address} exists already")));
+        }
+        if self.find_alias(address)?.is_some() {
+            return Err(CtlError::Exists(format!("{address} is an alias already")));
+        }
+        let name = name.unwrap_or(address.local());
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(CtlError::Invalid(format!(
+                "--name {name:?}: use 1 to 128 characters without control characters"
+            )));
+        }
+        let home = match node {
+            Some(n) => {
+                let dn = format!("cn={},{NODES_DN}", dn_escape(n));
+                if !self.exists(&dn)? {
+                    return Err(CtlError::NotFound(format!("no node {n:?} in the cluster")));
+                }
+                n.to_owned()
+            }
+            None => self.pick_home_node()?,
+        };
+        let uid = self.allocate_uid()?.to_string();
+        let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
+        let quota_s = quota.bytes().to_string();
+        let id = random_uuid();
+        let gid = MAIL_GID.to_string();
+        let attrs: Vec<(String, HashSet<String>)> = vec![
+            (
+                "objectClass".into(),
+                set(&[
+                    "inetOrgPerson",
+                    "inetLocalMailRecipient",
+                    "pigeonairMailUser",
+                ]),
+            ),
+            ("cn".into(), set(&[name])),
+            ("sn".into(), set(&[name])),
+            ("mail".into(), set(&[address.as_str()])),
+            ("userPassword".into(), set(&[&hash])),
+            ("uidNumber".into(), set(&[&uid])),
+            ("gidNumber".into(), set(&[&gid])),
+            ("pigeonairMailboxId".into(), set(&[&id])),
+            ("mailHost".into(), set(&[&home])),
+            ("pigeonairQuotaBytes".into(), set(&[&quota_s])),
+            ("pigeonairAccountStatus".into(), set(&["active"])),
+            (
+                "pigeonairEnabledService".into(),
+                set(&["smtp", "submission", "imap", "pop3"]),
+            ),
+        ];
+        let dn = user_dn(&dn_escape(address.as_str()), &dn_escape(domain.as_str()));
+        self.ldap
+            .add(&dn, attrs)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("add user {address}")))?;
+        self.user_show(address)
+    }
+
+    /// Users of `domain` (or all), sorted by address.
+    pub fn user_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<UserInfo>, CtlError> {
+        let base = match domain {
+            Some(d) => {
+                self.domain_entry(d)?;
+                domain_dn(&dn_escape(d.as_str()))
+            }
+            None => DOMAINS_DN.to_owned(),
+        };
+        let mut users: Vec<UserInfo> = self
+            .search(
+                &base,
+                Scope::Subtree,
+                "(objectClass=pigeonairMailUser)",
+                &USER_ATTRS,
+            )?
+            .iter()
+            .map(user_info)
+            .collect();
+        users.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(users)
+    }
+
+    /// One user.
+    pub fn user_show(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+        Ok(user_info(&self.user(address)?))
+    }
+
+    /// Sets a user's password.
+    pub fn user_passwd(&mut self, address: &MailAddress, password: &str) -> Result<(), CtlError> {
+        let e = self.user(address)?;
+        let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace("userPassword".into(), set(&[&hash]))],
+            &format!("set the password of {address}"),
+        )
+    }
+
+    /// Enables or disables a user: a disabled user neither receives mail nor logs in.
+    pub fn user_set_status(&mut self, address: &MailAddress, active: bool) -> Result<(), CtlError> {
+        let e = self.user(address)?;
+        let status = if active { "active" } else { "disabled" };
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace(
+                "pigeonairAccountStatus".into(),
+                set(&[status]),
+            )],
+            &format!("set {address} {status}"),
+        )
+    }
+
+    /// Sets a user's quota.
+    pub fn user_quota(&mut self, address: &MailAddress, quota: Quota) -> Result<(), CtlError> {
+        let e = self.user(address)?;
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace(
+                "pigeonairQuotaBytes".into(),
+                set(&[&quota.bytes().to_string()]),
+            )],
+            &format!("set the quota of {address}"),
+        )
+    }
+
+    /// Removes a user's entry. The mailbox's files stay on its home node.
+    pub fn user_remove(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+        let e = self.user(address)?;
+        let info = user_info(&e);
+        self.ldap
+            .delete(&e.dn)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("remove {address}")))?;
+        Ok(info)
+    }
+
+    // ---- aliases
+
+    /// Where each local alias delivers, for loop checks.
+    fn alias_graph(&mut self) -> Result<BTreeMap<String, Vec<String>>, CtlError> {
+        let mut graph = BTreeMap::new();
+        for e in self.search(
+            DOMAINS_DN,
+            Scope::Subtree,
+            "(|(objectClass=pigeonairAlias)(pigeonairForwardTo=*))",
+            &["mail", "pigeonairAliasTarget", "pigeonairForwardTo"],
+        )? {
+            let mut targets = all(&e, "pigeonairAliasTarget");
+            targets.extend(all(&e, "pigeonairForwardTo"));
+            let me = first(&e, "mail");
+            // A forward to oneself is "keep a copy", not a loop.
+            targets.retain(|t| *t != me);
+            graph.insert(me, targets);
+        }
+        Ok(graph)
+    }
+
+    /// Adds `targets` to the alias `address` (made if new). Refused if it would make a loop.
+    pub fn alias_add(
+        &mut self,
+        address: &MailAddress,
+        targets: &[MailAddress],
+    ) -> Result<AliasInfo, CtlError> {
+        let domain = domain_arg(address.domain())?;
+        self.domain_entry(&domain)?;
+        if self.find_user(address)?.is_some() {
+            return Err(CtlError::Exists(format!(
+                "{address} is a user: use `pigeonctl user forward` to send its mail elsewhere"
+            )));
+        }
+        if targets.iter().any(|t| t == address) {
+            return Err(CtlError::Invalid(format!(
+                "alias {address} cannot deliver to itself"
+            )));
+        }
+        let mut graph = self.alias_graph()?;
+        let entry = graph.entry(address.to_string()).or_default();
+        entry.extend(targets.iter().map(|t| t.to_string()));
+        if let Some(cycle) = find_cycle(&graph, address.as_str()) {
+            return Err(CtlError::Refused(format!(
+                "alias loop: {}: nothing was changed",
+                cycle.join(" → ")
+            )));
+        }
+        let values: HashSet<String> = targets.iter().map(|t| t.to_string()).collect();
+        match self.find_alias(address)? {
+            Some(e) => {
+                let have: HashSet<String> = all(&e, "pigeonairAliasTarget").into_iter().collect();
+                let new: HashSet<String> = values.difference(&have).cloned().collect();
+                if !new.is_empty() {
+                    self.modify(
+                        &e.dn,
+                        vec![Mod::Add("pigeonairAliasTarget".into(), new)],
+                        &format!("add targets to {address}"),
+                    )?;
+                }
+            }
+            None => {
+                let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(domain.as_str()));
+                self.ldap
+                    .add(
+                        &dn,
+                        vec![
+                            ("objectClass".into(), set(&["pigeonairAlias"])),
+                            ("mail".into(), set(&[address.as_str()])),
+                            ("pigeonairAliasTarget".into(), values),
+                            ("pigeonairAccountStatus".into(), set(&["active"])),
+                        ],
+                    )
+                    .and_then(|r| r.success())
+                    .map_err(CtlError::ldap(format!("add alias {address}")))?;
+            }
+        }
+        self.alias_show(address)
+    }
+
+    /// One alias.
+    pub fn alias_show(&mut self, address: &MailAddress) -> Result<AliasInfo, CtlError> {
+        let e = self
+            .find_alias(address)?
+            .ok_or_else(|| CtlError::NotFound(format!("no alias {address}")))?;
+        Ok(AliasInfo {
+            address: first(&e, "mail"),
+            targets: all(&e, "pigeonairAliasTarget"),
+        })
+    }
+
+    /// Removes `targets` from an alias, or the whole alias when `targets` is empty (or would
+    /// leave none).
+    pub fn alias_remove(
+        &mut self,
+        address: &MailAddress,
+        targets: &[MailAddress],
+    ) -> Result<(), CtlError> {
+        let e = self
+            .find_alias(address)?
+            .ok_or_else(|| CtlError::NotFound(format!("no alias {address}")))?;
+        let have: HashSet<String> = all(&e, "pigeonairAliasTarget").into_iter().collect();
+        let drop: HashSet<String> = targets.iter().map(|t| t.to_string()).collect();
+        if let Some(missing) = drop.difference(&have).next() {
+            return Err(CtlError::NotFound(format!(
+                "alias {address} has no target {missing}"
+            )));
+        }
+        if drop.is_empty() || drop.len() == have.len() {
+            self.ldap
+                .delete(&e.dn)
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("remove alias {address}")))?;
+            return Ok(());
+        }
+        self.modify(
+            &e.dn,
+            vec![Mod::Delete("pigeonairAliasTarget".into(), drop)],
+            &format!("remove targets from {address}"),
+        )
+    }
+
+    /// Aliases of `domain` (or all), sorted.
+    pub fn alias_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<AliasInfo>, CtlError> {
+        let base = match domain {
+            Some(d) => {
+                self.domain_entry(d)?;
+                domain_dn(&dn_escape(d.as_str()))
+            }
+            None => DOMAINS_DN.to_owned(),
+        };
+        let mut v: Vec<AliasInfo> = self
+            .search(
+                &base,
+                Scope::Subtree,
+                "(objectClass=pigeonairAlias)",
+                &["mail", "pigeonairAliasTarget"],
+            )?
+            .iter()
+            .map(|e| AliasInfo {
+                address: first(e, "mail"),
+                targets: all(e, "pigeonairAliasTarget"),
+            })
+            .collect();
+        v.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(v)
+    }
+}
+
+/// A path from `start` back to itself through `graph`, if there is one.
+pub fn find_cycle(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        graph: &BTreeMap<String, Vec<String>>,
+        node: &str,
+        start: &str,
+        path: &mut Vec<String>,
+        seen: &mut HashSet<String>,
+    ) -> bool {
+        for next in graph.get(node).into_iter().flatten() {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(graph, next, start, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_owned()];
+    let mut seen = HashSet::new();
+    walk(graph, start, start, &mut path, &mut seen).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles() {
+        let mut g = BTreeMap::new();
+        g.insert("a@x.org".to_string(), vec!["b@x.org".to_string()]);
+        g.insert(
+            "b@x.org".to_string(),
+            vec!["c@x.org".to_string(), "ext@y.org".to_string()],
+        );
+        assert_eq!(find_cycle(&g, "a@x.org"), None);
+        g.insert("c@x.org".to_string(), vec!["a@x.org".to_string()]);
+        assert_eq!(
+            find_cycle(&g, "a@x.org").unwrap(),
+            ["a@x.org", "b@x.org", "c@x.org", "a@x.org"]
+        );
+    }
+}

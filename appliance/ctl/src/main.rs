@@ -1,0 +1,501 @@
+//! `pigeonctl`: administers PigeonAir by writing the directory and nothing else.
+//!
+//! On a node, root needs no password (ldapi, SASL EXTERNAL). From elsewhere:
+//! `--uri ldap://NODE --bind-dn cn=admin,ou=admins,o=pigeonair` and the password from
+//! `--password-file FILE` or a prompt. Exit codes: 0 done, 1 directory unreachable or failed,
+//! 2 invalid input, 3 not found, 4 exists already, 5 refused.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use pigeonair_appliance::address::{MailAddress, Quota};
+use pigeonair_appliance::crypt::random_secret;
+use pigeonair_appliance::types::MailDomain;
+use pigeonair_ctl::directory::{Credentials, LOCAL_URI, address_arg, domain_arg};
+use pigeonair_ctl::{CtlError, Directory};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Administer PigeonAir: domains, users, aliases, quotas (LDAP writes only)"
+)]
+struct Cli {
+    /// The directory: ldapi:// on a node (default), or ldap://NODE with --bind-dn.
+    #[arg(long, global = true, env = "PIGEONCTL_URI", default_value = LOCAL_URI)]
+    uri: String,
+    /// Bind as this administrator (simple bind) instead of root over ldapi.
+    #[arg(long, global = true, env = "PIGEONCTL_BIND_DN")]
+    bind_dn: Option<String>,
+    /// Read the administrator's password from this file (else it is asked for).
+    #[arg(long, global = true)]
+    password_file: Option<PathBuf>,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Hosted mail domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Users (mailboxes).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Aliases: addresses that deliver to other addresses.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Print shell completions (bash, zsh, fish, …).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainCmd {
+    /// Host a new domain.
+    Add {
+        /// The domain.
+        name: String,
+        /// Make it an alias domain of this hosted domain.
+        #[arg(long)]
+        alias_of: Option<String>,
+    },
+    /// List domains.
+    List,
+    /// Show a domain.
+    Show {
+        /// The domain.
+        name: String,
+    },
+    /// Disable a domain: its users neither receive mail nor log in.
+    Disable {
+        /// The domain.
+        name: String,
+    },
+    /// Enable a disabled domain.
+    Enable {
+        /// The domain.
+        name: String,
+    },
+    /// Remove a domain (refused while it has users, unless --with-users).
+    Remove {
+        /// The domain.
+        name: String,
+        /// Remove its users and aliases too.
+        #[arg(long)]
+        with_users: bool,
+    },
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct PasswordSource {
+    /// Read the new password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Make a random password and print it once.
+    #[arg(long)]
+    random_password: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; it can receive mail and log in at once.
+    Add {
+        /// The address.
+        address: String,
+        /// Display name (default: the part before @).
+        #[arg(long)]
+        name: Option<String>,
+        /// Storage quota: 500M, 2G, unlimited.
+        #[arg(long, default_value = "unlimited")]
+        quota: String,
+        /// The home node (default: the active node with the fewest mailboxes).
+        #[arg(long)]
+        node: Option<String>,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List users, of one domain or all.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+    },
+    /// Show a user.
+    Show {
+        /// The address.
+        address: String,
+    },
+    /// Set a user's password.
+    Passwd {
+        /// The address.
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Disable a user: login refused, mail to it refused.
+    Disable {
+        /// The address.
+        address: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// The address.
+        address: String,
+    },
+    /// Set a user's quota.
+    Quota {
+        /// The address.
+        address: String,
+        /// 500M, 2G, unlimited.
+        quota: String,
+    },
+    /// Remove a user's directory entry (its mailbox files stay on its home node).
+    Remove {
+        /// The address.
+        address: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    /// Make ADDRESS deliver to TARGETS (local or external addresses).
+    Add {
+        /// The alias.
+        address: String,
+        /// Where it delivers.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Remove targets from an alias, or the whole alias.
+    Remove {
+        /// The alias.
+        address: String,
+        /// Only these targets.
+        targets: Vec<String>,
+    },
+    /// List aliases, of one domain or all.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pigeonctl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn credentials(cli: &Cli) -> Result<Credentials, CtlError> {
+    let Some(dn) = &cli.bind_dn else {
+        return Ok(Credentials::LocalRoot);
+    };
+    let password = match &cli.password_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CtlError::Invalid(format!("--password-file {}: {e}", path.display())))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("password for {dn}: "))
+                .map_err(|e| CtlError::Invalid(format!("reading the password: {e}")))?
+        }
+        None => {
+            return Err(CtlError::Invalid(
+                "an administrator password is required: give --password-file FILE or run on a terminal".into(),
+            ));
+        }
+    };
+    if password.is_empty() {
+        return Err(CtlError::Invalid(
+            "the administrator password is empty".into(),
+        ));
+    }
+    Ok(Credentials::Password {
+        dn: dn.clone(),
+        password,
+    })
+}
+
+/// The new password: from standard input, or random (returned to be printed once).
+fn new_password(src: &PasswordSource) -> Result<(String, bool), CtlError> {
+    if src.random_password {
+        return Ok((random_secret(20), true));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CtlError::Invalid(format!("reading the password from standard input: {e}")))?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    if pw.chars().count() < 8 || pw.chars().count() > 1024 || pw.chars().any(char::is_control) {
+        return Err(CtlError::Invalid(
+            "the password must have 8 to 1024 characters and no control characters".into(),
+        ));
+    }
+    Ok((pw, false))
+}
+
+fn quota_arg(s: &str) -> Result<Quota, CtlError> {
+    Quota::try_new(s).map_err(|e| CtlError::Invalid(format!("quota {e}")))
+}
+
+fn addresses(v: &[String]) -> Result<Vec<MailAddress>, CtlError> {
+    v.iter().map(|a| address_arg(a)).collect()
+}
+
+fn optional_domain(d: &Option<String>) -> Result<Option<MailDomain>, CtlError> {
+    d.as_deref().map(domain_arg).transpose()
+}
+
+/// Prints `value` as JSON, or `text` for people.
+fn out<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+    let mut stdout = std::io::stdout();
+    let _ = if json {
+        writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        )
+    } else {
+        write!(stdout, "{}", text())
+    };
+}
+
+fn done(json: bool, what: String) {
+    out(json, &serde_json::json!({ "done": what }), || {
+        format!("{what}\n")
+    });
+}
+
+fn run(cli: Cli) -> Result<(), CtlError> {
+    // Everything a command takes is checked before the directory is touched.
+    if let Cmd::Completions { shell } = &cli.command {
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "pigeonctl",
+            &mut std::io::stdout(),
+        );
+        return Ok(());
+    }
+    let json = cli.json;
+    let creds = credentials(&cli)?;
+    let connect = || Directory::connect(&cli.uri, &creds);
+    match &cli.command {
+        Cmd::Completions { .. } => Ok(()),
+        Cmd::Domain(cmd) => match cmd {
+            DomainCmd::Add { name, alias_of } => {
+                let d = domain_arg(name)?;
+                let target = optional_domain(alias_of)?;
+                connect()?.domain_add(&d, target.as_ref())?;
+                done(json, format!("added domain {d}"));
+                Ok(())
+            }
+            DomainCmd::List => {
+                let list = connect()?.domain_list()?;
+                out(json, &list, || {
+                    list.iter()
+                        .map(|d| {
+                            format!(
+                                "{:<32} {:<8} {:>6} users {:>6} aliases{}\n",
+                                d.name,
+                                d.status,
+                                d.users,
+                                d.aliases,
+                                d.alias_of
+                                    .as_ref()
+                                    .map(|a| format!("  alias of {a}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                });
+                Ok(())
+            }
+            DomainCmd::Show { name } => {
+                let d = connect()?.domain_show(&domain_arg(name)?)?;
+                out(json, &d, || {
+                    format!(
+                        "domain:  {}\nstatus:  {}\nusers:   {}\naliases: {}\n{}",
+                        d.name,
+                        d.status,
+                        d.users,
+                        d.aliases,
+                        d.alias_of
+                            .as_ref()
+                            .map(|a| format!("alias of: {a}\n"))
+                            .unwrap_or_default()
+                    )
+                });
+                Ok(())
+            }
+            DomainCmd::Disable { name } | DomainCmd::Enable { name } => {
+                let active = matches!(cmd, DomainCmd::Enable { .. });
+                let d = domain_arg(name)?;
+                connect()?.domain_set_status(&d, active)?;
+                done(
+                    json,
+                    format!("domain {d} {}", if active { "enabled" } else { "disabled" }),
+                );
+                Ok(())
+            }
+            DomainCmd::Remove { name, with_users } => {
+                let d = domain_arg(name)?;
+                let users = connect()?.domain_remove(&d, *with_users)?;
+                done(json, format!("removed domain {d} ({users} user(s))"));
+                Ok(())
+            }
+        },
+        Cmd::User(cmd) => match cmd {
+            UserCmd::Add {
+                address,
+                name,
+                quota,
+                node,
+                password,
+            } => {
+                let a = address_arg(address)?;
+                let q = quota_arg(quota)?;
+                let (pw, random) = new_password(password)?;
+                let user = connect()?.user_add(&a, name.as_deref(), q, &pw, node.as_deref())?;
+                let shown = random.then_some(pw);
+                out(
+                    json,
+                    &serde_json::json!({ "user": user, "password": shown }),
+                    || {
+                        let mut t = format!(
+                            "added {} (uid {}, home node {}, quota {})\n",
+                            user.address, user.uid, user.home_node, user.quota
+                        );
+                        if let Some(p) = &shown {
+                            t.push_str(&format!("password: {p}\n"));
+                        }
+                        t
+                    },
+                );
+                Ok(())
+            }
+            UserCmd::List { domain } => {
+                let d = optional_domain(domain)?;
+                let users = connect()?.user_list(d.as_ref())?;
+                out(json, &users, || {
+                    users
+                        .iter()
+                        .map(|u| {
+                            format!(
+                                "{:<40} {:<8} {:>9} {}\n",
+                                u.address, u.status, u.quota, u.home_node
+                            )
+                        })
+                        .collect()
+                });
+                Ok(())
+            }
+            UserCmd::Show { address } => {
+                let u = connect()?.user_show(&address_arg(address)?)?;
+                out(json, &u, || {
+                    format!(
+                        "address:    {}\nname:       {}\nstatus:     {}\nquota:      {}\nuid:        {}\nmailbox id: {}\nhome node:  {}\nservices:   {}\nforward to: {}\n",
+                        u.address,
+                        u.name,
+                        u.status,
+                        u.quota,
+                        u.uid,
+                        u.mailbox_id,
+                        u.home_node,
+                        u.services.join(" "),
+                        u.forward_to.join(" ")
+                    )
+                });
+                Ok(())
+            }
+            UserCmd::Passwd { address, password } => {
+                let a = address_arg(address)?;
+                let (pw, random) = new_password(password)?;
+                connect()?.user_passwd(&a, &pw)?;
+                let shown = random.then_some(pw);
+                out(
+                    json,
+                    &serde_json::json!({ "done": format!("password of {a} set"), "password": shown }),
+                    || match &shown {
+                        Some(p) => format!("password of {a} set: {p}\n"),
+                        None => format!("password of {a} set\n"),
+                    },
+                );
+                Ok(())
+            }
+            UserCmd::Disable { address } | UserCmd::Enable { address } => {
+                let active = matches!(cmd, UserCmd::Enable { .. });
+                let a = address_arg(address)?;
+                connect()?.user_set_status(&a, active)?;
+                done(
+                    json,
+                    format!("user {a} {}", if active { "enabled" } else { "disabled" }),
+                );
+                Ok(())
+            }
+            UserCmd::Quota { address, quota } => {
+                let a = address_arg(address)?;
+                let q = quota_arg(quota)?;
+                connect()?.user_quota(&a, q)?;
+                done(json, format!("quota of {a} set to {}", q.human()));
+                Ok(())
+            }
+            UserCmd::Remove { address } => {
+                let a = address_arg(address)?;
+                let u = connect()?.user_remove(&a)?;
+                done(
+                    json,
+                    format!(
+                        "removed {a}; its mailbox {} stays on {}",
+                        u.mailbox_id, u.home_node
+                    ),
+                );
+                Ok(())
+            }
+        },
+        Cmd::Alias(cmd) => match cmd {
+            AliasCmd::Add { address, targets } => {
+                let a = address_arg(address)?;
+                let t = addresses(targets)?;
+                let alias = connect()?.alias_add(&a, &t)?;
+                out(json, &alias, || {
+                    format!("{} → {}\n", alias.address, alias.targets.join(", "))
+                });
+                Ok(())
+            }
+            AliasCmd::Remove { address, targets } => {
+                let a = address_arg(address)?;
+                let t = addresses(targets)?;
+                connect()?.alias_remove(&a, &t)?;
+                done(json, format!("alias {a} updated"));
+                Ok(())
+            }
+            AliasCmd::List { domain } => {
+                let d = optional_domain(domain)?;
+                let list = connect()?.alias_list(d.as_ref())?;
+                out(json, &list, || {
+                    list.iter()
+                        .map(|a| format!("{:<40} → {}\n", a.address, a.targets.join(", ")))
+                        .collect()
+                });
+                Ok(())
+            }
+        },
+    }
+}
