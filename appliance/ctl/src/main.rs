@@ -115,7 +115,7 @@ enum UserCmd {
         #[arg(long)]
         name: Option<String>,
         /// Storage quota: 500M, 2G, unlimited.
-        #[arg(long, default_value = "unlimited")]
+        #[arg(long, default_value = "unlimited", allow_hyphen_values = true)]
         quota: String,
         /// The home node (default: the active node with the fewest mailboxes).
         #[arg(long)]
@@ -155,6 +155,7 @@ enum UserCmd {
         /// The address.
         address: String,
         /// 500M, 2G, unlimited.
+        #[arg(allow_hyphen_values = true)]
         quota: String,
     },
     /// Remove a user's directory entry (its mailbox files stay on its home node).

@@ -63,13 +63,13 @@ enum Cmd {
         node: String,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
-        command: Vec<String>,
+        command: Vec<std::ffi::OsString>,
     },
     /// Run a command at the client address on the public network.
     Client {
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
-        command: Vec<String>,
+        command: Vec<std::ffi::OsString>,
     },
     /// Install freshly built PigeonAir packages into every running node (and the image).
     Refresh {
@@ -88,9 +88,14 @@ fn default_debs() -> PathBuf {
 
 fn main() -> ExitCode {
     // The hidden launcher: join the node's cgroup, then become systemd-nspawn.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(LAUNCH_SUBCOMMAND) {
-        return launch(&args[2..]);
+    // Arguments may be any bytes (exec passes them on): only the launcher's must be UTF-8.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).and_then(|a| a.to_str()) == Some(LAUNCH_SUBCOMMAND) {
+        let args: Vec<String> = args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return launch(&args);
     }
     let cli = Cli::parse();
     let lab = Lab::new(LabDirs::from_env(), cli.name);

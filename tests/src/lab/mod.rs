@@ -815,7 +815,11 @@ impl Lab {
     }
 
     /// The command that runs `argv` inside `node`: its namespaces, mounts and root.
-    pub fn exec_command(&self, node: &str, argv: &[String]) -> Result<Command, LabError> {
+    pub fn exec_command(
+        &self,
+        node: &str,
+        argv: &[std::ffi::OsString],
+    ) -> Result<Command, LabError> {
         let state = self
             .state()?
             .ok_or_else(|| LabError::NotUp(self.name.clone()))?;
@@ -833,7 +837,7 @@ impl Lab {
     }
 
     /// The command that runs `argv` at the client address (the client's network namespace).
-    pub fn client_command(&self, argv: &[String]) -> Result<Command, LabError> {
+    pub fn client_command(&self, argv: &[std::ffi::OsString]) -> Result<Command, LabError> {
         let plan = match self.state()? {
             Some(state) => LabPlan::new(self.name.clone(), state.node_count)?,
             None => return Err(LabError::NotUp(self.name.clone())),

@@ -1,0 +1,486 @@
+//! `pigeonctl` against the real directory and daemons of an installed lab node: every
+//! operation is an LDAP write that takes effect on mail at once, with no restart and no file
+//! changed on the node but the directory's data.
+
+use std::process::Output;
+
+use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
+const NODE: &str = "203.0.113.11";
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `pigeonctl ARGS` as root in node1, with `stdin` on its standard input.
+fn ctl(lab: &LabCli, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["--name", lab.name(), "exec", "node1", "--", "pigeonctl"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ctl_ok(lab: &LabCli, args: &[&str], stdin: &str) -> String {
+    let out = ctl(lab, args, stdin);
+    assert!(out.status.success(), "pigeonctl {args:?}: {}", text(&out));
+    stdout(&out)
+}
+
+fn smtp(lab: &LabCli, to: &str, body: &str) -> Output {
+    lab.client(&[
+        "swaks",
+        "--server",
+        NODE,
+        "--timeout",
+        "20",
+        "--to",
+        to,
+        "--from",
+        "x@client.example",
+        "--body",
+        body,
+    ])
+}
+
+fn imap(lab: &LabCli, user: &str, password: &str) -> Output {
+    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
+    lab.client(&["python3", &py, "imap", NODE, "993", "tls", user, password])
+}
+
+fn pop3(lab: &LabCli, user: &str, password: &str) -> Output {
+    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
+    lab.client(&["python3", &py, "pop3", NODE, "995", "tls", user, password])
+}
+
+/// Waits until IMAP shows a message containing `needle` to `user`.
+fn arrives(lab: &LabCli, user: &str, password: &str, needle: &str) -> bool {
+    for _ in 0..60 {
+        let out = imap(lab, user, password);
+        if out.status.success() && stdout(&out).contains(needle) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+fn node_files(lab: &LabCli) -> String {
+    stdout(&lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            "find /etc /var/lib /var/vmail /var/spool/postfix/etc -xdev -path /var/lib/ldap -prune -o \
+             -printf '%p %s %T@\\n' 2>/dev/null | sort",
+        ],
+    ))
+}
+
+fn daemon_pids(lab: &LabCli) -> String {
+    stdout(&lab.exec(
+        "node1",
+        &[
+            "systemctl",
+            "show",
+            "-p",
+            "MainPID",
+            "--value",
+            "slapd",
+            "postfix",
+            "dovecot",
+        ],
+    ))
+}
+
+#[test]
+fn administration_is_ldap_writes_that_take_effect_at_once() {
+    if !lab_host_ready("admin") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-admin");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "1"]);
+    let pids = daemon_pids(&lab);
+
+    // A new user can at once receive mail and log in; nothing on the node changed but the
+    // directory's data, and no daemon restarted.
+    let files = node_files(&lab);
+    let added = ctl_ok(
+        &lab,
+        &[
+            "user",
+            "add",
+            "alice@example.com",
+            "--name",
+            "Alice",
+            "--password-stdin",
+            "--json",
+        ],
+        "alice-secret-1\n",
+    );
+    let user: serde_json::Value = serde_json::from_str(&added).unwrap();
+    assert_eq!(user["user"]["address"], "alice@example.com");
+    assert_eq!(user["user"]["uid"], 10001);
+    assert_eq!(
+        node_files(&lab),
+        files,
+        "pigeonctl changed files on the node"
+    );
+    let sent = smtp(&lab, "alice@example.com", "first for alice");
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(arrives(
+        &lab,
+        "alice@example.com",
+        "alice-secret-1",
+        "first for alice"
+    ));
+    let out = pop3(&lab, "alice@example.com", "alice-secret-1");
+    assert!(stdout(&out).contains("first for alice"), "{}", text(&out));
+    let owner = stdout(&lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            "find /var/vmail -type f \\( -path '*/Maildir/new/*' -o -path '*/Maildir/cur/*' \\) -printf '%u\\n' | sort -u",
+        ],
+    ));
+    assert!(
+        owner.lines().any(|l| l == "10001"),
+        "alice's mail not owned by her uid: {owner}"
+    );
+
+    // Disabled user: login refused, mail refused at RCPT; enabled again: both work.
+    ctl_ok(&lab, &["user", "disable", "alice@example.com"], "");
+    assert_eq!(
+        imap(&lab, "alice@example.com", "alice-secret-1")
+            .status
+            .code(),
+        Some(3)
+    );
+    let out = smtp(&lab, "alice@example.com", "while disabled");
+    assert!(
+        !out.status.success() && text(&out).contains("550"),
+        "{}",
+        text(&out)
+    );
+    ctl_ok(&lab, &["user", "enable", "alice@example.com"], "");
+    assert!(
+        smtp(&lab, "alice@example.com", "after enable")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "alice@example.com",
+        "alice-secret-1",
+        "after enable"
+    ));
+
+    // Disabled domain: the same for the whole domain.
+    ctl_ok(&lab, &["domain", "disable", "example.com"], "");
+    assert_eq!(
+        imap(&lab, "alice@example.com", "alice-secret-1")
+            .status
+            .code(),
+        Some(3)
+    );
+    assert!(
+        !smtp(&lab, "alice@example.com", "domain disabled")
+            .status
+            .success()
+    );
+    ctl_ok(&lab, &["domain", "enable", "example.com"], "");
+    assert!(
+        smtp(&lab, "alice@example.com", "domain enabled")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "alice@example.com",
+        "alice-secret-1",
+        "domain enabled"
+    ));
+
+    // Aliases deliver where they say; a two-alias loop is refused and changes nothing.
+    ctl_ok(
+        &lab,
+        &[
+            "alias",
+            "add",
+            "team@example.com",
+            "alice@example.com",
+            "postmaster@example.com",
+        ],
+        "",
+    );
+    assert!(
+        smtp(&lab, "team@example.com", "to the team")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "alice@example.com",
+        "alice-secret-1",
+        "to the team"
+    ));
+    assert!(arrives(
+        &lab,
+        "postmaster@example.com",
+        "change-me-now-please",
+        "to the team"
+    ));
+    ctl_ok(
+        &lab,
+        &["alias", "add", "a1@example.com", "a2@example.com"],
+        "",
+    );
+    let before = ctl_ok(&lab, &["alias", "list", "--json"], "");
+    let out = ctl(
+        &lab,
+        &["alias", "add", "a2@example.com", "a1@example.com"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("alias loop: a2@example.com → a1@example.com → a2@example.com"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ctl_ok(&lab, &["alias", "list", "--json"], ""), before);
+
+    // Bad input: a clear error naming the value, a meaningful exit code, nothing changed.
+    let users_before = ctl_ok(&lab, &["user", "list", "--json"], "");
+    let long = format!("{}@example.com", "x".repeat(65));
+    let long_name = "n".repeat(200);
+    let cases: Vec<(Vec<&str>, &str, i32)> = vec![
+        (
+            vec!["user", "add", "not-an-address", "--random-password"],
+            "not-an-address",
+            2,
+        ),
+        (
+            vec!["user", "add", "bob@unknown.example", "--random-password"],
+            "unknown.example is not hosted here",
+            3,
+        ),
+        (
+            vec!["user", "add", "alice@example.com", "--random-password"],
+            "exists already",
+            4,
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "bob@example.com",
+                "--quota",
+                "-1",
+                "--random-password",
+            ],
+            "\"-1\"",
+            2,
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "bob@example.com",
+                "--quota",
+                "2Q",
+                "--random-password",
+            ],
+            "\"2Q\"",
+            2,
+        ),
+        (
+            vec!["user", "add", &long, "--random-password"],
+            "1 to 64",
+            2,
+        ),
+        (
+            vec!["user", "add", "*@example.com", "--random-password"],
+            "\"*@example.com\"",
+            2,
+        ),
+        (
+            vec!["user", "add", ")(uid=*@example.com", "--random-password"],
+            ")(uid=*",
+            2,
+        ),
+        (
+            vec!["user", "add", "x,cn=admin@example.com", "--random-password"],
+            ",cn=admin",
+            2,
+        ),
+        (vec!["user", "show", "*"], "\"*\"", 2),
+        (vec!["domain", "add", "exa)(mple.com"], "exa)(mple.com", 2),
+        (
+            vec![
+                "user",
+                "add",
+                "bob@example.com",
+                "--name",
+                &long_name,
+                "--random-password",
+            ],
+            "--name",
+            2,
+        ),
+    ];
+    for (args, needle, code) in &cases {
+        let out = ctl(&lab, args, "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // A NUL in an argument cannot even be passed; non-UTF-8 is refused by name.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{BIN} --name t-admin exec node1 -- pigeonctl user show \"$(printf 'a\\377@example.com')\""))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("UTF-8"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        ctl_ok(&lab, &["user", "list", "--json"], ""),
+        users_before,
+        "bad input changed users"
+    );
+
+    // Strings meant to inject filters, sent as login names by IMAP and SMTP clients, are refused.
+    for login in [
+        "*",
+        ")(mail=*",
+        "*)(objectClass=*",
+        "postmaster@example.com)(mail=*",
+    ] {
+        let out = imap(&lab, login, "change-me-now-please");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "IMAP login {login:?}: {}",
+            text(&out)
+        );
+    }
+    let out = lab.client(&[
+        "swaks",
+        "--server",
+        NODE,
+        "--port",
+        "587",
+        "--tls",
+        "--to",
+        "x@foreign.example",
+        "--from",
+        "postmaster@example.com",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "*",
+        "--auth-password",
+        "change-me-now-please",
+        "--quit-after",
+        "AUTH",
+    ]);
+    assert!(
+        !out.status.success(),
+        "SMTP AUTH as '*' accepted:\n{}",
+        text(&out)
+    );
+
+    // An administrator password is required from elsewhere; a service account cannot write.
+    let secrets = stdout(&lab.exec("node1", &["cat", "/etc/pigeonair/secrets.toml"]));
+    let postfix_pw = secrets
+        .lines()
+        .find_map(|l| l.strip_prefix("postfix_ldap = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap();
+    lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            &format!("umask 077; printf '%s' '{postfix_pw}' > /root/pf"),
+        ],
+    );
+    lab.exec("node1", &["sh", "-c", "umask 077; printf 'wrong-password' > /root/wrong; printf 'change-me-now-please' > /root/admin"]);
+    let remote = |dn: &str, file: &str| {
+        ctl(
+            &lab,
+            &[
+                "--uri",
+                "ldap://10.42.0.11",
+                "--bind-dn",
+                dn,
+                "--password-file",
+                file,
+                "domain",
+                "add",
+                "remote.example",
+            ],
+            "",
+        )
+    };
+    let out = remote("cn=postfix,ou=services,o=pigeonair", "/root/pf");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "service account wrote: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("insufficient access"), "{}", text(&out));
+    let out = remote("cn=admin,ou=admins,o=pigeonair", "/root/wrong");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("invalid credentials"), "{}", text(&out));
+    let out = ctl(
+        &lab,
+        &[
+            "--uri",
+            "ldap://10.42.0.11",
+            "--bind-dn",
+            "cn=admin,ou=admins,o=pigeonair",
+            "domain",
+            "add",
+            "remote.example",
+        ],
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no password given: {}",
+        text(&out)
+    );
+    let out = remote("cn=admin,ou=admins,o=pigeonair", "/root/admin");
+    assert!(
+        out.status.success(),
+        "administrator refused: {}",
+        text(&out)
+    );
+
+    assert_eq!(daemon_pids(&lab), pids, "a daemon restarted");
+    lab.ok(&["down"]);
+}
