@@ -266,6 +266,66 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     );
     assert_eq!(ctl_ok(&lab, &["alias", "list", "--json"], ""), before);
 
+    // Quota: a message that would go over it is refused at delivery with 552 5.2.2 and the
+    // sender is told why (a bounce); the user can still read and delete; raising it lets mail in.
+    ctl_ok(&lab, &["user", "quota", "alice@example.com", "1K"], "");
+    let out = smtp(&lab, "alice@example.com", "over the quota");
+    assert!(out.status.success(), "{}", text(&out));
+    let mut bounced = String::new();
+    for _ in 0..100 {
+        bounced = stdout(&lab.exec(
+            "node1",
+            &[
+                "sh",
+                "-c",
+                "journalctl -q --no-pager -o cat -t postfix/lmtp | grep status=bounced || true",
+            ],
+        ));
+        if !bounced.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        bounced.contains("552 5.2.2"),
+        "no 552 5.2.2 bounce: {bounced:?}"
+    );
+    assert!(bounced.contains("quota exceeded"), "{bounced}");
+    let out = imap(&lab, "alice@example.com", "alice-secret-1");
+    assert!(
+        out.status.success(),
+        "over quota, alice cannot read: {}",
+        text(&out)
+    );
+    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
+    let out = lab.client(&[
+        "python3",
+        &py,
+        "imap-delete-all",
+        NODE,
+        "993",
+        "tls",
+        "alice@example.com",
+        "alice-secret-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "over quota, alice cannot delete: {}",
+        text(&out)
+    );
+    ctl_ok(&lab, &["user", "quota", "alice@example.com", "1G"], "");
+    assert!(
+        smtp(&lab, "alice@example.com", "quota raised")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "alice@example.com",
+        "alice-secret-1",
+        "quota raised"
+    ));
+
     // Bad input: a clear error naming the value, a meaningful exit code, nothing changed.
     let users_before = ctl_ok(&lab, &["user", "list", "--json"], "");
     let long = format!("{}@example.com", "x".repeat(65));
