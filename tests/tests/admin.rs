@@ -326,6 +326,43 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
         "quota raised"
     ));
 
+    // Rename: old mail is in the mailbox under the new address; the old address is an alias.
+    ctl_ok(
+        &lab,
+        &[
+            "user",
+            "rename",
+            "alice@example.com",
+            "alice.smith@example.com",
+        ],
+        "",
+    );
+    assert!(arrives(
+        &lab,
+        "alice.smith@example.com",
+        "alice-secret-1",
+        "quota raised"
+    ));
+    assert!(
+        smtp(&lab, "alice@example.com", "to the old address")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "alice.smith@example.com",
+        "alice-secret-1",
+        "to the old address"
+    ));
+    assert_eq!(
+        imap(&lab, "alice@example.com", "alice-secret-1")
+            .status
+            .code(),
+        Some(3)
+    );
+    let dirs = stdout(&lab.exec("node1", &["sh", "-c", "ls /var/vmail | wc -l"]));
+    assert_eq!(dirs.trim(), "2", "rename moved or made a mailbox directory");
+
     // Bad input: a clear error naming the value, a meaningful exit code, nothing changed.
     let users_before = ctl_ok(&lab, &["user", "list", "--json"], "");
     let long = format!("{}@example.com", "x".repeat(65));
@@ -342,7 +379,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             3,
         ),
         (
-            vec!["user", "add", "alice@example.com", "--random-password"],
+            vec!["user", "add", "alice.smith@example.com", "--random-password"],
             "exists already",
             4,
         ),

@@ -571,6 +571,38 @@ impl Directory {
         )
     }
 
+    /// Renames a user to `new` (in the same or another hosted domain). The mailbox keeps its id,
+    /// so its mail stays where it is and is found under the new address; with `keep_alias`
+    /// the old address becomes an alias of the new one, so mail to it still arrives.
+    pub fn user_rename(
+        &mut self,
+        old: &MailAddress,
+        new: &MailAddress,
+        keep_alias: bool,
+    ) -> Result<UserInfo, CtlError> {
+        let e = self.user(old)?;
+        let new_domain = domain_arg(new.domain())?;
+        let d = self.domain_entry(&new_domain)?;
+        if !first(&d, "pigeonairAliasDomainOf").is_empty() {
+            return Err(CtlError::Invalid(format!(
+                "{new_domain} is an alias domain"
+            )));
+        }
+        if self.find_user(new)?.is_some() || self.find_alias(new)?.is_some() {
+            return Err(CtlError::Exists(format!("{new} exists already")));
+        }
+        let rdn = format!("mail={}", dn_escape(new.as_str()));
+        let superior = format!("ou=users,{}", domain_dn(&dn_escape(new_domain.as_str())));
+        self.ldap
+            .modifydn(&e.dn, &rdn, true, Some(&superior))
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("rename {old} to {new}")))?;
+        if keep_alias {
+            self.alias_add(old, std::slice::from_ref(new))?;
+        }
+        self.user_show(new)
+    }
+
     /// Removes a user's entry. The mailbox's files stay on its home node.
     pub fn user_remove(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
         let e = self.user(address)?;

@@ -158,6 +158,16 @@ enum UserCmd {
         #[arg(allow_hyphen_values = true)]
         quota: String,
     },
+    /// Rename a user; mail stays in its mailbox, the old address becomes an alias of the new.
+    Rename {
+        /// The current address.
+        old: String,
+        /// The new address.
+        new: String,
+        /// Let the old address stop instead of becoming an alias.
+        #[arg(long)]
+        no_alias: bool,
+    },
     /// Remove a user's directory entry (its mailbox files stay on its home node).
     Remove {
         /// The address.
@@ -455,6 +465,19 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 let q = quota_arg(quota)?;
                 connect()?.user_quota(&a, q)?;
                 done(json, format!("quota of {a} set to {}", q.human()));
+                Ok(())
+            }
+            UserCmd::Rename { old, new, no_alias } => {
+                let (o, n) = (address_arg(old)?, address_arg(new)?);
+                let user = connect()?.user_rename(&o, &n, !no_alias)?;
+                let note = if *no_alias {
+                    ""
+                } else {
+                    "; the old address is now an alias of it"
+                };
+                out(json, &user, || {
+                    format!("renamed {o} to {}{note}\n", user.address)
+                });
                 Ok(())
             }
             UserCmd::Remove { address } => {
