@@ -379,7 +379,12 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             3,
         ),
         (
-            vec!["user", "add", "alice.smith@example.com", "--random-password"],
+            vec![
+                "user",
+                "add",
+                "alice.smith@example.com",
+                "--random-password",
+            ],
             "exists already",
             4,
         ),

@@ -1,7 +1,7 @@
-//! Filling `{{NAME}}` placeholders of the configuration templates in `templates/` (files that
+//! Filling `{{NAME}}` fields of the configuration templates in `templates/` (files that
 //! were verified against the real daemons, kept as they are read).
 
-/// `template` with each `{{NAME}}` replaced by its value. Panics if a placeholder has no
+/// `template` with each `{{NAME}}` replaced by its value. Panics if a field has no
 /// value: templates are compiled in, and a golden test renders every one.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = template.to_owned();
@@ -10,7 +10,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     }
     if let Some(start) = out.find("{{") {
         let end = out[start..].find("}}").map_or(out.len(), |e| start + e + 2);
-        panic!("template placeholder {} has no value", &out[start..end]);
+        panic!("template field {} has no value", &out[start..end]);
     }
     out
 }
@@ -20,7 +20,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fills_every_placeholder() {
+    fn fills_every_field() {
         assert_eq!(
             fill("a={{A}} b={{B}} a={{A}}", &[("A", "1"), ("B", "2")]),
             "a=1 b=2 a=1"
