@@ -2,6 +2,7 @@
 //! systemd-nspawn on a public and a private network, and helpers for end-to-end tests.
 #![forbid(unsafe_code)]
 
+pub mod clients;
 pub mod lab;
 pub mod smtp;
 pub mod support;

@@ -4,18 +4,10 @@
 
 use std::process::Output;
 
+use pigeonair_tests::clients::{NODE1 as NODE, arrives, imap_newest, mailclient, swaks, text};
 use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
-const NODE: &str = "203.0.113.11";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// `pigeonctl ARGS` as root in node1, with `stdin` on its standard input.
 fn ctl(lab: &LabCli, args: &[&str], stdin: &str) -> Output {
@@ -43,41 +35,18 @@ fn ctl_ok(lab: &LabCli, args: &[&str], stdin: &str) -> String {
 }
 
 fn smtp(lab: &LabCli, to: &str, body: &str) -> Output {
-    lab.client(&[
-        "swaks",
-        "--server",
-        NODE,
-        "--timeout",
-        "20",
-        "--to",
-        to,
-        "--from",
-        "x@client.example",
-        "--body",
-        body,
-    ])
+    swaks(
+        lab,
+        &["--to", to, "--from", "x@client.example", "--body", body],
+    )
 }
 
 fn imap(lab: &LabCli, user: &str, password: &str) -> Output {
-    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
-    lab.client(&["python3", &py, "imap", NODE, "993", "tls", user, password])
+    imap_newest(lab, user, password)
 }
 
 fn pop3(lab: &LabCli, user: &str, password: &str) -> Output {
-    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
-    lab.client(&["python3", &py, "pop3", NODE, "995", "tls", user, password])
-}
-
-/// Waits until IMAP shows a message containing `needle` to `user`.
-fn arrives(lab: &LabCli, user: &str, password: &str, needle: &str) -> bool {
-    for _ in 0..60 {
-        let out = imap(lab, user, password);
-        if out.status.success() && stdout(&out).contains(needle) {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    false
+    mailclient(lab, &["pop3", NODE, "995", "tls", user, password])
 }
 
 fn node_files(lab: &LabCli) -> String {
@@ -297,17 +266,17 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
         "over quota, alice cannot read: {}",
         text(&out)
     );
-    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
-    let out = lab.client(&[
-        "python3",
-        &py,
-        "imap-delete-all",
-        NODE,
-        "993",
-        "tls",
-        "alice@example.com",
-        "alice-secret-1",
-    ]);
+    let out = mailclient(
+        &lab,
+        &[
+            "imap-delete-all",
+            NODE,
+            "993",
+            "tls",
+            "alice@example.com",
+            "alice-secret-1",
+        ],
+    );
     assert!(
         out.status.success(),
         "over quota, alice cannot delete: {}",

@@ -4,45 +4,12 @@
 
 use std::process::Output;
 
+use pigeonair_tests::clients::{NODE1 as NODE, mailclient, replied, swaks, text};
 use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
-const NODE: &str = "203.0.113.11";
 const PASSWORD: &str = "change-me-now-please";
 const POSTMASTER: &str = "postmaster@example.com";
-
-fn client_py() -> String {
-    format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Whether swaks's dialogue has an error reply with `code` (`<**` in clear, `<~*` over TLS).
-fn replied(dialogue: &str, code: &str) -> bool {
-    dialogue
-        .lines()
-        .any(|l| l.starts_with(&format!("<** {code}")) || l.starts_with(&format!("<~* {code}")))
-}
-
-/// swaks from the client; returns its output (the whole SMTP dialogue).
-fn swaks(lab: &LabCli, args: &[&str]) -> Output {
-    let mut cmd = vec!["swaks", "--server", NODE, "--timeout", "20"];
-    cmd.extend(args);
-    lab.client(&cmd)
-}
-
-fn mailclient(lab: &LabCli, args: &[&str]) -> Output {
-    let py = client_py();
-    let mut cmd = vec!["python3", py.as_str()];
-    cmd.extend(args);
-    lab.client(&cmd)
-}
 
 /// The example answers file (the lab's default; its addresses are node1's).
 fn example_answers() -> String {

@@ -200,6 +200,17 @@ impl Directory {
         })
     }
 
+    /// Where to search for entries of `domain` (which must exist), or of every domain.
+    fn search_base(&mut self, domain: Option<&MailDomain>) -> Result<String, CtlError> {
+        Ok(match domain {
+            Some(d) => {
+                self.domain_entry(d)?;
+                domain_dn(&dn_escape(d.as_str()))
+            }
+            None => DOMAINS_DN.to_owned(),
+        })
+    }
+
     fn find_user(&mut self, address: &MailAddress) -> Result<Option<SearchEntry>, CtlError> {
         let filter = format!(
             "(&(objectClass=pigeonairMailUser)(mail={}))",
@@ -507,13 +518,7 @@ impl Directory {
 
     /// Users of `domain` (or all), sorted by address.
     pub fn user_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<UserInfo>, CtlError> {
-        let base = match domain {
-            Some(d) => {
-                self.domain_entry(d)?;
-                domain_dn(&dn_escape(d.as_str()))
-            }
-            None => DOMAINS_DN.to_owned(),
-        };
+        let base = self.search_base(domain)?;
         let mut users: Vec<UserInfo> = self
             .search(
                 &base,
@@ -738,13 +743,7 @@ impl Directory {
 
     /// Aliases of `domain` (or all), sorted.
     pub fn alias_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<AliasInfo>, CtlError> {
-        let base = match domain {
-            Some(d) => {
-                self.domain_entry(d)?;
-                domain_dn(&dn_escape(d.as_str()))
-            }
-            None => DOMAINS_DN.to_owned(),
-        };
+        let base = self.search_base(domain)?;
         let mut v: Vec<AliasInfo> = self
             .search(
                 &base,
