@@ -332,6 +332,95 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     let dirs = stdout(&lab.exec("node1", &["sh", "-c", "ls /var/vmail | wc -l"]));
     assert_eq!(dirs.trim(), "2", "rename moved or made a mailbox directory");
 
+    // Forwarding: with a copy, both get the mail; without, only the target; a loop is refused.
+    ctl_ok(
+        &lab,
+        &["user", "add", "bob@example.com", "--password-stdin"],
+        "bob-secret-12\n",
+    );
+    ctl_ok(
+        &lab,
+        &[
+            "user",
+            "forward",
+            "alice.smith@example.com",
+            "--to",
+            "bob@example.com",
+            "--keep-copy",
+        ],
+        "",
+    );
+    assert!(
+        smtp(&lab, "alice.smith@example.com", "forwarded with a copy")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "bob@example.com",
+        "bob-secret-12",
+        "forwarded with a copy"
+    ));
+    assert!(arrives(
+        &lab,
+        "alice.smith@example.com",
+        "alice-secret-1",
+        "forwarded with a copy"
+    ));
+    ctl_ok(
+        &lab,
+        &[
+            "user",
+            "forward",
+            "alice.smith@example.com",
+            "--to",
+            "bob@example.com",
+        ],
+        "",
+    );
+    assert!(
+        smtp(&lab, "alice.smith@example.com", "forwarded alone")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "bob@example.com",
+        "bob-secret-12",
+        "forwarded alone"
+    ));
+    let kept = stdout(&lab.exec("node1", &["grep", "-rl", "forwarded alone", "/var/vmail"]));
+    assert_eq!(kept.lines().count(), 1, "not only bob got it: {kept}");
+    let out = ctl(
+        &lab,
+        &[
+            "user",
+            "forward",
+            "bob@example.com",
+            "--to",
+            "alice.smith@example.com",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("forwarding loop"), "{}", text(&out));
+    ctl_ok(
+        &lab,
+        &["user", "forward", "alice.smith@example.com", "--off"],
+        "",
+    );
+    assert!(
+        smtp(&lab, "alice.smith@example.com", "no longer forwarded")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "alice.smith@example.com",
+        "alice-secret-1",
+        "no longer forwarded"
+    ));
+
     // Bad input: a clear error naming the value, a meaningful exit code, nothing changed.
     let users_before = ctl_ok(&lab, &["user", "list", "--json"], "");
     let long = format!("{}@example.com", "x".repeat(65));
@@ -343,7 +432,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             2,
         ),
         (
-            vec!["user", "add", "bob@unknown.example", "--random-password"],
+            vec!["user", "add", "carol@unknown.example", "--random-password"],
             "unknown.example is not hosted here",
             3,
         ),
@@ -361,7 +450,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             vec![
                 "user",
                 "add",
-                "bob@example.com",
+                "carol@example.com",
                 "--quota",
                 "-1",
                 "--random-password",
@@ -373,7 +462,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             vec![
                 "user",
                 "add",
-                "bob@example.com",
+                "carol@example.com",
                 "--quota",
                 "2Q",
                 "--random-password",
@@ -407,7 +496,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             vec![
                 "user",
                 "add",
-                "bob@example.com",
+                "carol@example.com",
                 "--name",
                 &long_name,
                 "--random-password",

@@ -449,6 +449,13 @@ impl Directory {
         password: &str,
         node: Option<&str>,
     ) -> Result<UserInfo, CtlError> {
+        // Arguments first: nothing is looked up for a request that cannot be valid.
+        let name = name.unwrap_or(address.local());
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(CtlError::Invalid(format!(
+                "--name {name:?}: use 1 to 128 characters without control characters"
+            )));
+        }
         let domain = domain_arg(address.domain())?;
         let d = self.domain_entry(&domain)?;
         if !first(&d, "pigeonairAliasDomainOf").is_empty() {
@@ -462,12 +469,6 @@ impl Directory {
         }
         if self.find_alias(address)?.is_some() {
             return Err(CtlError::Exists(format!("{address} is an alias already")));
-        }
-        let name = name.unwrap_or(address.local());
-        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(CtlError::Invalid(format!(
-                "--name {name:?}: use 1 to 128 characters without control characters"
-            )));
         }
         let home = match node {
             Some(n) => {
@@ -606,6 +607,55 @@ impl Directory {
             self.alias_add(old, std::slice::from_ref(new))?;
         }
         self.user_show(new)
+    }
+
+    /// Forwards a user's mail to `targets` (with `keep_copy`, the user keeps a copy), or stops
+    /// forwarding when `targets` is empty. Refused if it would make a loop.
+    pub fn user_forward(
+        &mut self,
+        address: &MailAddress,
+        targets: &[MailAddress],
+        keep_copy: bool,
+    ) -> Result<UserInfo, CtlError> {
+        let e = self.user(address)?;
+        if targets.iter().any(|t| t == address) {
+            return Err(CtlError::Invalid(format!(
+                "{address} cannot forward to itself: use --keep-copy to keep a copy"
+            )));
+        }
+        let mut graph = self.alias_graph()?;
+        graph.insert(
+            address.to_string(),
+            targets.iter().map(|t| t.to_string()).collect(),
+        );
+        if let Some(cycle) = find_cycle(&graph, address.as_str()) {
+            return Err(CtlError::Refused(format!(
+                "forwarding loop: {}: nothing was changed",
+                cycle.join(" → ")
+            )));
+        }
+        // Keeping a copy is forwarding to oneself too: Postfix delivers an address that
+        // expands to itself to its own mailbox.
+        let mut values: HashSet<String> = targets.iter().map(|t| t.to_string()).collect();
+        if keep_copy && !targets.is_empty() {
+            values.insert(address.to_string());
+        }
+        let mods = if values.is_empty() {
+            vec![
+                Mod::Replace("pigeonairForwardTo".into(), HashSet::new()),
+                Mod::Replace("pigeonairKeepCopy".into(), HashSet::new()),
+            ]
+        } else {
+            vec![
+                Mod::Replace("pigeonairForwardTo".into(), values),
+                Mod::Replace(
+                    "pigeonairKeepCopy".into(),
+                    set(&[if keep_copy { "TRUE" } else { "FALSE" }]),
+                ),
+            ]
+        };
+        self.modify(&e.dn, mods, &format!("set forwarding of {address}"))?;
+        self.user_show(address)
     }
 
     /// Removes a user's entry. The mailbox's files stay on its home node.

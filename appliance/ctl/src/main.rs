@@ -168,6 +168,20 @@ enum UserCmd {
         #[arg(long)]
         no_alias: bool,
     },
+    /// Forward a user's mail to other addresses, with or without keeping a copy.
+    Forward {
+        /// The address.
+        address: String,
+        /// Where to forward (repeat for several).
+        #[arg(long = "to", required_unless_present = "off")]
+        to: Vec<String>,
+        /// Also keep a copy in the user's own mailbox.
+        #[arg(long, conflicts_with = "off")]
+        keep_copy: bool,
+        /// Stop forwarding.
+        #[arg(long, conflicts_with = "to")]
+        off: bool,
+    },
     /// Remove a user's directory entry (its mailbox files stay on its home node).
     Remove {
         /// The address.
@@ -477,6 +491,24 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 };
                 out(json, &user, || {
                     format!("renamed {o} to {}{note}\n", user.address)
+                });
+                Ok(())
+            }
+            UserCmd::Forward {
+                address,
+                to,
+                keep_copy,
+                off,
+            } => {
+                let a = address_arg(address)?;
+                let targets = if *off { Vec::new() } else { addresses(to)? };
+                let user = connect()?.user_forward(&a, &targets, *keep_copy)?;
+                out(json, &user, || {
+                    if user.forward_to.is_empty() {
+                        format!("{a}: no forwarding\n")
+                    } else {
+                        format!("{a} forwards to {}\n", user.forward_to.join(", "))
+                    }
                 });
                 Ok(())
             }
