@@ -530,6 +530,38 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
         "bad input changed users"
     );
 
+    // Concurrent adds never get the same uid.
+    let handles: Vec<_> = (0..12)
+        .map(|i| {
+            let bin = BIN;
+            std::thread::spawn(move || {
+                std::process::Command::new(bin)
+                    .args([
+                        "--name",
+                        "t-admin",
+                        "exec",
+                        "node1",
+                        "--",
+                        "pigeonctl",
+                        "user",
+                        "add",
+                    ])
+                    .arg(format!("par{i}@example.com"))
+                    .args(["--random-password", "--json"])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut uids = std::collections::BTreeSet::new();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        uids.insert(v["user"]["uid"].as_u64().unwrap());
+    }
+    assert_eq!(uids.len(), 12, "uids collided: {uids:?}");
+
     // Strings meant to inject filters, sent as login names by IMAP and SMTP clients, are refused.
     for login in [
         "*",
