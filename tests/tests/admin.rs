@@ -676,3 +676,123 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     assert_eq!(daemon_pids(&lab), pids, "a daemon restarted");
     lab.ok(&["down"]);
 }
+
+#[test]
+fn import_checks_the_whole_file_first_and_its_users_work_at_once() {
+    if !lab_host_ready("import") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-import");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "1"]);
+    let import = |name: &str, content: &str| {
+        let out = lab.exec(
+            "node1",
+            &[
+                "sh",
+                "-c",
+                &format!("cat > /root/{name} <<'EOF'\n{content}EOF"),
+            ],
+        );
+        assert!(out.status.success());
+        ctl(&lab, &["import", &format!("/root/{name}")], "")
+    };
+    let before = ctl_ok(&lab, &["user", "list", "--json"], "");
+    // A file with problems: every one reported with its line, nothing imported.
+    let out = import(
+        "bad.csv",
+        "domain,example.org\nuser,ok@example.org,clear-text-pw\nuser,*@example.org,clear-text-pw\n\
+         user,x@example.org,short\nalias,loop@example.org,x)(@example.org\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["nothing was imported", "line 3:", "line 4:", "line 5:"] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    let out = import(
+        "dup.csv",
+        "user,postmaster@example.com,clear-text-pw\nuser,n@nowhere.org,clear-text-pw\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("postmaster@example.com exists already"),
+        "{err}"
+    );
+    assert!(err.contains("domain nowhere.org is not hosted"), "{err}");
+    assert_eq!(ctl_ok(&lab, &["user", "list", "--json"], ""), before);
+
+    // A migration with a hashed and a clear password: both log in at once; the alias delivers.
+    let hash = String::from_utf8(
+        std::process::Command::new("openssl")
+            .args(["passwd", "-6", "migrated-password-1"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let out = import(
+        "good.csv",
+        &format!(
+            "# migration from the old system\ndomain,example.org\n\
+             user,ann@example.org,{{CRYPT}}{},\"Ann, from before\",1G\n\
+             user,ben@example.org,clear-text-pw-2\nalias,both@example.org,ann@example.org ben@example.org\n",
+            hash.trim()
+        ),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("imported 1 domain(s), 2 user(s), 1 alias(es)"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        swaks(
+            &lab,
+            &[
+                "--to",
+                "both@example.org",
+                "--from",
+                "x@client.example",
+                "--body",
+                "migrated"
+            ]
+        )
+        .status
+        .success()
+    );
+    assert!(arrives(
+        &lab,
+        "ann@example.org",
+        "migrated-password-1",
+        "migrated"
+    ));
+    assert!(arrives(
+        &lab,
+        "ben@example.org",
+        "clear-text-pw-2",
+        "migrated"
+    ));
+    let ann = ctl_ok(&lab, &["user", "show", "ann@example.org", "--json"], "");
+    let ann: serde_json::Value = serde_json::from_str(&ann).unwrap();
+    assert_eq!(ann["name"], "Ann, from before");
+    assert_eq!(ann["quota"], "1G");
+
+    // LDIF too.
+    let out = import(
+        "one.ldif",
+        &format!(
+            "dn: mail=cid@example.org,ou=users,cn=example.org,ou=domains,o=old\nmail: cid@example.org\n\
+             cn: Cid\nuserPassword: {{CRYPT}}{}\n",
+            hash.trim()
+        ),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        imap(&lab, "cid@example.org", "migrated-password-1")
+            .status
+            .code()
+            != Some(3)
+    );
+    lab.ok(&["down"]);
+}

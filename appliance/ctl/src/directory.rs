@@ -1,6 +1,6 @@
 //! The directory as administrators use it: domains, users (mailboxes) and aliases.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use ldap3::{LdapConn, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 use pigeonair_appliance::address::{MailAddress, Quota};
@@ -12,6 +12,7 @@ use pigeonair_appliance::types::MailDomain;
 use serde::Serialize;
 
 use crate::error::CtlError;
+use crate::import::{Password, Record, check_records};
 
 /// slapd's local socket: root on a node binds there with SASL EXTERNAL.
 pub const LOCAL_URI: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
@@ -131,6 +132,58 @@ fn user_info(e: &SearchEntry) -> UserInfo {
         services: all(e, "pigeonairEnabledService"),
         forward_to: all(e, "pigeonairForwardTo"),
     }
+}
+
+/// The DN and attributes of a new user (mailbox) with a new mailbox id.
+fn user_entry(
+    address: &MailAddress,
+    name: &str,
+    quota: Quota,
+    password_hash: &str,
+    uid: u32,
+    home: &str,
+) -> (String, Vec<(String, HashSet<String>)>) {
+    let uid = uid.to_string();
+    let quota = quota.bytes().to_string();
+    let id = random_uuid();
+    let gid = MAIL_GID.to_string();
+    let attrs = vec![
+        (
+            "objectClass".into(),
+            set(&[
+                "inetOrgPerson",
+                "inetLocalMailRecipient",
+                "pigeonairMailUser",
+            ]),
+        ),
+        ("cn".into(), set(&[name])),
+        ("sn".into(), set(&[name])),
+        ("mail".into(), set(&[address.as_str()])),
+        ("userPassword".into(), set(&[password_hash])),
+        ("uidNumber".into(), set(&[&uid])),
+        ("gidNumber".into(), set(&[&gid])),
+        ("pigeonairMailboxId".into(), set(&[&id])),
+        ("mailHost".into(), set(&[home])),
+        ("pigeonairQuotaBytes".into(), set(&[&quota])),
+        ("pigeonairAccountStatus".into(), set(&["active"])),
+        (
+            "pigeonairEnabledService".into(),
+            set(&["smtp", "submission", "imap", "pop3"]),
+        ),
+    ];
+    let dn = user_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
+    (dn, attrs)
+}
+
+/// What an import added.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Domains added.
+    pub domains: usize,
+    /// Users added.
+    pub users: usize,
+    /// Aliases added.
+    pub aliases: usize,
 }
 
 /// Parses a domain name given on the command line.
@@ -375,6 +428,11 @@ impl Directory {
     /// The next free uid, allocated by compare-and-swap on the counter entry, so concurrent
     /// adds never get the same one.
     fn allocate_uid(&mut self) -> Result<u32, CtlError> {
+        self.allocate_uids(1)
+    }
+
+    /// The first of `n` consecutive free uids, allocated in one compare-and-swap.
+    pub fn allocate_uids(&mut self, n: u32) -> Result<u32, CtlError> {
         for _ in 0..100 {
             let e = self
                 .search(
@@ -394,7 +452,7 @@ impl Directory {
                 Mod::Delete("pigeonairNextUid".to_owned(), set(&[&current.to_string()])),
                 Mod::Add(
                     "pigeonairNextUid".to_owned(),
-                    set(&[&(current + 1).to_string()]),
+                    set(&[&(current + n).to_string()]),
                 ),
             ];
             match self
@@ -415,29 +473,13 @@ impl Directory {
 
     /// The active node with the fewest mailboxes, for a new user's home.
     fn pick_home_node(&mut self) -> Result<String, CtlError> {
-        let nodes = self.search(
-            NODES_DN,
-            Scope::OneLevel,
-            "(&(objectClass=pigeonairNode)(pigeonairNodeState=active))",
-            &["cn"],
-        )?;
-        let mut best: Option<(usize, String)> = None;
-        for n in nodes {
-            let host = first(&n, "cn");
-            let users = self.count(
-                DOMAINS_DN,
-                &format!(
-                    "(&(objectClass=pigeonairMailUser)(mailHost={}))",
-                    ldap_escape(&host)
-                ),
-            )?;
-            if best.as_ref().is_none_or(|(u, h)| (users, &host) < (*u, h)) {
-                best = Some((users, host));
-            }
-        }
-        best.map(|(_, h)| h).ok_or_else(|| {
-            CtlError::NotFound("no active node in the directory to hold mailboxes".into())
-        })
+        self.node_loads()?
+            .into_iter()
+            .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(h, _)| h)
+            .ok_or_else(|| {
+                CtlError::NotFound("no active node in the directory to hold mailboxes".into())
+            })
     }
 
     /// Adds a user with `password` (clear text, stored hashed) and returns it.
@@ -480,36 +522,9 @@ impl Directory {
             }
             None => self.pick_home_node()?,
         };
-        let uid = self.allocate_uid()?.to_string();
+        let uid = self.allocate_uid()?;
         let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
-        let quota_s = quota.bytes().to_string();
-        let id = random_uuid();
-        let gid = MAIL_GID.to_string();
-        let attrs: Vec<(String, HashSet<String>)> = vec![
-            (
-                "objectClass".into(),
-                set(&[
-                    "inetOrgPerson",
-                    "inetLocalMailRecipient",
-                    "pigeonairMailUser",
-                ]),
-            ),
-            ("cn".into(), set(&[name])),
-            ("sn".into(), set(&[name])),
-            ("mail".into(), set(&[address.as_str()])),
-            ("userPassword".into(), set(&[&hash])),
-            ("uidNumber".into(), set(&[&uid])),
-            ("gidNumber".into(), set(&[&gid])),
-            ("pigeonairMailboxId".into(), set(&[&id])),
-            ("mailHost".into(), set(&[&home])),
-            ("pigeonairQuotaBytes".into(), set(&[&quota_s])),
-            ("pigeonairAccountStatus".into(), set(&["active"])),
-            (
-                "pigeonairEnabledService".into(),
-                set(&["smtp", "submission", "imap", "pop3"]),
-            ),
-        ];
-        let dn = user_dn(&dn_escape(address.as_str()), &dn_escape(domain.as_str()));
+        let (dn, attrs) = user_entry(address, name, quota, &hash, uid, &home);
         self.ldap
             .add(&dn, attrs)
             .and_then(|r| r.success())
@@ -667,6 +682,146 @@ impl Directory {
             .and_then(|r| r.success())
             .map_err(CtlError::ldap(format!("remove {address}")))?;
         Ok(info)
+    }
+
+    /// Imports `records` (see [`crate::import`]): checked whole against the directory first,
+    /// and with any problem nothing is written.
+    pub fn import(&mut self, records: &[Record]) -> Result<ImportReport, CtlError> {
+        let hosted: BTreeSet<String> = self
+            .search(
+                DOMAINS_DN,
+                Scope::OneLevel,
+                "(objectClass=pigeonairDomain)",
+                &["cn"],
+            )?
+            .iter()
+            .map(|e| first(e, "cn"))
+            .collect();
+        let existing: BTreeSet<String> = self
+            .search(DOMAINS_DN, Scope::Subtree, "(mail=*)", &["mail"])?
+            .iter()
+            .map(|e| first(e, "mail"))
+            .collect();
+        let mut problems = check_records(records, &hosted, &existing);
+        let mut graph = self.alias_graph()?;
+        for r in records {
+            if let Record::Alias { address, targets } = r {
+                graph.insert(
+                    address.to_string(),
+                    targets.iter().map(|t| t.to_string()).collect(),
+                );
+            }
+        }
+        for r in records {
+            if let Record::Alias { address, .. } = r
+                && let Some(cycle) = find_cycle(&graph, address.as_str())
+            {
+                problems.push(format!("alias loop: {}", cycle.join(" → ")));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CtlError::Invalid(format!(
+                "nothing was imported:\n{}",
+                problems.join("\n")
+            )));
+        }
+        let mut report = ImportReport::default();
+        for r in records {
+            if let Record::Domain(d) = r {
+                self.domain_add(d, None)?;
+                report.domains += 1;
+            }
+        }
+        let users = records
+            .iter()
+            .filter(|r| matches!(r, Record::User { .. }))
+            .count() as u32;
+        let mut uid = if users > 0 {
+            self.allocate_uids(users)?
+        } else {
+            0
+        };
+        let mut loads = self.node_loads()?;
+        for r in records {
+            if let Record::User {
+                address,
+                password,
+                name,
+                quota,
+            } = r
+            {
+                let hash = match password {
+                    Password::Clear(p) => format!("{{CRYPT}}{}", sha512_crypt(p)),
+                    Password::Hashed(h) => h.clone(),
+                };
+                // The least loaded active node; ties go to the first by name.
+                let home = loads
+                    .iter_mut()
+                    .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+                    .map(|(h, n)| {
+                        *n += 1;
+                        h.clone()
+                    })
+                    .ok_or_else(|| {
+                        CtlError::NotFound(
+                            "no active node in the directory to hold mailboxes".into(),
+                        )
+                    })?;
+                let name = name.as_deref().unwrap_or(address.local());
+                let (dn, attrs) = user_entry(address, name, *quota, &hash, uid, &home);
+                uid += 1;
+                self.ldap
+                    .add(&dn, attrs)
+                    .and_then(|r| r.success())
+                    .map_err(CtlError::ldap(format!("add user {address}")))?;
+                report.users += 1;
+            }
+        }
+        for r in records {
+            if let Record::Alias { address, targets } = r {
+                let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
+                self.ldap
+                    .add(
+                        &dn,
+                        vec![
+                            ("objectClass".into(), set(&["pigeonairAlias"])),
+                            ("mail".into(), set(&[address.as_str()])),
+                            (
+                                "pigeonairAliasTarget".into(),
+                                targets.iter().map(|t| t.to_string()).collect(),
+                            ),
+                            ("pigeonairAccountStatus".into(), set(&["active"])),
+                        ],
+                    )
+                    .and_then(|r| r.success())
+                    .map_err(CtlError::ldap(format!("add alias {address}")))?;
+                report.aliases += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Active nodes with the number of mailboxes each is home to.
+    fn node_loads(&mut self) -> Result<Vec<(String, usize)>, CtlError> {
+        let nodes = self.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(&(objectClass=pigeonairNode)(pigeonairNodeState=active))",
+            &["cn"],
+        )?;
+        let mut loads = Vec::new();
+        for n in nodes {
+            let host = first(&n, "cn");
+            let users = self.count(
+                DOMAINS_DN,
+                &format!(
+                    "(&(objectClass=pigeonairMailUser)(mailHost={}))",
+                    ldap_escape(&host)
+                ),
+            )?;
+            loads.push((host, users));
+        }
+        Ok(loads)
     }
 
     // ---- aliases

@@ -5,6 +5,7 @@
 
 pub mod directory;
 pub mod error;
+pub mod import;
 
 pub use directory::Directory;
 pub use error::CtlError;

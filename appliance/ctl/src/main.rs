@@ -50,6 +50,15 @@ enum Cmd {
     /// Aliases: addresses that deliver to other addresses.
     #[command(subcommand)]
     Alias(AliasCmd),
+    /// Import domains, users and aliases from a CSV or LDIF file (`-`: standard input); checked
+    /// whole first: with any problem nothing is imported.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// csv or ldif (default: from the file name's extension).
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Print shell completions (bash, zsh, fish, …).
     Completions {
         /// The shell.
@@ -323,6 +332,51 @@ fn run(cli: Cli) -> Result<(), CtlError> {
     let connect = || Directory::connect(&cli.uri, &creds);
     match &cli.command {
         Cmd::Completions { .. } => Ok(()),
+        Cmd::Import { file, format } => {
+            let format = match format.as_deref() {
+                Some(f) => f.to_owned(),
+                None => file
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default(),
+            };
+            let text = if file.as_os_str() == "-" {
+                let mut t = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                    .map_err(|e| CtlError::Invalid(format!("reading standard input: {e}")))?;
+                t
+            } else {
+                std::fs::read_to_string(file)
+                    .map_err(|e| CtlError::Invalid(format!("{}: {e}", file.display())))?
+            };
+            let parsed = match format.as_str() {
+                "csv" => pigeonair_ctl::import::parse_csv(&text),
+                "ldif" => pigeonair_ctl::import::parse_ldif(&text),
+                other => {
+                    return Err(CtlError::Invalid(format!(
+                        "--format {other:?}: use csv or ldif"
+                    )));
+                }
+            };
+            let records = parsed.map_err(|problems| {
+                CtlError::Invalid(format!(
+                    "{}: nothing was imported:\n{}",
+                    file.display(),
+                    problems.join("\n")
+                ))
+            })?;
+            let started = std::time::Instant::now();
+            let report = connect()?.import(&records)?;
+            let secs = started.elapsed().as_secs_f64();
+            out(json, &report, || {
+                format!(
+                    "imported {} domain(s), {} user(s), {} alias(es) in {secs:.1} s\n",
+                    report.domains, report.users, report.aliases
+                )
+            });
+            Ok(())
+        }
         Cmd::Domain(cmd) => match cmd {
             DomainCmd::Add { name, alias_of } => {
                 let d = domain_arg(name)?;
