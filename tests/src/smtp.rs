@@ -47,25 +47,26 @@ pub fn send(
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
+    stream.set_nodelay(true)?;
     let mut w = stream;
     reply(&mut reader, '2')?;
     let hello = match proto {
         Protocol::Smtp => "EHLO",
         Protocol::Lmtp => "LHLO",
     };
-    write!(w, "{hello} bench.client.example\r\n")?;
+    w.write_all(format!("{hello} bench.client.example\r\n").as_bytes())?;
     reply(&mut reader, '2')?;
-    write!(w, "MAIL FROM:<{from}>\r\n")?;
+    w.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())?;
     reply(&mut reader, '2')?;
-    write!(w, "RCPT TO:<{rcpt}>\r\n")?;
+    w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())?;
     reply(&mut reader, '2')?;
-    write!(w, "DATA\r\n")?;
+    w.write_all(b"DATA\r\n")?;
     reply(&mut reader, '3')?;
     w.write_all(body.as_bytes())?;
-    write!(w, ".\r\n")?;
+    w.write_all(b".\r\n")?;
     // LMTP answers once per recipient: one here.
     reply(&mut reader, '2')?;
-    write!(w, "QUIT\r\n")?;
+    w.write_all(b"QUIT\r\n")?;
     let _ = reply(&mut reader, '2');
     Ok(())
 }
