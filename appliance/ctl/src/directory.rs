@@ -83,7 +83,13 @@ pub struct AliasInfo {
 /// A connection to the directory.
 pub struct Directory {
     ldap: LdapConn,
+    uri: String,
+    creds: Credentials,
 }
+
+/// How many adds an import keeps in flight on its own connection: slapd works on one while
+/// the next is on the wire.
+const IMPORT_IN_FLIGHT: usize = 8;
 
 fn first(e: &SearchEntry, attr: &str) -> String {
     e.attrs
@@ -212,7 +218,11 @@ impl Directory {
                 .and_then(|r| r.success())
                 .map_err(CtlError::ldap(format!("bind as {dn}")))?,
         };
-        Ok(Directory { ldap })
+        Ok(Directory {
+            ldap,
+            uri: uri.to_owned(),
+            creds: creds.clone(),
+        })
     }
 
     fn search(
@@ -742,6 +752,7 @@ impl Directory {
             0
         };
         let mut loads = self.node_loads()?;
+        let mut entries = Vec::new();
         for r in records {
             if let Record::User {
                 address,
@@ -768,15 +779,11 @@ impl Directory {
                         )
                     })?;
                 let name = name.as_deref().unwrap_or(address.local());
-                let (dn, attrs) = user_entry(address, name, *quota, &hash, uid, &home);
+                entries.push(user_entry(address, name, *quota, &hash, uid, &home));
                 uid += 1;
-                self.ldap
-                    .add(&dn, attrs)
-                    .and_then(|r| r.success())
-                    .map_err(CtlError::ldap(format!("add user {address}")))?;
-                report.users += 1;
             }
         }
+        report.users = self.add_many(entries)?;
         for r in records {
             if let Record::Alias { address, targets } = r {
                 let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
@@ -799,6 +806,50 @@ impl Directory {
             }
         }
         Ok(report)
+    }
+
+    /// Adds `entries` over a second, asynchronous connection with several adds in flight.
+    fn add_many(
+        &self,
+        entries: Vec<(String, Vec<(String, HashSet<String>)>)>,
+    ) -> Result<usize, CtlError> {
+        use futures_util::StreamExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CtlError::Invalid(format!("cannot start the import's runtime: {e}")))?;
+        runtime.block_on(async {
+            let (conn, ldap) = ldap3::LdapConnAsync::new(&self.uri)
+                .await
+                .map_err(CtlError::ldap(format!("connect to {}", self.uri)))?;
+            ldap3::drive!(conn);
+            let mut bind = ldap.clone();
+            match &self.creds {
+                Credentials::LocalRoot => bind.sasl_external_bind().await,
+                Credentials::Password { dn, password } => bind.simple_bind(dn, password).await,
+            }
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap("bind for the import"))?;
+            let results: Vec<Result<(), CtlError>> = futures_util::stream::iter(entries)
+                .map(|(dn, attrs)| {
+                    let mut ldap = ldap.clone();
+                    async move {
+                        ldap.add(&dn, attrs)
+                            .await
+                            .and_then(|r| r.success())
+                            .map(|_| ())
+                            .map_err(CtlError::ldap(format!("add {dn}")))
+                    }
+                })
+                .buffer_unordered(IMPORT_IN_FLIGHT)
+                .collect()
+                .await;
+            let added = results.iter().filter(|r| r.is_ok()).count();
+            match results.into_iter().find_map(Result::err) {
+                Some(e) => Err(e),
+                None => Ok(added),
+            }
+        })
     }
 
     /// Active nodes with the number of mailboxes each is home to.
