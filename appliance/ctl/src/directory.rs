@@ -140,6 +140,9 @@ fn user_info(e: &SearchEntry) -> UserInfo {
     }
 }
 
+/// An entry to add: its DN and attributes.
+type NewEntry = (String, Vec<(String, HashSet<String>)>);
+
 /// The DN and attributes of a new user (mailbox) with a new mailbox id.
 fn user_entry(
     address: &MailAddress,
@@ -148,7 +151,7 @@ fn user_entry(
     password_hash: &str,
     uid: u32,
     home: &str,
-) -> (String, Vec<(String, HashSet<String>)>) {
+) -> NewEntry {
     let uid = uid.to_string();
     let quota = quota.bytes().to_string();
     let id = random_uuid();
@@ -809,10 +812,7 @@ impl Directory {
     }
 
     /// Adds `entries` over a second, asynchronous connection with several adds in flight.
-    fn add_many(
-        &self,
-        entries: Vec<(String, Vec<(String, HashSet<String>)>)>,
-    ) -> Result<usize, CtlError> {
+    fn add_many(&self, entries: Vec<NewEntry>) -> Result<usize, CtlError> {
         use futures_util::StreamExt;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
