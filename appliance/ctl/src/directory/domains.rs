@@ -1,0 +1,124 @@
+//! Domains: add, list, show, enable, disable, remove.
+
+use ldap3::{Mod, Scope, dn_escape};
+use pigeonair_appliance::directory::{DOMAINS_DN, domain_dn};
+use pigeonair_appliance::types::MailDomain;
+
+use super::*;
+
+impl Directory {
+    /// Adds a domain (or, with `alias_of`, an alias domain mapping onto a hosted domain).
+    pub fn domain_add(
+        &mut self,
+        domain: &MailDomain,
+        alias_of: Option<&MailDomain>,
+    ) -> Result<(), CtlError> {
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        if self.exists(&dn)? {
+            return Err(CtlError::Exists(format!("domain {domain} exists already")));
+        }
+        if let Some(target) = alias_of {
+            self.domain_entry(target)?;
+        }
+        let mut attrs = vec![
+            ("objectClass".to_owned(), set(&["pigeonairDomain"])),
+            ("cn".to_owned(), set(&[domain.as_str()])),
+            ("pigeonairAccountStatus".to_owned(), set(&["active"])),
+        ];
+        if let Some(target) = alias_of {
+            attrs.push(("pigeonairAliasDomainOf".to_owned(), set(&[target.as_str()])));
+        }
+        self.ldap
+            .add(&dn, attrs)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("add domain {domain}")))?;
+        for ou in ["users", "aliases"] {
+            self.ldap
+                .add(
+                    &format!("ou={ou},{dn}"),
+                    vec![
+                        ("objectClass".to_owned(), set(&["organizationalUnit"])),
+                        ("ou".to_owned(), set(&[ou])),
+                    ],
+                )
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("add ou={ou} of {domain}")))?;
+        }
+        Ok(())
+    }
+
+    /// Every domain, sorted by name.
+    pub fn domain_list(&mut self) -> Result<Vec<DomainInfo>, CtlError> {
+        let entries = self.search(
+            DOMAINS_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairDomain)",
+            &["cn"],
+        )?;
+        let mut names: Vec<String> = entries.iter().map(|e| first(e, "cn")).collect();
+        names.sort();
+        names
+            .iter()
+            .map(|n| self.domain_show(&domain_arg(n)?))
+            .collect()
+    }
+
+    /// One domain.
+    pub fn domain_show(&mut self, domain: &MailDomain) -> Result<DomainInfo, CtlError> {
+        let e = self.domain_entry(domain)?;
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        let alias_of = first(&e, "pigeonairAliasDomainOf");
+        Ok(DomainInfo {
+            name: domain.to_string(),
+            status: first(&e, "pigeonairAccountStatus"),
+            alias_of: (!alias_of.is_empty()).then_some(alias_of),
+            users: self.count(&dn, "(objectClass=pigeonairMailUser)")?,
+            aliases: self.count(&dn, "(objectClass=pigeonairAlias)")?,
+        })
+    }
+
+    /// Enables or disables a domain: a disabled domain neither receives mail nor lets its
+    /// users log in.
+    pub fn domain_set_status(&mut self, domain: &MailDomain, active: bool) -> Result<(), CtlError> {
+        self.domain_entry(domain)?;
+        let status = if active { "active" } else { "disabled" };
+        self.modify(
+            &domain_dn(&dn_escape(domain.as_str())),
+            vec![Mod::Replace(
+                "pigeonairAccountStatus".into(),
+                set(&[status]),
+            )],
+            &format!("set domain {domain} {status}"),
+        )
+    }
+
+    /// Removes a domain; refused while it has users unless `with_users`.
+    pub fn domain_remove(
+        &mut self,
+        domain: &MailDomain,
+        with_users: bool,
+    ) -> Result<usize, CtlError> {
+        let info = self.domain_show(domain)?;
+        if info.users > 0 && !with_users {
+            return Err(CtlError::Refused(format!(
+                "domain {domain} has {} user(s): remove them first, or pass --with-users",
+                info.users
+            )));
+        }
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        let mut dns: Vec<String> = self
+            .search(&dn, Scope::Subtree, "(objectClass=*)", &["1.1"])?
+            .into_iter()
+            .map(|e| e.dn)
+            .collect();
+        // Children before parents: deepest DNs first.
+        dns.sort_by_key(|d| std::cmp::Reverse(d.matches(',').count()));
+        for d in &dns {
+            self.ldap
+                .delete(d)
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("delete {d}")))?;
+        }
+        Ok(info.users)
+    }
+}

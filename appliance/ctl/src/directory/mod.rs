@@ -1,0 +1,374 @@
+//! The directory as administrators use it: domains, users (mailboxes) and aliases.
+
+mod aliases;
+mod domains;
+mod import;
+mod users;
+
+use std::collections::{BTreeMap, HashSet};
+
+use ldap3::{LdapConn, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
+use pigeonair_appliance::address::{MailAddress, Quota};
+use pigeonair_appliance::crypt::random_uuid;
+use pigeonair_appliance::directory::{DOMAINS_DN, MAIL_GID, domain_dn, user_dn};
+use pigeonair_appliance::types::MailDomain;
+use serde::Serialize;
+
+use crate::error::CtlError;
+use crate::import::{Password, Record, check_records};
+
+/// slapd's local socket: root on a node binds there with SASL EXTERNAL.
+pub const LOCAL_URI: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
+
+/// How to authenticate.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Root on a node over ldapi (SASL EXTERNAL).
+    LocalRoot,
+    /// An administrator's DN and password (simple bind).
+    Password {
+        /// e.g. `cn=admin,ou=admins,o=pigeonair`.
+        dn: String,
+        /// The password.
+        password: String,
+    },
+}
+
+/// A domain as `domain show` and `domain list` print it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainInfo {
+    /// Its name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// For an alias domain: the domain it maps onto.
+    pub alias_of: Option<String>,
+    /// Number of users.
+    pub users: usize,
+    /// Number of aliases.
+    pub aliases: usize,
+}
+
+/// A user (mailbox).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserInfo {
+    /// The address.
+    pub address: String,
+    /// Display name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Quota in bytes (0: no limit).
+    pub quota_bytes: u64,
+    /// Quota as people read it.
+    pub quota: String,
+    /// The mailbox's uid.
+    pub uid: u32,
+    /// The stable mailbox id (its directory).
+    pub mailbox_id: String,
+    /// The home node (`mailHost`).
+    pub home_node: String,
+    /// Enabled services.
+    pub services: Vec<String>,
+    /// Forwarding addresses (the user's own address among them means "keep a copy").
+    pub forward_to: Vec<String>,
+}
+
+/// An alias.
+#[derive(Debug, Clone, Serialize)]
+pub struct AliasInfo {
+    /// The address.
+    pub address: String,
+    /// Where it delivers.
+    pub targets: Vec<String>,
+}
+
+/// A connection to the directory.
+pub struct Directory {
+    ldap: LdapConn,
+    uri: String,
+    creds: Credentials,
+}
+
+/// How many adds an import keeps in flight on its own connection: slapd works on one while
+/// the next is on the wire.
+const IMPORT_IN_FLIGHT: usize = 8;
+
+fn first(e: &SearchEntry, attr: &str) -> String {
+    e.attrs
+        .get(attr)
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn all(e: &SearchEntry, attr: &str) -> Vec<String> {
+    let mut v = e.attrs.get(attr).cloned().unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn set(values: &[&str]) -> HashSet<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
+const USER_ATTRS: [&str; 10] = [
+    "mail",
+    "cn",
+    "pigeonairAccountStatus",
+    "pigeonairQuotaBytes",
+    "uidNumber",
+    "pigeonairMailboxId",
+    "mailHost",
+    "pigeonairEnabledService",
+    "pigeonairForwardTo",
+    "pigeonairKeepCopy",
+];
+
+fn user_info(e: &SearchEntry) -> UserInfo {
+    let quota_bytes = first(e, "pigeonairQuotaBytes").parse().unwrap_or(0);
+    UserInfo {
+        address: first(e, "mail"),
+        name: first(e, "cn"),
+        status: first(e, "pigeonairAccountStatus"),
+        quota_bytes,
+        quota: Quota::try_new(&quota_bytes.to_string())
+            .map(|q| q.human())
+            .unwrap_or_default(),
+        uid: first(e, "uidNumber").parse().unwrap_or(0),
+        mailbox_id: first(e, "pigeonairMailboxId"),
+        home_node: first(e, "mailHost"),
+        services: all(e, "pigeonairEnabledService"),
+        forward_to: all(e, "pigeonairForwardTo"),
+    }
+}
+
+/// An entry to add: its DN and attributes.
+type NewEntry = (String, Vec<(String, HashSet<String>)>);
+
+/// The DN and attributes of a new user (mailbox) with a new mailbox id.
+fn user_entry(
+    address: &MailAddress,
+    name: &str,
+    quota: Quota,
+    password_hash: &str,
+    uid: u32,
+    home: &str,
+) -> NewEntry {
+    let uid = uid.to_string();
+    let quota = quota.bytes().to_string();
+    let id = random_uuid();
+    let gid = MAIL_GID.to_string();
+    let attrs = vec![
+        (
+            "objectClass".into(),
+            set(&[
+                "inetOrgPerson",
+                "inetLocalMailRecipient",
+                "pigeonairMailUser",
+            ]),
+        ),
+        ("cn".into(), set(&[name])),
+        ("sn".into(), set(&[name])),
+        ("mail".into(), set(&[address.as_str()])),
+        ("userPassword".into(), set(&[password_hash])),
+        ("uidNumber".into(), set(&[&uid])),
+        ("gidNumber".into(), set(&[&gid])),
+        ("pigeonairMailboxId".into(), set(&[&id])),
+        ("mailHost".into(), set(&[home])),
+        ("pigeonairQuotaBytes".into(), set(&[&quota])),
+        ("pigeonairAccountStatus".into(), set(&["active"])),
+        (
+            "pigeonairEnabledService".into(),
+            set(&["smtp", "submission", "imap", "pop3"]),
+        ),
+    ];
+    let dn = user_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
+    (dn, attrs)
+}
+
+/// What an import added.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Domains added.
+    pub domains: usize,
+    /// Users added.
+    pub users: usize,
+    /// Aliases added.
+    pub aliases: usize,
+}
+
+/// Parses a domain name given on the command line.
+pub fn domain_arg(s: &str) -> Result<MailDomain, CtlError> {
+    MailDomain::try_new(s).map_err(|e| CtlError::Invalid(format!("domain {e}")))
+}
+
+/// Parses an address given on the command line.
+pub fn address_arg(s: &str) -> Result<MailAddress, CtlError> {
+    MailAddress::try_new(s).map_err(|e| CtlError::Invalid(format!("address {e}")))
+}
+
+impl Directory {
+    /// Connects to `uri` and authenticates.
+    pub fn connect(uri: &str, creds: &Credentials) -> Result<Self, CtlError> {
+        let mut ldap = LdapConn::new(uri).map_err(CtlError::ldap(format!("connect to {uri}")))?;
+        match creds {
+            Credentials::LocalRoot => ldap
+                .sasl_external_bind()
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(
+                    "bind as root over ldapi (are you root on a node?)",
+                ))?,
+            Credentials::Password { dn, password } => ldap
+                .simple_bind(dn, password)
+                .and_then(|r| r.success())
+                .map_err(CtlError::ldap(format!("bind as {dn}")))?,
+        };
+        Ok(Directory {
+            ldap,
+            uri: uri.to_owned(),
+            creds: creds.clone(),
+        })
+    }
+
+    fn search(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, CtlError> {
+        match self.ldap.search(base, scope, filter, attrs.to_vec()) {
+            Ok(res) => match res.success() {
+                Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
+                Err(e) => Err(CtlError::ldap(format!("search {base}"))(e)),
+            },
+            Err(e) => Err(CtlError::ldap(format!("search {base}"))(e)),
+        }
+    }
+
+    fn exists(&mut self, dn: &str) -> Result<bool, CtlError> {
+        Ok(!self
+            .search(dn, Scope::Base, "(objectClass=*)", &["1.1"])?
+            .is_empty())
+    }
+
+    fn domain_entry(&mut self, domain: &MailDomain) -> Result<SearchEntry, CtlError> {
+        self.search(
+            &domain_dn(&dn_escape(domain.as_str())),
+            Scope::Base,
+            "(objectClass=pigeonairDomain)",
+            &["cn", "pigeonairAccountStatus", "pigeonairAliasDomainOf"],
+        )?
+        .pop()
+        .ok_or_else(|| {
+            CtlError::NotFound(format!(
+                "domain {domain} is not hosted here: add it with `pigeonctl domain add {domain}`"
+            ))
+        })
+    }
+
+    /// Where to search for entries of `domain` (which must exist), or of every domain.
+    fn search_base(&mut self, domain: Option<&MailDomain>) -> Result<String, CtlError> {
+        Ok(match domain {
+            Some(d) => {
+                self.domain_entry(d)?;
+                domain_dn(&dn_escape(d.as_str()))
+            }
+            None => DOMAINS_DN.to_owned(),
+        })
+    }
+
+    fn find_user(&mut self, address: &MailAddress) -> Result<Option<SearchEntry>, CtlError> {
+        let filter = format!(
+            "(&(objectClass=pigeonairMailUser)(mail={}))",
+            ldap_escape(address.as_str())
+        );
+        Ok(self
+            .search(DOMAINS_DN, Scope::Subtree, &filter, &USER_ATTRS)?
+            .pop())
+    }
+
+    fn user(&mut self, address: &MailAddress) -> Result<SearchEntry, CtlError> {
+        self.find_user(address)?
+            .ok_or_else(|| CtlError::NotFound(format!("no user {address}")))
+    }
+
+    fn find_alias(&mut self, address: &MailAddress) -> Result<Option<SearchEntry>, CtlError> {
+        let filter = format!(
+            "(&(objectClass=pigeonairAlias)(mail={}))",
+            ldap_escape(address.as_str())
+        );
+        Ok(self
+            .search(
+                DOMAINS_DN,
+                Scope::Subtree,
+                &filter,
+                &["mail", "pigeonairAliasTarget"],
+            )?
+            .pop())
+    }
+
+    fn count(&mut self, base: &str, filter: &str) -> Result<usize, CtlError> {
+        Ok(self.search(base, Scope::Subtree, filter, &["1.1"])?.len())
+    }
+
+    fn modify(&mut self, dn: &str, mods: Vec<Mod<String>>, what: &str) -> Result<(), CtlError> {
+        self.ldap
+            .modify(dn, mods)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(what.to_owned()))?;
+        Ok(())
+    }
+}
+
+/// A path from `start` back to itself through `graph`, if there is one.
+pub fn find_cycle(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        graph: &BTreeMap<String, Vec<String>>,
+        node: &str,
+        start: &str,
+        path: &mut Vec<String>,
+        seen: &mut HashSet<String>,
+    ) -> bool {
+        for next in graph.get(node).into_iter().flatten() {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(graph, next, start, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_owned()];
+    let mut seen = HashSet::new();
+    walk(graph, start, start, &mut path, &mut seen).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles() {
+        let mut g = BTreeMap::new();
+        g.insert("a@x.org".to_string(), vec!["b@x.org".to_string()]);
+        g.insert(
+            "b@x.org".to_string(),
+            vec!["c@x.org".to_string(), "ext@y.org".to_string()],
+        );
+        assert_eq!(find_cycle(&g, "a@x.org"), None);
+        g.insert("c@x.org".to_string(), vec!["a@x.org".to_string()]);
+        assert_eq!(
+            find_cycle(&g, "a@x.org").unwrap(),
+            ["a@x.org", "b@x.org", "c@x.org", "a@x.org"]
+        );
+    }
+}

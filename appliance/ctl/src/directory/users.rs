@@ -1,0 +1,297 @@
+//! Users (mailboxes): add with a fresh uid and a home node, show, change, rename, forward, remove.
+
+use std::collections::HashSet;
+
+use ldap3::{Mod, Scope, dn_escape, ldap_escape};
+use pigeonair_appliance::address::{MailAddress, Quota};
+use pigeonair_appliance::crypt::sha512_crypt;
+use pigeonair_appliance::directory::{
+    COUNTERS_DN, DOMAINS_DN, FIRST_MAIL_UID, NODES_DN, domain_dn,
+};
+use pigeonair_appliance::types::MailDomain;
+
+use super::*;
+
+impl Directory {
+    /// The next free uid, allocated by compare-and-swap on the counter entry, so concurrent
+    /// adds never get the same one.
+    fn allocate_uid(&mut self) -> Result<u32, CtlError> {
+        self.allocate_uids(1)
+    }
+
+    /// The first of `n` consecutive free uids, allocated in one compare-and-swap.
+    pub fn allocate_uids(&mut self, n: u32) -> Result<u32, CtlError> {
+        for _ in 0..100 {
+            let e = self
+                .search(
+                    COUNTERS_DN,
+                    Scope::Base,
+                    "(objectClass=pigeonairCounter)",
+                    &["pigeonairNextUid"],
+                )?
+                .pop()
+                .ok_or_else(|| {
+                    CtlError::NotFound(format!("{COUNTERS_DN} is missing: was the node installed?"))
+                })?;
+            let current: u32 = first(&e, "pigeonairNextUid")
+                .parse()
+                .unwrap_or(FIRST_MAIL_UID);
+            let mods = vec![
+                Mod::Delete("pigeonairNextUid".to_owned(), set(&[&current.to_string()])),
+                Mod::Add(
+                    "pigeonairNextUid".to_owned(),
+                    set(&[&(current + n).to_string()]),
+                ),
+            ];
+            match self
+                .ldap
+                .modify(COUNTERS_DN, mods)
+                .and_then(|r| r.success())
+            {
+                Ok(_) => return Ok(current),
+                // noSuchAttribute: another add took this value first; read again.
+                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 16 => continue,
+                Err(e) => return Err(CtlError::ldap("allocate a uid")(e)),
+            }
+        }
+        Err(CtlError::Refused(
+            "could not allocate a uid: the counter keeps changing".into(),
+        ))
+    }
+
+    /// The active node with the fewest mailboxes, for a new user's home.
+    fn pick_home_node(&mut self) -> Result<String, CtlError> {
+        self.node_loads()?
+            .into_iter()
+            .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(h, _)| h)
+            .ok_or_else(|| {
+                CtlError::NotFound("no active node in the directory to hold mailboxes".into())
+            })
+    }
+
+    /// Adds a user with `password` (clear text, stored hashed) and returns it.
+    pub fn user_add(
+        &mut self,
+        address: &MailAddress,
+        name: Option<&str>,
+        quota: Quota,
+        password: &str,
+        node: Option<&str>,
+    ) -> Result<UserInfo, CtlError> {
+        // Arguments first: nothing is looked up for a request that cannot be valid.
+        let name = name.unwrap_or(address.local());
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(CtlError::Invalid(format!(
+                "--name {name:?}: use 1 to 128 characters without control characters"
+            )));
+        }
+        let domain = domain_arg(address.domain())?;
+        let d = self.domain_entry(&domain)?;
+        if !first(&d, "pigeonairAliasDomainOf").is_empty() {
+            return Err(CtlError::Invalid(format!(
+                "{domain} is an alias domain: add the user to {} instead",
+                first(&d, "pigeonairAliasDomainOf")
+            )));
+        }
+        if self.find_user(address)?.is_some() {
+            return Err(CtlError::Exists(format!("user {address} exists already")));
+        }
+        if self.find_alias(address)?.is_some() {
+            return Err(CtlError::Exists(format!("{address} is an alias already")));
+        }
+        let home = match node {
+            Some(n) => {
+                let dn = format!("cn={},{NODES_DN}", dn_escape(n));
+                if !self.exists(&dn)? {
+                    return Err(CtlError::NotFound(format!("no node {n:?} in the cluster")));
+                }
+                n.to_owned()
+            }
+            None => self.pick_home_node()?,
+        };
+        let uid = self.allocate_uid()?;
+        let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
+        let (dn, attrs) = user_entry(address, name, quota, &hash, uid, &home);
+        self.ldap
+            .add(&dn, attrs)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("add user {address}")))?;
+        self.user_show(address)
+    }
+
+    /// Users of `domain` (or all), sorted by address.
+    pub fn user_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<UserInfo>, CtlError> {
+        let base = self.search_base(domain)?;
+        let mut users: Vec<UserInfo> = self
+            .search(
+                &base,
+                Scope::Subtree,
+                "(objectClass=pigeonairMailUser)",
+                &USER_ATTRS,
+            )?
+            .iter()
+            .map(user_info)
+            .collect();
+        users.sort_by(|a, b| a.address.cmp(&b.address));
+        Ok(users)
+    }
+
+    /// One user.
+    pub fn user_show(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+        Ok(user_info(&self.user(address)?))
+    }
+
+    /// Sets a user's password.
+    pub fn user_passwd(&mut self, address: &MailAddress, password: &str) -> Result<(), CtlError> {
+        let e = self.user(address)?;
+        let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace("userPassword".into(), set(&[&hash]))],
+            &format!("set the password of {address}"),
+        )
+    }
+
+    /// Enables or disables a user: a disabled user neither receives mail nor logs in.
+    pub fn user_set_status(&mut self, address: &MailAddress, active: bool) -> Result<(), CtlError> {
+        let e = self.user(address)?;
+        let status = if active { "active" } else { "disabled" };
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace(
+                "pigeonairAccountStatus".into(),
+                set(&[status]),
+            )],
+            &format!("set {address} {status}"),
+        )
+    }
+
+    /// Sets a user's quota.
+    pub fn user_quota(&mut self, address: &MailAddress, quota: Quota) -> Result<(), CtlError> {
+        let e = self.user(address)?;
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace(
+                "pigeonairQuotaBytes".into(),
+                set(&[&quota.bytes().to_string()]),
+            )],
+            &format!("set the quota of {address}"),
+        )
+    }
+
+    /// Renames a user to `new` (in the same or another hosted domain). The mailbox keeps its id,
+    /// so its mail stays where it is and is found under the new address; with `keep_alias`
+    /// the old address becomes an alias of the new one, so mail to it still arrives.
+    pub fn user_rename(
+        &mut self,
+        old: &MailAddress,
+        new: &MailAddress,
+        keep_alias: bool,
+    ) -> Result<UserInfo, CtlError> {
+        let e = self.user(old)?;
+        let new_domain = domain_arg(new.domain())?;
+        let d = self.domain_entry(&new_domain)?;
+        if !first(&d, "pigeonairAliasDomainOf").is_empty() {
+            return Err(CtlError::Invalid(format!(
+                "{new_domain} is an alias domain"
+            )));
+        }
+        if self.find_user(new)?.is_some() || self.find_alias(new)?.is_some() {
+            return Err(CtlError::Exists(format!("{new} exists already")));
+        }
+        let rdn = format!("mail={}", dn_escape(new.as_str()));
+        let superior = format!("ou=users,{}", domain_dn(&dn_escape(new_domain.as_str())));
+        self.ldap
+            .modifydn(&e.dn, &rdn, true, Some(&superior))
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("rename {old} to {new}")))?;
+        if keep_alias {
+            self.alias_add(old, std::slice::from_ref(new))?;
+        }
+        self.user_show(new)
+    }
+
+    /// Forwards a user's mail to `targets` (with `keep_copy`, the user keeps a copy), or stops
+    /// forwarding when `targets` is empty. Refused if it would make a loop.
+    pub fn user_forward(
+        &mut self,
+        address: &MailAddress,
+        targets: &[MailAddress],
+        keep_copy: bool,
+    ) -> Result<UserInfo, CtlError> {
+        let e = self.user(address)?;
+        if targets.iter().any(|t| t == address) {
+            return Err(CtlError::Invalid(format!(
+                "{address} cannot forward to itself: use --keep-copy to keep a copy"
+            )));
+        }
+        let mut graph = self.alias_graph()?;
+        graph.insert(
+            address.to_string(),
+            targets.iter().map(|t| t.to_string()).collect(),
+        );
+        if let Some(cycle) = find_cycle(&graph, address.as_str()) {
+            return Err(CtlError::Refused(format!(
+                "forwarding loop: {}: nothing was changed",
+                cycle.join(" → ")
+            )));
+        }
+        // Keeping a copy is forwarding to oneself too: Postfix delivers an address that
+        // expands to itself to its own mailbox.
+        let mut values: HashSet<String> = targets.iter().map(|t| t.to_string()).collect();
+        if keep_copy && !targets.is_empty() {
+            values.insert(address.to_string());
+        }
+        let mods = if values.is_empty() {
+            vec![
+                Mod::Replace("pigeonairForwardTo".into(), HashSet::new()),
+                Mod::Replace("pigeonairKeepCopy".into(), HashSet::new()),
+            ]
+        } else {
+            vec![
+                Mod::Replace("pigeonairForwardTo".into(), values),
+                Mod::Replace(
+                    "pigeonairKeepCopy".into(),
+                    set(&[if keep_copy { "TRUE" } else { "FALSE" }]),
+                ),
+            ]
+        };
+        self.modify(&e.dn, mods, &format!("set forwarding of {address}"))?;
+        self.user_show(address)
+    }
+
+    /// Removes a user's entry. The mailbox's files stay on its home node.
+    pub fn user_remove(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+        let e = self.user(address)?;
+        let info = user_info(&e);
+        self.ldap
+            .delete(&e.dn)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("remove {address}")))?;
+        Ok(info)
+    }
+
+    /// Active nodes with the number of mailboxes each is home to.
+    pub(super) fn node_loads(&mut self) -> Result<Vec<(String, usize)>, CtlError> {
+        let nodes = self.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(&(objectClass=pigeonairNode)(pigeonairNodeState=active))",
+            &["cn"],
+        )?;
+        let mut loads = Vec::new();
+        for n in nodes {
+            let host = first(&n, "cn");
+            let users = self.count(
+                DOMAINS_DN,
+                &format!(
+                    "(&(objectClass=pigeonairMailUser)(mailHost={}))",
+                    ldap_escape(&host)
+                ),
+            )?;
+            loads.push((host, users));
+        }
+        Ok(loads)
+    }
+}
