@@ -275,6 +275,41 @@ fn one_box_receives_stores_and_serves_mail() {
         assert!(!t.contains("warning"), "{check:?} warns: {t}");
     }
 
+    step("firewall");
+    // LMTP and LDAP answer only on the private network: a public-side host that routes the
+    // private network through the node (Linux would accept it: weak host model) is dropped.
+    let reach = |port: &str| {
+        lab.client(&["nc", "-z", "-w", "2", "10.42.0.11", port])
+            .status
+            .success()
+    };
+    assert!(
+        lab.client(&["ip", "route", "add", "10.42.0.0/24", "via", NODE])
+            .status
+            .success()
+    );
+    let stop = lab.exec("node1", &["systemctl", "stop", "pigeonair-firewall"]);
+    assert!(stop.status.success(), "{}", text(&stop));
+    assert!(
+        reach("24"),
+        "control: without the table, LMTP is reachable from the public side"
+    );
+    let start = lab.exec("node1", &["systemctl", "start", "pigeonair-firewall"]);
+    assert!(start.status.success(), "{}", text(&start));
+    for port in ["24", "389"] {
+        assert!(!reach(port), "port {port} reachable from the public side");
+    }
+    assert!(
+        lab.client(&["ip", "route", "del", "10.42.0.0/24"])
+            .status
+            .success()
+    );
+    let local = lab.exec("node1", &["nc", "-z", "-w", "2", "10.42.0.11", "24"]);
+    assert!(
+        local.status.success(),
+        "LMTP unreachable from the node itself"
+    );
+
     step("password on disk");
     // No clear-text administrator password anywhere on the node's disk (its writable layer
     // holds everything the install wrote, the journal included).

@@ -191,6 +191,31 @@ fn check_staged(unit: Unit, changes: &[&FileChange]) -> Result<(), ApplyError> {
             c.args(["-n", "-c", &format!("{stage}/dovecot.conf")]);
             c
         }),
+        Unit::Firewall => {
+            // nft checks a rule file without loading it.
+            for change in changes {
+                if change.file.path.ends_with(".nft") {
+                    let tmp = format!("{STAGE_DIR}/firewall.nft");
+                    std::fs::create_dir_all(STAGE_DIR).map_err(|source| FileError::Io {
+                        path: STAGE_DIR.into(),
+                        source,
+                    })?;
+                    std::fs::write(&tmp, &change.file.contents).map_err(|source| {
+                        FileError::Io {
+                            path: tmp.clone().into(),
+                            source,
+                        }
+                    })?;
+                    let result = host::run(Command::new("nft").args(["-c", "-f", &tmp]));
+                    let _ = std::fs::remove_file(&tmp);
+                    result.map_err(|e| ApplyError::Invalid {
+                        unit: "firewall".into(),
+                        reason: e.to_string(),
+                    })?;
+                }
+            }
+            return Ok(());
+        }
         _ => return Ok(()),
     };
     let stage = format!("{STAGE_DIR}/{}", dir.trim_start_matches("/etc/"));
@@ -312,6 +337,12 @@ pub fn install(
             if written("/etc/aliases") {
                 host::run(&mut Command::new("newaliases"))?;
             }
+            if diffs
+                .iter()
+                .any(|c| c.file.path.starts_with("/etc/systemd/system/"))
+            {
+                host::run(Command::new("systemctl").arg("daemon-reload"))?;
+            }
             Ok(())
         },
         &mut report,
@@ -380,7 +411,7 @@ pub fn install(
                 changes.push(format!("made {VMAIL_DIR}"));
             }
             let used: BTreeSet<Unit> = desired.iter().map(|f| f.unit).collect();
-            for unit in [Unit::Networkd, Unit::Postfix, Unit::Dovecot] {
+            for unit in [Unit::Networkd, Unit::Firewall, Unit::Postfix, Unit::Dovecot] {
                 let Some(service) = unit.service().filter(|_| used.contains(&unit)) else {
                     continue;
                 };

@@ -3,6 +3,7 @@
 //! node and writes only what differs.
 
 pub mod dovecot;
+pub mod firewall;
 pub mod network;
 pub mod postfix;
 pub mod slapd;
@@ -25,6 +26,8 @@ pub enum Unit {
     Dovecot,
     /// systemd-networkd.service.
     Networkd,
+    /// pigeonair-firewall.service (PigeonAir's nftables table).
+    Firewall,
     /// Files no daemon needs reloading for (hosts, mailname, hostname).
     None,
 }
@@ -37,6 +40,7 @@ impl Unit {
             Unit::Postfix => Some("postfix.service"),
             Unit::Dovecot => Some("dovecot.service"),
             Unit::Networkd => Some("systemd-networkd.service"),
+            Unit::Firewall => Some("pigeonair-firewall.service"),
             Unit::None => None,
         }
     }
@@ -104,6 +108,7 @@ pub const TLS_KEY: &str = "/etc/pigeonair/tls/node.key";
 pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     let mut files = Vec::new();
     files.extend(network::render(plan));
+    files.extend(firewall::render(plan));
     files.extend(slapd::render(plan));
     files.extend(postfix::render(plan, secrets));
     files.extend(dovecot::render(plan, secrets));
