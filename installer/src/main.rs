@@ -1,5 +1,6 @@
-//! `pigeonair-install --answers FILE`: installs this node unattended from an answers file
-//! (`-` reads it from standard input, so a clear-text password never touches the disk).
+//! `pigeonair-install`: the interactive installer (a few screens, then the install); with
+//! `--answers FILE` it installs unattended (`-` reads standard input, so a clear-text password
+//! never touches the disk), and with `--answers FILE --review` it opens the screens prefilled.
 //! A progress line per step goes to the terminal; the same lines go to the journal.
 
 use std::io::Read;
@@ -7,8 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use pigeonair_appliance::answers::to_toml;
+use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::parse_answers;
+use pigeonair_appliance::plan::{AdminPassword, Plan};
 use pigeonair_installer::apply::{self, Options};
+use pigeonair_installer::tui::form::Form;
+use pigeonair_installer::tui::{App, Outcome, interfaces, terminal};
 
 #[derive(Parser)]
 #[command(version, about = "Install this box as a PigeonAir node")]
@@ -19,6 +25,12 @@ struct Cli {
     /// Print what would change (files as a diff) and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With --answers: open the interactive installer prefilled, to review and confirm.
+    #[arg(long, requires = "answers")]
+    review: bool,
+    /// Where the interactive installer saves the answers file.
+    #[arg(long, default_value = "/root/pigeonair-answers.toml")]
+    save: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -29,11 +41,8 @@ fn main() -> ExitCode {
             .install();
         log::set_max_level(log::LevelFilter::Info);
     }
-    let Some(path) = cli.answers else {
-        eprintln!(
-            "pigeonair-install: --answers FILE is required (this version installs unattended only)"
-        );
-        return ExitCode::from(2);
+    let Some(path) = cli.answers.clone() else {
+        return interactive(None, &cli);
     };
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -51,6 +60,15 @@ fn main() -> ExitCode {
             }
         }
     };
+    if cli.review {
+        return match parse_answers(&text) {
+            Ok(plan) => interactive(Some(plan), &cli),
+            Err(e) => {
+                eprintln!("pigeonair-install: {} is not valid:\n{e}", path.display());
+                ExitCode::from(2)
+            }
+        };
+    }
     let plan = match parse_answers(&text) {
         Ok(plan) => plan,
         Err(e) => {
@@ -67,17 +85,56 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let opts = Options {
-        dry_run: cli.dry_run,
+    apply_plan(&plan, cli.dry_run)
+}
+
+/// The interactive installer: the wizard, then the answers file saved (password hashed),
+/// then the same install as `--answers`.
+fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
+    let mut app = App::new(interfaces::discover(), cli.save.clone());
+    if let Some(plan) = &review {
+        app.form = Form::from_plan(plan);
+        if let AdminPassword::Hash(h) = &plan.admin_password {
+            app.password_hash = Some(h.clone());
+        }
+    }
+    let plan = match terminal::run(app) {
+        Ok(Outcome::Install(plan)) => plan,
+        Ok(Outcome::Quit) => {
+            println!("pigeonair-install: quit; nothing was changed");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("pigeonair-install: the terminal failed: {e}");
+            return ExitCode::FAILURE;
+        }
     };
+    let hash = match &plan.admin_password {
+        AdminPassword::Hash(h) => h.clone(),
+        AdminPassword::Clear(p) => sha512_crypt(p),
+    };
+    let plan = Plan {
+        admin_password: AdminPassword::Hash(hash.clone()),
+        ..plan
+    };
+    if let Err(e) = std::fs::write(&cli.save, to_toml(&plan, &hash)) {
+        eprintln!("pigeonair-install: saving {}: {e}", cli.save.display());
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "answers saved to {} (repeat unattended: pigeonair-install --answers {})",
+        cli.save.display(),
+        cli.save.display()
+    );
+    apply_plan(&plan, cli.dry_run)
+}
+
+fn apply_plan(plan: &Plan, dry_run: bool) -> ExitCode {
+    let opts = Options { dry_run };
     let mut print = |line: &str| println!("{line}");
-    match apply::install(&plan, &opts, &mut print) {
+    match apply::install(plan, &opts, &mut print) {
         Ok(report) => {
-            let verb = if cli.dry_run {
-                "would change"
-            } else {
-                "changed"
-            };
+            let verb = if dry_run { "would change" } else { "changed" };
             println!("{} {verb}", report.changes.len());
             log::info!("{} {verb}", report.changes.len());
             ExitCode::SUCCESS

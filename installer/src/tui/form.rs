@@ -1,0 +1,239 @@
+//! What staff type, field by field, and what the answers file's own validator says about it.
+//! The TUI never validates on its own: every problem shown comes from
+//! [`pigeonair_appliance::answers::validate`].
+
+use std::collections::BTreeMap;
+
+use pigeonair_appliance::answers::{
+    AnswersError, Problem, RawAdmin, RawAnswers, RawCluster, RawInterface, RawMail, RawNetwork,
+    RawNode, validate,
+};
+use pigeonair_appliance::plan::{AdminPassword, Plan};
+
+/// An input field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// `network.public.interface`
+    PublicInterface,
+    /// `network.public.address`
+    PublicAddress,
+    /// `network.public.gateway`
+    PublicGateway,
+    /// `network.dns`
+    Dns,
+    /// `network.private.interface`
+    PrivateInterface,
+    /// `network.private.address`
+    PrivateAddress,
+    /// `node.hostname`
+    Hostname,
+    /// `mail.domain`
+    Domain,
+    /// `cluster.name`
+    ClusterName,
+    /// `admin.password`
+    Password,
+    /// The password again (checked against the first; the plan has it once).
+    PasswordAgain,
+}
+
+impl Field {
+    /// The label shown beside the field.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::PublicInterface => "Public interface",
+            Field::PublicAddress => "Public address/prefix",
+            Field::PublicGateway => "Gateway (optional)",
+            Field::Dns => "DNS resolvers",
+            Field::PrivateInterface => "Cluster interface",
+            Field::PrivateAddress => "Cluster address/prefix",
+            Field::Hostname => "Host name (FQDN)",
+            Field::Domain => "Primary mail domain",
+            Field::ClusterName => "Cluster name",
+            Field::Password => "Password",
+            Field::PasswordAgain => "Password again",
+        }
+    }
+
+    /// The answers-file field it fills (problems are matched to fields by this).
+    pub fn path(self) -> &'static str {
+        match self {
+            Field::PublicInterface => "network.public.interface",
+            Field::PublicAddress => "network.public.address",
+            Field::PublicGateway => "network.public.gateway",
+            Field::Dns => "network.dns",
+            Field::PrivateInterface => "network.private.interface",
+            Field::PrivateAddress => "network.private.address",
+            Field::Hostname => "node.hostname",
+            Field::Domain => "mail.domain",
+            Field::ClusterName => "cluster.name",
+            Field::Password | Field::PasswordAgain => "admin.password",
+        }
+    }
+
+    /// Whether what is typed is shown as `*`.
+    pub fn masked(self) -> bool {
+        matches!(self, Field::Password | Field::PasswordAgain)
+    }
+}
+
+/// Everything typed so far. Going back never loses any of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Form {
+    values: BTreeMap<Field, String>,
+}
+
+fn some(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+impl Form {
+    /// The value of `field` ("" when nothing was typed).
+    pub fn get(&self, field: Field) -> &str {
+        self.values.get(&field).map(String::as_str).unwrap_or("")
+    }
+
+    /// Sets `field`.
+    pub fn set(&mut self, field: Field, value: impl Into<String>) {
+        self.values.insert(field, value.into());
+    }
+
+    /// A form filled from a plan (for `--answers FILE --review`); a hashed password leaves
+    /// the password fields empty: it is kept unless staff type a new one.
+    pub fn from_plan(plan: &Plan) -> Self {
+        let mut f = Form::default();
+        f.set(Field::PublicInterface, plan.public.interface.as_str());
+        f.set(Field::PublicAddress, plan.public.address.to_string());
+        f.set(
+            Field::PublicGateway,
+            plan.public
+                .gateway
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
+        );
+        f.set(
+            Field::Dns,
+            plan.dns
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        f.set(Field::PrivateInterface, plan.private.interface.as_str());
+        f.set(Field::PrivateAddress, plan.private.address.to_string());
+        f.set(Field::Hostname, plan.hostname.as_str());
+        f.set(Field::Domain, plan.domain.as_str());
+        f.set(Field::ClusterName, plan.cluster.as_str());
+        if let AdminPassword::Clear(p) = &plan.admin_password {
+            f.set(Field::Password, p.clone());
+            f.set(Field::PasswordAgain, p.clone());
+        }
+        f
+    }
+
+    /// The form as a raw answers file, for the validator.
+    pub fn raw(&self, password_hash: Option<&str>) -> RawAnswers {
+        let password = some(self.get(Field::Password));
+        RawAnswers {
+            cluster: RawCluster {
+                name: some(self.get(Field::ClusterName)),
+                storage: None,
+                balancer: None,
+            },
+            mail: RawMail {
+                domain: some(self.get(Field::Domain)),
+            },
+            node: RawNode {
+                hostname: some(self.get(Field::Hostname)),
+            },
+            network: RawNetwork {
+                dns: Some(
+                    self.get(Field::Dns)
+                        .split([' ', ','])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                public: RawInterface {
+                    interface: some(self.get(Field::PublicInterface)),
+                    address: some(self.get(Field::PublicAddress)),
+                    gateway: some(self.get(Field::PublicGateway)),
+                },
+                private: RawInterface {
+                    interface: some(self.get(Field::PrivateInterface)),
+                    address: some(self.get(Field::PrivateAddress)),
+                    gateway: None,
+                },
+            },
+            admin: RawAdmin {
+                password_hash: password
+                    .is_none()
+                    .then(|| password_hash.map(str::to_owned))
+                    .flatten(),
+                password,
+            },
+        }
+    }
+
+    /// Every problem with the form: the validator's, plus the two passwords differing.
+    pub fn problems(&self, password_hash: Option<&str>) -> Vec<Problem> {
+        let mut problems = match validate(&self.raw(password_hash)) {
+            Ok(_) => Vec::new(),
+            Err(AnswersError::Invalid(p)) => p,
+            Err(AnswersError::Syntax(s)) => vec![Problem {
+                field: String::new(),
+                message: s,
+            }],
+        };
+        if self.get(Field::Password) != self.get(Field::PasswordAgain) {
+            problems.push(Problem {
+                field: "admin.password".into(),
+                message: "the two passwords differ".into(),
+            });
+        }
+        problems
+    }
+
+    /// The problems of one field (by its answers-file path).
+    pub fn problems_of(&self, field: Field, password_hash: Option<&str>) -> Vec<String> {
+        self.problems(password_hash)
+            .into_iter()
+            .filter(|p| {
+                p.field == field.path() || p.field.starts_with(&format!("{}[", field.path()))
+            })
+            .filter(|p| field != Field::PasswordAgain || p.message == "the two passwords differ")
+            .filter(|p| field != Field::Password || p.message != "the two passwords differ")
+            .map(|p| p.message)
+            .collect()
+    }
+
+    /// The plan, when the form is valid.
+    pub fn plan(&self, password_hash: Option<&str>) -> Option<Plan> {
+        if !self.problems(password_hash).is_empty() {
+            return None;
+        }
+        validate(&self.raw(password_hash)).ok()
+    }
+
+    /// A hint on the password's strength.
+    pub fn strength(&self) -> &'static str {
+        let p = self.get(Field::Password);
+        let classes = [
+            p.chars().any(|c| c.is_ascii_lowercase()),
+            p.chars().any(|c| c.is_ascii_uppercase()),
+            p.chars().any(|c| c.is_ascii_digit()),
+            p.chars().any(|c| !c.is_ascii_alphanumeric()),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        match (p.chars().count(), classes) {
+            (0, _) => "",
+            (n, _) if n < 10 => "too short",
+            (n, c) if n >= 16 && c >= 3 => "strong",
+            (n, c) if n >= 12 && c >= 2 => "good",
+            _ => "weak: longer, or mix letters, digits and signs",
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Summary: the whole plan; Enter saves it as an answers file and installs.
+
+use ratatui::text::Line;
+
+use super::Screen;
+use crate::tui::App;
+
+/// The plan.
+pub struct Summary;
+
+impl Screen for Summary {
+    fn title(&self) -> &'static str {
+        "Summary"
+    }
+    fn purpose(&self) -> &'static str {
+        "Check the plan. Enter saves it as an answers file and installs; Esc goes back."
+    }
+    fn help(&self) -> &'static str {
+        "The answers file is saved first (the password only as a hash), so this install can \
+         be repeated unattended: pigeonair-install --answers FILE."
+    }
+    fn info(&self, app: &App) -> Vec<Line<'static>> {
+        let Some(plan) = app.plan() else {
+            return vec![Line::from(
+                "The plan is not complete: go back (Esc) and fix it.",
+            )];
+        };
+        let gw = plan
+            .public
+            .gateway
+            .map(|g| format!(", gateway {g}"))
+            .unwrap_or_default();
+        let dns = if plan.dns.is_empty() {
+            "none".to_owned()
+        } else {
+            plan.dns
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        [
+            format!("Host name        {}", plan.hostname),
+            format!("Mail domain      {} (postmaster@, abuse@)", plan.domain),
+            format!(
+                "Cluster          {} (distributed storage, no balancer)",
+                plan.cluster
+            ),
+            format!(
+                "Public           {} {}{gw}",
+                plan.public.interface, plan.public.address
+            ),
+            format!(
+                "Cluster network  {} {}",
+                plan.private.interface, plan.private.address
+            ),
+            format!("DNS              {dns}"),
+            "Administrator    cn=admin,ou=admins,o=pigeonair (password set)".to_owned(),
+            String::new(),
+            format!("Answers file     {}", app.answers_path.display()),
+        ]
+        .into_iter()
+        .map(Line::from)
+        .collect()
+    }
+}

@@ -1,0 +1,50 @@
+//! The terminal: raw mode and the alternate screen on start, restored on any exit — a panic
+//! included — so staff never get a broken console.
+
+use std::io;
+use std::time::Duration;
+
+use crossterm::event::{self, Event, KeyEventKind};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use super::{App, Outcome};
+
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen);
+}
+
+/// Runs the wizard until staff quit or confirm the summary.
+pub fn run(mut app: App) -> io::Result<Outcome> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        hook(info);
+    }));
+    enable_raw_mode()?;
+    execute!(io::stdout(), EnterAlternateScreen)?;
+    let result = (|| {
+        let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        terminal.clear()?;
+        loop {
+            terminal.draw(|f| app.draw(f))?;
+            if let Some(outcome) = app.outcome() {
+                return Ok(outcome.clone());
+            }
+            // Resizes redraw on the next pass.
+            if event::poll(Duration::from_millis(250))?
+                && let Event::Key(key) = event::read()?
+                && key.kind == KeyEventKind::Press
+            {
+                app.handle(key);
+            }
+        }
+    })();
+    restore();
+    result
+}
