@@ -14,7 +14,7 @@ use pigeonair_appliance::parse_answers;
 use pigeonair_appliance::plan::{AdminPassword, Plan};
 use pigeonair_installer::apply::{self, Options};
 use pigeonair_installer::tui::form::Form;
-use pigeonair_installer::tui::{App, Outcome, interfaces, terminal};
+use pigeonair_installer::tui::{App, InstallEvent, Outcome, interfaces, terminal};
 
 #[derive(Parser)]
 #[command(version, about = "Install this box as a PigeonAir node")]
@@ -88,45 +88,75 @@ fn main() -> ExitCode {
     apply_plan(&plan, cli.dry_run)
 }
 
-/// The interactive installer: the wizard, then the answers file saved (password hashed),
-/// then the same install as `--answers`.
+/// The interactive installer: the screens; on confirmation the answers file is saved (the
+/// password as a hash) and the same install as `--answers` runs, its steps shown on screen.
 fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
-    let mut app = App::new(interfaces::discover(), cli.save.clone());
+    // Serial terminals (vt100, vt220) and non-UTF-8 locales get ASCII borders.
+    let term = std::env::var("TERM").unwrap_or_default();
+    let locale = std::env::var("LC_ALL")
+        .or_else(|_| std::env::var("LANG"))
+        .unwrap_or_default();
+    let ascii =
+        term.starts_with("vt") || term == "dumb" || !locale.to_ascii_lowercase().contains("utf");
+    let mut app = App::new(interfaces::discover(), cli.save.clone()).with_ascii_borders(ascii);
     if let Some(plan) = &review {
         app.form = Form::from_plan(plan);
         if let AdminPassword::Hash(h) = &plan.admin_password {
             app.password_hash = Some(h.clone());
         }
     }
-    let plan = match terminal::run(app) {
-        Ok(Outcome::Install(plan)) => plan,
-        Ok(Outcome::Quit) => {
-            println!("pigeonair-install: quit; nothing was changed");
-            return ExitCode::SUCCESS;
+    let save = cli.save.clone();
+    let start = move |plan: Plan| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let save = save.clone();
+        std::thread::spawn(move || {
+            let hash = match &plan.admin_password {
+                AdminPassword::Hash(h) => h.clone(),
+                AdminPassword::Clear(p) => sha512_crypt(p),
+            };
+            let plan = Plan {
+                admin_password: AdminPassword::Hash(hash.clone()),
+                ..plan
+            };
+            let result = std::fs::write(&save, to_toml(&plan, &hash))
+                .map_err(|e| format!("saving the answers file {}: {e}", save.display()))
+                .and_then(|()| {
+                    let _ = tx.send(InstallEvent::Line(format!(
+                        "answers saved to {}",
+                        save.display()
+                    )));
+                    let mut out = |line: &str| {
+                        let _ = tx.send(InstallEvent::Line(line.to_owned()));
+                    };
+                    apply::install(&plan, &Options::default(), &mut out)
+                        .map(|r| r.changes.len())
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = &result {
+                log::error!("install failed: {e}");
+            }
+            let _ = tx.send(InstallEvent::Finished(result));
+        });
+        rx
+    };
+    match terminal::run(app, start) {
+        Ok(Outcome::Done) => {
+            println!(
+                "pigeonair-install: installed; answers saved to {} (repeat unattended: pigeonair-install --answers {})",
+                cli.save.display(),
+                cli.save.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            println!("pigeonair-install: quit");
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("pigeonair-install: the terminal failed: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let hash = match &plan.admin_password {
-        AdminPassword::Hash(h) => h.clone(),
-        AdminPassword::Clear(p) => sha512_crypt(p),
-    };
-    let plan = Plan {
-        admin_password: AdminPassword::Hash(hash.clone()),
-        ..plan
-    };
-    if let Err(e) = std::fs::write(&cli.save, to_toml(&plan, &hash)) {
-        eprintln!("pigeonair-install: saving {}: {e}", cli.save.display());
-        return ExitCode::FAILURE;
     }
-    println!(
-        "answers saved to {} (repeat unattended: pigeonair-install --answers {})",
-        cli.save.display(),
-        cli.save.display()
-    );
-    apply_plan(&plan, cli.dry_run)
 }
 
 fn apply_plan(plan: &Plan, dry_run: bool) -> ExitCode {

@@ -187,3 +187,55 @@ fn review_prefills_every_screen() {
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.outcome(), Some(&Outcome::Install(plan)));
 }
+
+/// An app at the confirmed summary, its install started.
+fn installing() -> App {
+    let mut a = app();
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &NETWORK);
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &IDENTITY);
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &[PASSWORD, PASSWORD]);
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Enter);
+    assert!(a.take_request().is_some(), "no install requested");
+    a
+}
+
+#[test]
+fn install_progress_failure_and_done() {
+    use pigeonair_installer::tui::InstallEvent::{Finished, Line};
+    let mut a = installing();
+    a.install_event(Line("answers saved to /root/pigeonair-answers.toml".into()));
+    a.install_event(Line("[1/5] secrets: made service passwords in /etc/pigeonair/secrets.toml (0.0 s)".into()));
+    a.install_event(Line("[2/5] TLS: made a key and certificate for mx1.example.com (0.0 s)".into()));
+    snapshot("installing", &a);
+    a.install_event(Line("[3/5] files: FAILED (0.1 s)".into()));
+    a.install_event(Finished(Err(
+        "the new postfix configuration failed its check and was not installed:\n`postfix check` failed (exit status: 1)".into(),
+    )));
+    snapshot("install-failed", &a);
+    // Esc goes back to the screens with everything still filled in.
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen_title(), "Network");
+    assert_eq!(a.form.get(pigeonair_installer::tui::form::Field::Hostname), "mx1.example.com");
+
+    let mut a = installing();
+    for step in 1..=5 {
+        a.install_event(Line(format!("[{step}/5] step {step}: done (0.1 s)")));
+    }
+    a.install_event(Finished(Ok(26)));
+    snapshot("done", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), Some(&Outcome::Done));
+}
+
+#[test]
+fn ascii_borders_for_serial_terminals() {
+    let a = app().with_ascii_borders(true);
+    let text = screen(&a);
+    assert!(text.contains("+----"), "{text}");
+    assert!(!text.contains('┌'), "{text}");
+    snapshot("welcome-ascii", &a);
+}

@@ -23,13 +23,38 @@ use form::{Field, Form};
 use interfaces::Interface;
 use screens::Screen;
 
-/// How the wizard ended.
+/// How the wizard ended, or what it asks its runner to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Staff quit; nothing was changed.
+    /// Staff quit.
     Quit,
-    /// Staff confirmed the summary: install this plan.
+    /// Staff confirmed the summary: install this plan (the runner starts it and reports
+    /// back with [`App::install_event`]).
     Install(Plan),
+    /// The install finished and staff left the done screen.
+    Done,
+}
+
+/// What the running install reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallEvent {
+    /// A progress line (`[3/5] files: …`).
+    Line(String),
+    /// It finished: the number of changes, or why it failed.
+    Finished(Result<usize, String>),
+}
+
+/// The install as the install and done screens show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstallState {
+    /// Every line so far.
+    pub log: Vec<String>,
+    /// Steps done.
+    pub done: usize,
+    /// Steps in all.
+    pub total: usize,
+    /// `Some` once finished.
+    pub result: Option<Result<usize, String>>,
 }
 
 /// The wizard's state.
@@ -50,6 +75,8 @@ pub struct App {
     help: bool,
     confirm_quit: bool,
     outcome: Option<Outcome>,
+    install: Option<InstallState>,
+    ascii: bool,
 }
 
 impl App {
@@ -68,6 +95,47 @@ impl App {
             help: false,
             confirm_quit: false,
             outcome: None,
+            install: None,
+            ascii: false,
+        }
+    }
+
+    /// Draw borders with ASCII (`+-|`), for serial terminals without line-drawing glyphs.
+    pub fn with_ascii_borders(mut self, ascii: bool) -> Self {
+        self.ascii = ascii;
+        self
+    }
+
+    /// Takes what the runner must do now (start the install), leaving the wizard running.
+    pub fn take_request(&mut self) -> Option<Plan> {
+        match self.outcome.take() {
+            Some(Outcome::Install(plan)) => {
+                self.install = Some(InstallState {
+                    total: 5,
+                    ..InstallState::default()
+                });
+                Some(plan)
+            }
+            other => {
+                self.outcome = other;
+                None
+            }
+        }
+    }
+
+    /// Feeds a report of the running install.
+    pub fn install_event(&mut self, event: InstallEvent) {
+        let Some(state) = self.install.as_mut() else {
+            return;
+        };
+        match event {
+            InstallEvent::Line(line) => {
+                if line.starts_with('[') && line.contains("] ") {
+                    state.done += 1;
+                }
+                state.log.push(line);
+            }
+            InstallEvent::Finished(result) => state.result = Some(result),
         }
     }
 
@@ -156,6 +224,22 @@ impl App {
             self.help = false;
             return;
         }
+        if let Some(state) = &self.install {
+            match (&state.result, key.code) {
+                // Running: only quitting is possible (it asks first).
+                (None, KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
+                (Some(Ok(_)), KeyCode::Enter) => self.outcome = Some(Outcome::Done),
+                // Failed: back to the screens to fix, then install again.
+                (Some(Err(_)), KeyCode::Esc) => {
+                    self.install = None;
+                    self.screen = 1;
+                    self.focus = 0;
+                }
+                (Some(_), KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
+                _ => {}
+            }
+            return;
+        }
         match key.code {
             KeyCode::Char('c') if ctrl => self.confirm_quit = true,
             KeyCode::F(1) => self.help = true,
@@ -196,8 +280,32 @@ impl App {
         }
     }
 
+    fn borders(&self) -> border::Set {
+        if self.ascii {
+            border::Set {
+                top_left: "+",
+                top_right: "+",
+                bottom_left: "+",
+                bottom_right: "+",
+                vertical_left: "|",
+                vertical_right: "|",
+                horizontal_top: "-",
+                horizontal_bottom: "-",
+            }
+        } else {
+            border::PLAIN
+        }
+    }
+
     /// Draws the whole screen.
     pub fn draw(&self, frame: &mut Frame) {
+        if let Some(state) = &self.install {
+            self.draw_install(frame, state);
+            if self.confirm_quit {
+                popup(frame, frame.area(), "Quit?", QUIT_TEXT, self.borders());
+            }
+            return;
+        }
         let area = frame.area();
         let screen = &self.screens[self.screen];
         let [header, body, footer] = Layout::vertical([
@@ -270,7 +378,7 @@ impl App {
         }
         let block = Block::default()
             .borders(Borders::ALL)
-            .border_set(border::PLAIN);
+            .border_set(self.borders());
         frame.render_widget(
             Paragraph::new(lines)
                 .block(block)
@@ -287,20 +395,129 @@ impl App {
             footer,
         );
         if self.help {
-            popup(frame, area, screen.title(), screen.help());
+            popup(frame, area, screen.title(), screen.help(), self.borders());
         }
         if self.confirm_quit {
-            popup(
-                frame,
-                area,
-                "Quit?",
-                "Quit the installer? Nothing has been changed on this box. y quits, any other key goes back.",
-            );
+            popup(frame, area, "Quit?", QUIT_TEXT, self.borders());
         }
+    }
+
+    fn draw_install(&self, frame: &mut Frame, state: &InstallState) {
+        let area = frame.area();
+        let [header, gauge, log, footer] = Layout::vertical([
+            Constraint::Length(2),
+            Constraint::Length(3),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        let (title, purpose, keys) = match &state.result {
+            None => (
+                "Installing",
+                "Each step of the install, as it runs.",
+                "Ctrl-C quit",
+            ),
+            Some(Ok(_)) => ("Done", "This box is a PigeonAir mail node.", "Enter finish"),
+            Some(Err(_)) => (
+                "Install failed",
+                "Nothing after the failed step ran. Esc goes back to fix the answers.",
+                "Esc back to fix  Ctrl-C quit",
+            ),
+        };
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::styled(
+                    format!("PigeonAir installer - {title}"),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Line::from(purpose),
+            ]),
+            header,
+        );
+        let ratio =
+            (state.done.min(state.total) as f64 / state.total.max(1) as f64).clamp(0.0, 1.0);
+        frame.render_widget(
+            ratatui::widgets::Gauge::default()
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_set(self.borders()),
+                )
+                .ratio(ratio)
+                .label(format!(
+                    "{}/{} steps",
+                    state.done.min(state.total),
+                    state.total
+                )),
+            gauge,
+        );
+        let mut lines: Vec<Line> = Vec::new();
+        match (&state.result, self.plan()) {
+            (Some(Ok(changed)), Some(plan)) => {
+                let ip = plan.public.address.addr();
+                for l in [
+                    format!("Installed: {changed} changes."),
+                    String::new(),
+                    format!("Node          {} ({ip})", plan.hostname),
+                    format!("SMTP          {ip}:25, submission {ip}:587 (STARTTLS, AUTH)"),
+                    format!("IMAP / POP3   {ip}:993 and 143, {ip}:995 and 110 (TLS)"),
+                    format!(
+                        "Mailbox       postmaster@{} (administrator password)",
+                        plan.domain
+                    ),
+                    "Directory     cn=admin,ou=admins,o=pigeonair (administrator password)".into(),
+                    "Administer    pigeonctl (as root on this node)".into(),
+                    format!("Answers file  {}", self.answers_path.display()),
+                ] {
+                    lines.push(Line::from(l));
+                }
+            }
+            (Some(Err(reason)), _) => {
+                let step = state
+                    .log
+                    .iter()
+                    .rev()
+                    .find(|l| l.contains("FAILED"))
+                    .cloned()
+                    .unwrap_or_default();
+                lines.push(Line::styled(
+                    format!("Failed step: {step}"),
+                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ));
+                for r in reason.lines() {
+                    lines.push(Line::styled(r.to_owned(), Style::default().fg(Color::Red)));
+                }
+            }
+            _ => {}
+        }
+        if lines.is_empty() {
+            // The log's last lines that fit.
+            let room = log.height.saturating_sub(2) as usize;
+            let start = state.log.len().saturating_sub(room);
+            lines = state.log[start..]
+                .iter()
+                .map(|l| Line::from(l.clone()))
+                .collect();
+        }
+        frame.render_widget(
+            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_set(self.borders()),
+            ),
+            log,
+        );
+        frame.render_widget(
+            Paragraph::new(keys).style(Style::default().add_modifier(Modifier::REVERSED)),
+            footer,
+        );
     }
 }
 
-fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str) {
+const QUIT_TEXT: &str =
+    "Quit the installer? What was installed so far stays. y quits, any other key goes back.";
+
+fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str, borders: border::Set) {
     let w = area.width.saturating_sub(10).min(70);
     let h = 8.min(area.height);
     let rect = Rect::new(
@@ -314,7 +531,7 @@ fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str) {
         Paragraph::new(text).wrap(Wrap { trim: true }).block(
             Block::default()
                 .borders(Borders::ALL)
-                .border_set(border::PLAIN)
+                .border_set(borders)
                 .title(format!(" {title} ")),
         ),
         rect,

@@ -2,6 +2,7 @@
 //! included — so staff never get a broken console.
 
 use std::io;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use crossterm::event::{self, Event, KeyEventKind};
@@ -12,15 +13,21 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use super::{App, Outcome};
+use pigeonair_appliance::plan::Plan;
+
+use super::{App, InstallEvent, Outcome};
 
 fn restore() {
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen);
 }
 
-/// Runs the wizard until staff quit or confirm the summary.
-pub fn run(mut app: App) -> io::Result<Outcome> {
+/// Runs the wizard until staff quit or leave the done screen. `start` begins the install of
+/// the confirmed plan and returns where its progress arrives.
+pub fn run(
+    mut app: App,
+    mut start: impl FnMut(Plan) -> Receiver<InstallEvent>,
+) -> io::Result<Outcome> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
@@ -31,13 +38,22 @@ pub fn run(mut app: App) -> io::Result<Outcome> {
     let result = (|| {
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         terminal.clear()?;
+        let mut progress: Option<Receiver<InstallEvent>> = None;
         loop {
+            if let Some(plan) = app.take_request() {
+                progress = Some(start(plan));
+            }
+            if let Some(rx) = &progress {
+                while let Ok(event) = rx.try_recv() {
+                    app.install_event(event);
+                }
+            }
             terminal.draw(|f| app.draw(f))?;
             if let Some(outcome) = app.outcome() {
                 return Ok(outcome.clone());
             }
-            // Resizes redraw on the next pass.
-            if event::poll(Duration::from_millis(250))?
+            // Resizes and progress redraw on the next pass.
+            if event::poll(Duration::from_millis(100))?
                 && let Event::Key(key) = event::read()?
                 && key.kind == KeyEventKind::Press
             {
