@@ -208,8 +208,12 @@ fn install_progress_failure_and_done() {
     use pigeonair_installer::tui::InstallEvent::{Finished, Line};
     let mut a = installing();
     a.install_event(Line("answers saved to /root/pigeonair-answers.toml".into()));
-    a.install_event(Line("[1/5] secrets: made service passwords in /etc/pigeonair/secrets.toml (0.0 s)".into()));
-    a.install_event(Line("[2/5] TLS: made a key and certificate for mx1.example.com (0.0 s)".into()));
+    a.install_event(Line(
+        "[1/5] secrets: made service passwords in /etc/pigeonair/secrets.toml (0.0 s)".into(),
+    ));
+    a.install_event(Line(
+        "[2/5] TLS: made a key and certificate for mx1.example.com (0.0 s)".into(),
+    ));
     snapshot("installing", &a);
     a.install_event(Line("[3/5] files: FAILED (0.1 s)".into()));
     a.install_event(Finished(Err(
@@ -219,7 +223,10 @@ fn install_progress_failure_and_done() {
     // Esc goes back to the screens with everything still filled in.
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.screen_title(), "Network");
-    assert_eq!(a.form.get(pigeonair_installer::tui::form::Field::Hostname), "mx1.example.com");
+    assert_eq!(
+        a.form.get(pigeonair_installer::tui::form::Field::Hostname),
+        "mx1.example.com"
+    );
 
     let mut a = installing();
     for step in 1..=5 {

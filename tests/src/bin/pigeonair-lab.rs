@@ -47,8 +47,9 @@ enum Cmd {
         /// appliance/core/examples/single-box.toml, whose addresses are node1's].
         #[arg(long, conflicts_with = "bare")]
         answers: Option<PathBuf>,
-        /// Boot the nodes without installing PigeonAir on them.
-        #[arg(long)]
+        /// Boot the nodes as a fresh box is before installation (PigeonAir's package is there,
+        /// nothing is configured): run `pigeonair-install` inside to install interactively.
+        #[arg(long, alias = "no-install")]
         bare: bool,
     },
     /// Show the nodes, their addresses on both networks and their system state.
