@@ -421,6 +421,42 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
         "no longer forwarded"
     ));
 
+    // An alias domain: its addresses deliver to the same users of its target; unknown ones
+    // are refused at RCPT (no catch-all, no backscatter); the target cannot be removed under it.
+    ctl_ok(
+        &lab,
+        &["domain", "add", "example.net", "--alias-of", "example.com"],
+        "",
+    );
+    assert!(
+        smtp(&lab, "bob@example.net", "via the alias domain")
+            .status
+            .success()
+    );
+    assert!(arrives(
+        &lab,
+        "bob@example.com",
+        "bob-secret-12",
+        "via the alias domain"
+    ));
+    let out = smtp(&lab, "nobody@example.net", "unknown in the alias domain");
+    assert!(
+        !out.status.success() && text(&out).contains("550"),
+        "{}",
+        text(&out)
+    );
+    let out = ctl(
+        &lab,
+        &["domain", "remove", "example.com", "--with-users"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("target of alias domain(s) example.net"),
+        "{}",
+        text(&out)
+    );
+
     // Bad input: a clear error naming the value, a meaningful exit code, nothing changed.
     let users_before = ctl_ok(&lab, &["user", "list", "--json"], "");
     let long = format!("{}@example.com", "x".repeat(65));

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pigeonair_tests::clients::{arrives, replied, swaks, text};
+use pigeonair_tests::clients::{NODE1, arrives, mailclient, replied, swaks, text};
 use pigeonair_tests::support::{LabCli, lab_host_ready};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
@@ -154,6 +154,22 @@ fn staff_install_a_box_through_the_screens() {
         "typed-at-the-console-1",
         "via the TUI"
     ));
+    let pop3 = mailclient(
+        &lab,
+        &[
+            "pop3",
+            NODE1,
+            "995",
+            "tls",
+            "postmaster@example.com",
+            "typed-at-the-console-1",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&pop3.stdout).contains("via the TUI"),
+        "{}",
+        text(&pop3)
+    );
     let relay = swaks(
         &lab,
         &[

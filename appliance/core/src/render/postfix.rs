@@ -9,7 +9,11 @@ use crate::plan::Plan;
 const MAIN_CF: &str = include_str!("../../templates/postfix/main.cf");
 const MASTER_CF: &str = include_str!("../../templates/postfix/master.cf");
 /// The LDAP tables: `(file name, template)`.
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 8] = [
+    (
+        "alias-domains.cf",
+        include_str!("../../templates/postfix/ldap/alias-domains.cf"),
+    ),
     (
         "aliases.cf",
         include_str!("../../templates/postfix/ldap/aliases.cf"),

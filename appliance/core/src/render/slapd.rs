@@ -18,7 +18,7 @@ pub const SLAPD_DB: &str = "/var/lib/ldap";
 pub const SCHEMA_LDIF: &str = include_str!("../../schema/pigeonair.ldif");
 
 /// Attributes Postfix reads: routing only, never passwords.
-const POSTFIX_READS: &str = "entry,objectClass,cn,mail,mailLocalAddress,mailHost,pigeonairMailboxId,\
+const POSTFIX_READS: &str = "entry,objectClass,cn,ou,aliasedObjectName,mail,mailLocalAddress,mailHost,pigeonairMailboxId,\
 pigeonairAccountStatus,pigeonairEnabledService,pigeonairAliasTarget,pigeonairAliasDomainOf,\
 pigeonairForwardTo,pigeonairKeepCopy";
 

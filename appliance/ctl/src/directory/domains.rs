@@ -18,7 +18,13 @@ impl Directory {
             return Err(CtlError::Exists(format!("domain {domain} exists already")));
         }
         if let Some(target) = alias_of {
-            self.domain_entry(target)?;
+            let t = self.domain_entry(target)?;
+            if !first(&t, "pigeonairAliasDomainOf").is_empty() {
+                return Err(CtlError::Invalid(format!(
+                    "{target} is itself an alias domain: map {domain} onto {} instead",
+                    first(&t, "pigeonairAliasDomainOf")
+                )));
+            }
         }
         let mut attrs = vec![
             ("objectClass".to_owned(), set(&["pigeonairDomain"])),
@@ -33,14 +39,30 @@ impl Directory {
             .and_then(|r| r.success())
             .map_err(CtlError::ldap(format!("add domain {domain}")))?;
         for ou in ["users", "aliases"] {
+            // An alias domain's users and aliases are those of its target: LDAP alias entries
+            // that Postfix's alias-domains table follows.
+            let attrs = match alias_of {
+                Some(target) => vec![
+                    (
+                        "objectClass".to_owned(),
+                        set(&["alias", "extensibleObject"]),
+                    ),
+                    ("ou".to_owned(), set(&[ou])),
+                    (
+                        "aliasedObjectName".to_owned(),
+                        set(&[&format!(
+                            "ou={ou},{}",
+                            domain_dn(&dn_escape(target.as_str()))
+                        )]),
+                    ),
+                ],
+                None => vec![
+                    ("objectClass".to_owned(), set(&["organizationalUnit"])),
+                    ("ou".to_owned(), set(&[ou])),
+                ],
+            };
             self.ldap
-                .add(
-                    &format!("ou={ou},{dn}"),
-                    vec![
-                        ("objectClass".to_owned(), set(&["organizationalUnit"])),
-                        ("ou".to_owned(), set(&[ou])),
-                    ],
-                )
+                .add(&format!("ou={ou},{dn}"), attrs)
                 .and_then(|r| r.success())
                 .map_err(CtlError::ldap(format!("add ou={ou} of {domain}")))?;
         }
@@ -99,6 +121,25 @@ impl Directory {
         with_users: bool,
     ) -> Result<usize, CtlError> {
         let info = self.domain_show(domain)?;
+        let aliases_of: Vec<String> = self
+            .search(
+                DOMAINS_DN,
+                Scope::OneLevel,
+                &format!(
+                    "(&(objectClass=pigeonairDomain)(pigeonairAliasDomainOf={}))",
+                    ldap3::ldap_escape(domain.as_str())
+                ),
+                &["cn"],
+            )?
+            .iter()
+            .map(|e| first(e, "cn"))
+            .collect();
+        if !aliases_of.is_empty() {
+            return Err(CtlError::Refused(format!(
+                "domain {domain} is the target of alias domain(s) {}: remove them first",
+                aliases_of.join(", ")
+            )));
+        }
         if info.users > 0 && !with_users {
             return Err(CtlError::Refused(format!(
                 "domain {domain} has {} user(s): remove them first, or pass --with-users",
