@@ -407,7 +407,8 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 Ok(())
             }
             DomainCmd::Show { name } => {
-                let d = connect()?.domain_show(&domain_arg(name)?)?;
+                let name = domain_arg(name)?;
+                let d = connect()?.domain_show(&name)?;
                 out(json, &d, || {
                     format!(
                         "domain:  {}\nstatus:  {}\nusers:   {}\naliases: {}\n{}",
@@ -486,7 +487,8 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 Ok(())
             }
             UserCmd::Show { address } => {
-                let u = connect()?.user_show(&address_arg(address)?)?;
+                let address = address_arg(address)?;
+                let u = connect()?.user_show(&address)?;
                 out(json, &u, || {
                     format!(
                         "address:    {}\nname:       {}\nstatus:     {}\nquota:      {}\nuid:        {}\nmailbox id: {}\nhome node:  {}\nservices:   {}\nforward to: {}\n",
