@@ -144,8 +144,8 @@ fn every_screen_and_error_state() {
     assert_eq!(a.outcome(), Some(&Outcome::Quit));
 }
 
-#[test]
-fn keystrokes_produce_the_plan_of_the_answers_file() {
+/// An app whose screens were filled with the example answers, at the summary.
+fn at_summary() -> App {
     let mut a = app();
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &NETWORK);
@@ -154,8 +154,15 @@ fn keystrokes_produce_the_plan_of_the_answers_file() {
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &[PASSWORD, PASSWORD]);
     key(&mut a, KeyCode::Enter);
+    a
+}
+
+#[test]
+fn keystrokes_produce_the_plan_of_the_answers_file() {
+    let a = at_summary();
     assert_eq!(a.screen_title(), "Summary");
     snapshot("summary", &a);
+    let mut a = a;
     key(&mut a, KeyCode::Enter);
     let expected = parse_answers(include_str!(
         "../../appliance/core/examples/single-box.toml"
@@ -190,14 +197,7 @@ fn review_prefills_every_screen() {
 
 /// An app at the confirmed summary, its install started.
 fn installing() -> App {
-    let mut a = app();
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &NETWORK);
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &IDENTITY);
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &[PASSWORD, PASSWORD]);
-    key(&mut a, KeyCode::Enter);
+    let mut a = at_summary();
     key(&mut a, KeyCode::Enter);
     assert!(a.take_request().is_some(), "no install requested");
     a

@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ldap3::{Mod, Scope, dn_escape};
+use ldap3::{Mod, Scope};
 use pigeonair_appliance::address::MailAddress;
-use pigeonair_appliance::directory::{DOMAINS_DN, alias_dn};
+use pigeonair_appliance::directory::DOMAINS_DN;
 use pigeonair_appliance::types::MailDomain;
 
 use super::*;
@@ -70,17 +70,9 @@ impl Directory {
                 }
             }
             None => {
-                let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(domain.as_str()));
+                let (dn, attrs) = alias_entry(address, values);
                 self.ldap
-                    .add(
-                        &dn,
-                        vec![
-                            ("objectClass".into(), set(&["pigeonairAlias"])),
-                            ("mail".into(), set(&[address.as_str()])),
-                            ("pigeonairAliasTarget".into(), values),
-                            ("pigeonairAccountStatus".into(), set(&["active"])),
-                        ],
-                    )
+                    .add(&dn, attrs)
                     .and_then(|r| r.success())
                     .map_err(CtlError::ldap(format!("add alias {address}")))?;
             }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use ldap3::{Scope, dn_escape};
+use ldap3::Scope;
 use pigeonair_appliance::crypt::sha512_crypt;
-use pigeonair_appliance::directory::{DOMAINS_DN, alias_dn};
+use pigeonair_appliance::directory::DOMAINS_DN;
 
 use super::*;
 
@@ -101,20 +101,10 @@ impl Directory {
         report.users = self.add_many(entries)?;
         for r in records {
             if let Record::Alias { address, targets } = r {
-                let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
+                let (dn, attrs) =
+                    alias_entry(address, targets.iter().map(|t| t.to_string()).collect());
                 self.ldap
-                    .add(
-                        &dn,
-                        vec![
-                            ("objectClass".into(), set(&["pigeonairAlias"])),
-                            ("mail".into(), set(&[address.as_str()])),
-                            (
-                                "pigeonairAliasTarget".into(),
-                                targets.iter().map(|t| t.to_string()).collect(),
-                            ),
-                            ("pigeonairAccountStatus".into(), set(&["active"])),
-                        ],
-                    )
+                    .add(&dn, attrs)
                     .and_then(|r| r.success())
                     .map_err(CtlError::ldap(format!("add alias {address}")))?;
                 report.aliases += 1;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use ldap3::{LdapConn, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::random_uuid;
-use pigeonair_appliance::directory::{DOMAINS_DN, MAIL_GID, domain_dn, user_dn};
+use pigeonair_appliance::directory::{DOMAINS_DN, MAIL_GID, alias_dn, domain_dn, user_dn};
 use pigeonair_appliance::types::MailDomain;
 use serde::Serialize;
 
@@ -184,6 +184,18 @@ fn user_entry(
         ),
     ];
     let dn = user_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
+    (dn, attrs)
+}
+
+/// The DN and attributes of a new alias delivering to `targets`.
+fn alias_entry(address: &MailAddress, targets: HashSet<String>) -> NewEntry {
+    let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
+    let attrs = vec![
+        ("objectClass".into(), set(&["pigeonairAlias"])),
+        ("mail".into(), set(&[address.as_str()])),
+        ("pigeonairAliasTarget".into(), targets),
+        ("pigeonairAccountStatus".into(), set(&["active"])),
+    ];
     (dn, attrs)
 }
 
