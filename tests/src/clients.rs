@@ -57,3 +57,36 @@ pub fn arrives(lab: &LabCli, user: &str, password: &str, needle: &str) -> bool {
     }
     false
 }
+
+/// A submission on port 587 from the client to node1: AUTH PLAIN as `user` with `password`,
+/// after STARTTLS when `tls`, stopping after `quit_after` (an SMTP verb) when given.
+pub fn submit(
+    lab: &LabCli,
+    tls: bool,
+    from: &str,
+    to: &str,
+    user: &str,
+    password: &str,
+    quit_after: Option<&str>,
+) -> Output {
+    let mut args = vec!["--port", "587"];
+    if tls {
+        args.push("--tls");
+    }
+    args.extend([
+        "--to",
+        to,
+        "--from",
+        from,
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        user,
+        "--auth-password",
+        password,
+    ]);
+    if let Some(verb) = quit_after {
+        args.extend(["--quit-after", verb]);
+    }
+    swaks(lab, &args)
+}

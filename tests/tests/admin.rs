@@ -4,7 +4,9 @@
 
 use std::process::Output;
 
-use pigeonair_tests::clients::{NODE1 as NODE, arrives, imap_newest, mailclient, swaks, text};
+use pigeonair_tests::clients::{
+    NODE1 as NODE, arrives, imap_newest, mailclient, submit, swaks, text,
+};
 use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
@@ -613,26 +615,15 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
             text(&out)
         );
     }
-    let out = lab.client(&[
-        "swaks",
-        "--server",
-        NODE,
-        "--port",
-        "587",
-        "--tls",
-        "--to",
-        "x@foreign.example",
-        "--from",
+    let out = submit(
+        &lab,
+        true,
         "postmaster@example.com",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
+        "x@foreign.example",
         "*",
-        "--auth-password",
         "change-me-now-please",
-        "--quit-after",
-        "AUTH",
-    ]);
+        Some("AUTH"),
+    );
     assert!(
         !out.status.success(),
         "SMTP AUTH as '*' accepted:\n{}",

@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use pigeonair_tests::clients::{NODE1 as NODE, mailclient, replied, swaks, text};
+use pigeonair_tests::clients::{NODE1 as NODE, mailclient, replied, submit, swaks, text};
 use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
@@ -172,22 +172,14 @@ fn one_box_receives_stores_and_serves_mail() {
 
     step("submission");
     // Submission on 587: AUTH only after STARTTLS.
-    let out = swaks(
+    let out = submit(
         &lab,
-        &[
-            "--port",
-            "587",
-            "--to",
-            "someone@foreign.example",
-            "--from",
-            POSTMASTER,
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            POSTMASTER,
-            "--auth-password",
-            PASSWORD,
-        ],
+        false,
+        POSTMASTER,
+        "someone@foreign.example",
+        POSTMASTER,
+        PASSWORD,
+        None,
     );
     assert!(
         !out.status.success(),
@@ -195,25 +187,14 @@ fn one_box_receives_stores_and_serves_mail() {
         text(&out)
     );
     // With STARTTLS and AUTH it relays as that user.
-    let out = swaks(
+    let out = submit(
         &lab,
-        &[
-            "--port",
-            "587",
-            "--tls",
-            "--to",
-            "someone@foreign.example",
-            "--from",
-            POSTMASTER,
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            POSTMASTER,
-            "--auth-password",
-            PASSWORD,
-            "--quit-after",
-            "RCPT",
-        ],
+        true,
+        POSTMASTER,
+        "someone@foreign.example",
+        POSTMASTER,
+        PASSWORD,
+        Some("RCPT"),
     );
     assert!(
         out.status.success(),
@@ -221,25 +202,14 @@ fn one_box_receives_stores_and_serves_mail() {
         text(&out)
     );
     // ... but only with its own address as sender.
-    let out = swaks(
+    let out = submit(
         &lab,
-        &[
-            "--port",
-            "587",
-            "--tls",
-            "--to",
-            "someone@foreign.example",
-            "--from",
-            "abuse@example.com",
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            POSTMASTER,
-            "--auth-password",
-            PASSWORD,
-            "--quit-after",
-            "RCPT",
-        ],
+        true,
+        "abuse@example.com",
+        "someone@foreign.example",
+        POSTMASTER,
+        PASSWORD,
+        Some("RCPT"),
     );
     let t = text(&out);
     assert!(!out.status.success(), "sent as another address:\n{t}");
@@ -328,25 +298,14 @@ fn one_box_receives_stores_and_serves_mail() {
     step("wrong passwords");
     // Wrong passwords last: Dovecot delays every later login from the client after one.
     // A wrong password is refused on submission.
-    let out = swaks(
+    let out = submit(
         &lab,
-        &[
-            "--port",
-            "587",
-            "--tls",
-            "--to",
-            POSTMASTER,
-            "--from",
-            POSTMASTER,
-            "--auth",
-            "PLAIN",
-            "--auth-user",
-            POSTMASTER,
-            "--auth-password",
-            "wrong-password-1",
-            "--quit-after",
-            "AUTH",
-        ],
+        true,
+        POSTMASTER,
+        POSTMASTER,
+        POSTMASTER,
+        "wrong-password-1",
+        Some("AUTH"),
     );
     let t = text(&out);
     assert!(!out.status.success(), "{t}");

@@ -101,6 +101,15 @@ fn name(s: &str) -> Result<Option<String>, String> {
     Ok(Some(s.to_owned()))
 }
 
+/// The records, or every problem when there is any.
+fn finish(records: Vec<Record>, problems: Vec<String>) -> Result<Vec<Record>, Vec<String>> {
+    if problems.is_empty() {
+        Ok(records)
+    } else {
+        Err(problems)
+    }
+}
+
 /// Parses CSV; every problem is returned, each as `line N: …`.
 pub fn parse_csv(text: &str) -> Result<Vec<Record>, Vec<String>> {
     let mut records = Vec::new();
@@ -157,11 +166,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Record>, Vec<String>> {
             Err(e) => problems.push(format!("line {line}: {e}")),
         }
     }
-    if problems.is_empty() {
-        Ok(records)
-    } else {
-        Err(problems)
-    }
+    finish(records, problems)
 }
 
 /// Parses LDIF; every problem is returned, each as `line N: …` (the entry's first line).
@@ -265,11 +270,7 @@ pub fn parse_ldif(text: &str) -> Result<Vec<Record>, Vec<String>> {
             Err(e) => problems.push(format!("line {line}: {e}")),
         }
     }
-    if problems.is_empty() {
-        Ok(records)
-    } else {
-        Err(problems)
-    }
+    finish(records, problems)
 }
 
 /// Problems of the records among themselves: an address twice, a user or alias whose domain
