@@ -1,0 +1,726 @@
+//! The balancer's desired state: `/etc/pigeonair/balancer.toml`, written by the cluster's
+//! control plane (or by hand on a small site). Parsing is pure and reports every problem at once,
+//! each naming its field, e.g. `ipvs.scheduler: "fastest": unknown scheduler; use one of rr, …`.
+//! A file with any problem is refused whole, so the daemon keeps the last good state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the daemon reads its desired state by default.
+pub const DEFAULT_PATH: &str = "/etc/pigeonair/balancer.toml";
+
+/// The mail ports PigeonAir balances when `ipvs.ports` is not given: SMTP, SMTPS, submission,
+/// POP3, POP3S, IMAP, IMAPS.
+pub const MAIL_PORTS: [u16; 7] = [25, 465, 587, 110, 995, 143, 993];
+
+/// IPVS schedulers in Debian's kernel (`net/netfilter/ipvs/ip_vs_*.c`).
+pub const SCHEDULERS: [&str; 14] = [
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+/// The largest weight IPVS accepts (the kernel takes an `int`; ipvsadm caps it at 65535).
+pub const MAX_WEIGHT: u32 = 65_535;
+
+/// The whole desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    /// IPVS or DNS round-robin.
+    pub mode: Mode,
+    /// The real servers (cluster nodes).
+    pub nodes: Vec<Node>,
+    /// How nodes are checked.
+    pub check: CheckSettings,
+}
+
+/// How connections are spread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "mode")]
+pub enum Mode {
+    /// Linux IPVS on this box, answering on a virtual IP.
+    Ipvs(IpvsSettings),
+    /// An authoritative DNS server answering with healthy nodes only.
+    Dns(DnsSettings),
+}
+
+/// `[ipvs]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpvsSettings {
+    /// The virtual IP clients connect to.
+    pub vip: IpAddr,
+    /// The balancer's interface the VIP is added to; `None` leaves the VIP to someone else.
+    pub interface: Option<String>,
+    /// How packets reach real servers.
+    pub forwarding: Forwarding,
+    /// IPVS scheduler name (one of [`SCHEDULERS`]).
+    pub scheduler: String,
+    /// Client persistence in seconds; 0 means none.
+    pub persistence: u32,
+    /// TCP ports balanced, each its own virtual service.
+    pub ports: Vec<u16>,
+    /// How long a failed real server stays in the table at weight 0 (so established sessions
+    /// can finish) before it is removed.
+    pub remove_after: Duration,
+}
+
+/// IPVS forwarding method (`IP_VS_CONN_F_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Forwarding {
+    /// Masquerading: the balancer rewrites the destination; replies return through it.
+    Nat,
+    /// Direct routing: same frame, new MAC; nodes hold the VIP without answering ARP for it.
+    Dr,
+    /// IP-in-IP tunnelling.
+    Tunnel,
+}
+
+/// `[dns]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsSettings {
+    /// Addresses the DNS server listens on (UDP and TCP).
+    pub listen: Vec<SocketAddr>,
+    /// The zone the server is authoritative for; service names live under it.
+    pub zone: String,
+    /// TTL of every answer, in seconds: short, so resolvers come back soon after a change.
+    pub ttl: u32,
+    /// Service names (relative to `zone`) and the ports a node must pass to be in the answer.
+    pub names: BTreeMap<String, Vec<u16>>,
+    /// The name (relative to `zone`) hosted domains' MX records point at.
+    pub mx_target: String,
+    /// Hosted mail domains whose MX this server answers.
+    pub mx_domains: Vec<String>,
+}
+
+/// `[check]`: per real server and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CheckSettings {
+    /// Time between the starts of two checks.
+    pub interval: Duration,
+    /// How long one check may take.
+    pub timeout: Duration,
+    /// Consecutive successes that bring a failed server back.
+    pub rise: u32,
+    /// Consecutive failures that take a server out of rotation.
+    pub fall: u32,
+}
+
+impl Default for CheckSettings {
+    /// Detection within about a second: a refused connection is seen after two checks
+    /// (≤ 0.4 s), a silent node after the second timeout (≤ 1.0 s).
+    fn default() -> Self {
+        CheckSettings {
+            interval: Duration::from_millis(200),
+            timeout: Duration::from_millis(400),
+            rise: 3,
+            fall: 2,
+        }
+    }
+}
+
+/// `[[node]]`: a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// The node's name (for logs and status).
+    pub name: String,
+    /// Where the balancer reaches it: the real-server address, and the answer in DNS mode.
+    pub address: IpAddr,
+    /// Relative share of new connections.
+    pub weight: u32,
+    /// Drained: weight 0 so no new connections arrive, while established ones continue.
+    pub drain: bool,
+}
+
+/// What kind of greeting a port speaks, and whether TLS comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Protocol {
+    /// `220` greeting, `EHLO`, `QUIT`.
+    Smtp,
+    /// `* OK` greeting.
+    Imap,
+    /// `+OK` greeting.
+    Pop3,
+}
+
+/// The check for a port: its protocol and whether the connection starts with TLS.
+pub fn check_for_port(port: u16) -> (Protocol, bool) {
+    match port {
+        465 => (Protocol::Smtp, true),
+        993 => (Protocol::Imap, true),
+        995 => (Protocol::Pop3, true),
+        143 => (Protocol::Imap, false),
+        110 => (Protocol::Pop3, false),
+        _ => (Protocol::Smtp, false),
+    }
+}
+
+impl Config {
+    /// Every port any node is checked on.
+    pub fn checked_ports(&self) -> Vec<u16> {
+        match &self.mode {
+            Mode::Ipvs(i) => i.ports.clone(),
+            Mode::Dns(d) => {
+                let set: BTreeSet<u16> = d.names.values().flatten().copied().collect();
+                set.into_iter().collect()
+            }
+        }
+    }
+
+    /// Parses and validates a TOML document.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            problems: vec![Problem {
+                field: e
+                    .span()
+                    .map(|s| format!("line {}", text[..s.start].matches('\n').count() + 1))
+                    .unwrap_or_else(|| "file".into()),
+                message: e.message().to_string(),
+            }],
+        })?;
+        raw.validate()
+    }
+}
+
+/// One problem with a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The field, e.g. `ipvs.scheduler` or `node[2].address`.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {}", p.field, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    mode: String,
+    ipvs: Option<RawIpvs>,
+    dns: Option<RawDns>,
+    #[serde(default)]
+    check: RawCheck,
+    #[serde(default)]
+    node: Vec<RawNode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIpvs {
+    vip: String,
+    interface: Option<String>,
+    forwarding: Option<String>,
+    scheduler: Option<String>,
+    persistence: Option<u32>,
+    ports: Option<Vec<i64>>,
+    remove_after: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    listen: Vec<String>,
+    zone: String,
+    ttl: Option<u32>,
+    names: Option<BTreeMap<String, Vec<i64>>>,
+    mx_target: Option<String>,
+    #[serde(default)]
+    mx_domains: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    rise: Option<u32>,
+    fall: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: String,
+    address: String,
+    weight: Option<i64>,
+    #[serde(default)]
+    drain: bool,
+}
+
+/// Collects problems while fields are checked.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn port(p: &mut Problems, field: &str, v: i64) -> Option<u16> {
+    match u16::try_from(v) {
+        Ok(0) | Err(_) => {
+            p.add(field, format!("{v}: a port must be 1..=65535"));
+            None
+        }
+        Ok(port) => Some(port),
+    }
+}
+
+/// A DNS name: labels of a-z, 0-9 and '-', not starting or ending with '-', each ≤ 63 bytes.
+pub fn valid_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn dns_name(p: &mut Problems, field: &str, v: &str) -> Option<String> {
+    if valid_dns_name(v) {
+        Some(v.trim_end_matches('.').to_ascii_lowercase())
+    } else {
+        p.add(
+            field,
+            format!("{v:?}: not a DNS name (labels of a-z, 0-9 and '-')"),
+        );
+        None
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let mut p = Problems::default();
+        let d = CheckSettings::default();
+        let check = CheckSettings {
+            interval: Duration::from_millis(
+                self.check
+                    .interval_ms
+                    .unwrap_or(d.interval.as_millis() as u64),
+            ),
+            timeout: Duration::from_millis(
+                self.check
+                    .timeout_ms
+                    .unwrap_or(d.timeout.as_millis() as u64),
+            ),
+            rise: self.check.rise.unwrap_or(d.rise),
+            fall: self.check.fall.unwrap_or(d.fall),
+        };
+        if check.interval < Duration::from_millis(10) {
+            p.add(
+                "check.interval_ms",
+                format!("{}: must be at least 10", check.interval.as_millis()),
+            );
+        }
+        if check.timeout < Duration::from_millis(10) {
+            p.add(
+                "check.timeout_ms",
+                format!("{}: must be at least 10", check.timeout.as_millis()),
+            );
+        }
+        if check.rise == 0 {
+            p.add("check.rise", "0: must be at least 1");
+        }
+        if check.fall == 0 {
+            p.add("check.fall", "0: must be at least 1");
+        }
+
+        let mut nodes = Vec::new();
+        let mut names = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        if self.node.is_empty() {
+            p.add(
+                "node",
+                "no [[node]] given: the balancer needs at least one real server",
+            );
+        }
+        for (i, n) in self.node.iter().enumerate() {
+            let f = |k: &str| format!("node[{i}].{k}");
+            if n.name.is_empty()
+                || n.name.len() > 63
+                || !n
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
+                p.add(
+                    f("name"),
+                    format!("{:?}: use 1-63 of a-z, 0-9, '-' and '.'", n.name),
+                );
+            } else if !names.insert(n.name.clone()) {
+                p.add(
+                    f("name"),
+                    format!("{:?}: another node has this name", n.name),
+                );
+            }
+            let address = match n.address.parse::<IpAddr>() {
+                Ok(a) if a.is_unspecified() || a.is_multicast() => {
+                    p.add(f("address"), format!("{a}: not a unicast address"));
+                    None
+                }
+                Ok(a) => {
+                    if !addresses.insert(a) {
+                        p.add(f("address"), format!("{a}: another node has this address"));
+                    }
+                    Some(a)
+                }
+                Err(_) => {
+                    p.add(
+                        f("address"),
+                        format!("{:?}: not an IPv4 or IPv6 address", n.address),
+                    );
+                    None
+                }
+            };
+            let weight = match n.weight {
+                None => Some(100),
+                Some(w) if (0..=MAX_WEIGHT as i64).contains(&w) => Some(w as u32),
+                Some(w) => {
+                    p.add(f("weight"), format!("{w}: must be 0..={MAX_WEIGHT}"));
+                    None
+                }
+            };
+            if let (Some(address), Some(weight)) = (address, weight) {
+                nodes.push(Node {
+                    name: n.name.clone(),
+                    address,
+                    weight,
+                    drain: n.drain,
+                });
+            }
+        }
+
+        let mode = match self.mode.as_str() {
+            "ipvs" => {
+                if self.dns.is_some() {
+                    p.add(
+                        "dns",
+                        "a [dns] table with mode = \"ipvs\": remove it or set mode = \"dns\"",
+                    );
+                }
+                match self.ipvs {
+                    None => {
+                        p.add(
+                            "ipvs",
+                            "mode = \"ipvs\" needs an [ipvs] table with at least `vip`",
+                        );
+                        None
+                    }
+                    Some(raw) => raw.validate(&mut p, &addresses).map(Mode::Ipvs),
+                }
+            }
+            "dns" => {
+                if self.ipvs.is_some() {
+                    p.add(
+                        "ipvs",
+                        "an [ipvs] table with mode = \"dns\": remove it or set mode = \"ipvs\"",
+                    );
+                }
+                match self.dns {
+                    None => {
+                        p.add(
+                            "dns",
+                            "mode = \"dns\" needs a [dns] table with `listen` and `zone`",
+                        );
+                        None
+                    }
+                    Some(raw) => raw.validate(&mut p).map(Mode::Dns),
+                }
+            }
+            other => {
+                p.add("mode", format!("{other:?}: use \"ipvs\" or \"dns\""));
+                None
+            }
+        };
+        if !p.0.is_empty() {
+            return Err(ConfigError { problems: p.0 });
+        }
+        let mode = mode.expect("no problems means the mode was built");
+        if let Mode::Ipvs(i) = &mode {
+            if nodes.iter().any(|n| n.address.is_ipv4() != i.vip.is_ipv4()) {
+                // IPVS can forward across families only by tunnelling; keep the table simple.
+                return Err(ConfigError {
+                    problems: vec![Problem {
+                        field: "node".into(),
+                        message: format!(
+                            "every node address must be of the VIP's family ({})",
+                            i.vip
+                        ),
+                    }],
+                });
+            }
+        }
+        Ok(Config { mode, nodes, check })
+    }
+}
+
+impl RawIpvs {
+    fn validate(self, p: &mut Problems, node_addresses: &BTreeSet<IpAddr>) -> Option<IpvsSettings> {
+        let vip = match self.vip.parse::<IpAddr>() {
+            Ok(v) if v.is_unspecified() || v.is_multicast() || v.is_loopback() => {
+                p.add("ipvs.vip", format!("{v}: not a usable service address"));
+                None
+            }
+            Ok(v) if node_addresses.contains(&v) => {
+                p.add(
+                    "ipvs.vip",
+                    format!("{v}: this is a node's address; the VIP must be an address of its own"),
+                );
+                None
+            }
+            Ok(v) => Some(v),
+            Err(_) => {
+                p.add(
+                    "ipvs.vip",
+                    format!("{:?}: not an IPv4 or IPv6 address", self.vip),
+                );
+                None
+            }
+        };
+        if let Some(i) = &self.interface {
+            if i.is_empty() || i.len() > 15 || i.contains('/') || i.contains(char::is_whitespace) {
+                p.add("ipvs.interface", format!("{i:?}: not an interface name"));
+            }
+        }
+        let forwarding = match self.forwarding.as_deref().unwrap_or("dr") {
+            "nat" => Some(Forwarding::Nat),
+            "dr" => Some(Forwarding::Dr),
+            "tunnel" => Some(Forwarding::Tunnel),
+            other => {
+                p.add(
+                    "ipvs.forwarding",
+                    format!("{other:?}: use \"nat\", \"dr\" or \"tunnel\""),
+                );
+                None
+            }
+        };
+        let scheduler = self.scheduler.unwrap_or_else(|| "wlc".into());
+        if !SCHEDULERS.contains(&scheduler.as_str()) {
+            p.add(
+                "ipvs.scheduler",
+                format!(
+                    "{scheduler:?}: unknown scheduler; use one of {}",
+                    SCHEDULERS.join(", ")
+                ),
+            );
+        }
+        let mut ports = Vec::new();
+        for (i, v) in self
+            .ports
+            .unwrap_or_else(|| MAIL_PORTS.iter().map(|&p| p as i64).collect())
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(port) = port(p, &format!("ipvs.ports[{i}]"), v) {
+                if ports.contains(&port) {
+                    p.add(format!("ipvs.ports[{i}]"), format!("{port}: listed twice"));
+                } else {
+                    ports.push(port);
+                }
+            }
+        }
+        if ports.is_empty() {
+            p.add("ipvs.ports", "no ports: list at least one, e.g. [25]");
+        }
+        Some(IpvsSettings {
+            vip: vip?,
+            interface: self.interface,
+            forwarding: forwarding?,
+            scheduler,
+            persistence: self.persistence.unwrap_or(0),
+            ports,
+            remove_after: Duration::from_secs(self.remove_after.unwrap_or(60)),
+        })
+    }
+}
+
+impl RawDns {
+    fn validate(self, p: &mut Problems) -> Option<DnsSettings> {
+        let mut listen = Vec::new();
+        for (i, l) in self.listen.iter().enumerate() {
+            match l.parse::<SocketAddr>() {
+                Ok(a) if a.port() == 0 => {
+                    p.add(format!("dns.listen[{i}]"), format!("{l:?}: port 0"))
+                }
+                Ok(a) => listen.push(a),
+                Err(_) => p.add(
+                    format!("dns.listen[{i}]"),
+                    format!("{l:?}: use ADDRESS:PORT, e.g. 203.0.113.11:53 or [2001:db8::1]:53"),
+                ),
+            }
+        }
+        if self.listen.is_empty() {
+            p.add("dns.listen", "empty: give at least one ADDRESS:PORT");
+        }
+        let zone = dns_name(p, "dns.zone", &self.zone);
+        let ttl = self.ttl.unwrap_or(5);
+        if ttl > 86_400 {
+            p.add(
+                "dns.ttl",
+                format!("{ttl}: at most 86400 seconds (and keep it short)"),
+            );
+        }
+        let raw_names = self.names.unwrap_or_else(|| {
+            [
+                ("mx", vec![25]),
+                ("smtp", vec![587, 465]),
+                ("imap", vec![143, 993]),
+                ("pop3", vec![110, 995]),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+        });
+        let mut names = BTreeMap::new();
+        for (name, ports) in raw_names {
+            let field = format!("dns.names.{name}");
+            let Some(n) = dns_name(p, &field, &name) else {
+                continue;
+            };
+            let ports: Vec<u16> = ports
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, v)| port(p, &format!("{field}[{i}]"), v))
+                .collect();
+            if ports.is_empty() {
+                p.add(
+                    field,
+                    "no ports: a node is in this name's answer when it passes these ports' checks",
+                );
+                continue;
+            }
+            names.insert(n, ports);
+        }
+        let mx_target = self.mx_target.unwrap_or_else(|| "mx".into());
+        if !names.contains_key(&mx_target.to_ascii_lowercase()) {
+            p.add(
+                "dns.mx_target",
+                format!("{mx_target:?}: not one of dns.names"),
+            );
+        }
+        let mut mx_domains = Vec::new();
+        for (i, d) in self.mx_domains.iter().enumerate() {
+            if let Some(d) = dns_name(p, &format!("dns.mx_domains[{i}]"), d) {
+                mx_domains.push(d);
+            }
+        }
+        Some(DnsSettings {
+            listen,
+            zone: zone?,
+            ttl,
+            names,
+            mx_target: mx_target.to_ascii_lowercase(),
+            mx_domains,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+mode = "ipvs"
+[ipvs]
+vip = "203.0.113.240"
+forwarding = "nat"
+[[node]]
+name = "node1"
+address = "10.42.0.11"
+[[node]]
+name = "node2"
+address = "10.42.0.12"
+weight = 50
+"#;
+
+    #[test]
+    fn good_ipvs_file_gets_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        let Mode::Ipvs(i) = &c.mode else { panic!() };
+        assert_eq!(i.scheduler, "wlc");
+        assert_eq!(i.ports, MAIL_PORTS);
+        assert_eq!(i.forwarding, Forwarding::Nat);
+        assert_eq!(c.nodes[1].weight, 50);
+        assert_eq!(c.check, CheckSettings::default());
+    }
+
+    fn problems(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = problems(&GOOD.replace(
+            "forwarding = \"nat\"",
+            "scheduler = \"fastest\"\nports = [25, 0]",
+        ));
+        assert!(
+            e.contains("ipvs.scheduler: \"fastest\": unknown scheduler; use one of rr"),
+            "{e}"
+        );
+        assert!(
+            e.contains("ipvs.ports[1]: 0: a port must be 1..=65535"),
+            "{e}"
+        );
+        let e = problems(&GOOD.replace("203.0.113.240", "10.42.0.12"));
+        assert!(
+            e.contains("ipvs.vip: 10.42.0.12: this is a node's address"),
+            "{e}"
+        );
+        let e = problems(&GOOD.replace("weight = 50", "weight = -1"));
+        assert!(e.contains("node[1].weight: -1"), "{e}");
+        let e = problems(&GOOD.replace("mode = \"ipvs\"", "mode = \"anycast\""));
+        assert!(e.contains("mode: \"anycast\""), "{e}");
+        let e = problems("mode = \"ipvs\"\nbogus = 1\n");
+        assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn dns_mode_defaults_and_checks() {
+        let text = r#"
+mode = "dns"
+[dns]
+listen = ["203.0.113.11:53"]
+zone = "Cluster.Example.NET."
+mx_domains = ["example.com"]
+[[node]]
+name = "node1"
+address = "203.0.113.11"
+"#;
+        let c = Config::parse(text).unwrap();
+        let Mode::Dns(d) = &c.mode else { panic!() };
+        assert_eq!(d.zone, "cluster.example.net");
+        assert_eq!(d.names["mx"], vec![25]);
+        assert_eq!(c.checked_ports(), vec![25, 110, 143, 465, 587, 993, 995]);
+        let e = problems(&text.replace("203.0.113.11:53", "203.0.113.11"));
+        assert!(e.contains("dns.listen[0]"), "{e}");
+    }
+}

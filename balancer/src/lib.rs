@@ -1,0 +1,10 @@
+//! PigeonAir's balancer: spreads SMTP, IMAP and POP3 connections over the cluster's nodes,
+//! either with Linux IPVS (programmed over generic netlink) or with an authoritative DNS server
+//! that answers only with healthy nodes.
+//!
+//! Pure cores: [`config`] (the desired state), [`ipvs`] messages, [`reconcile`] (desired table
+//! vs the kernel's), [`health`] (rise/fall state) and [`dns`] answers and zone text. The shells:
+//! [`ipvs::socket`] (netlink IO), [`probe`] (the checks' TCP/TLS dialogues) and [`daemon`].
+#![forbid(unsafe_code)]
+
+pub mod config;

@@ -1,0 +1,2 @@
+//! `pigeonair-balancer`: the daemon and its status command.
+fn main() {}
