@@ -168,15 +168,26 @@ fn keystrokes_produce_the_plan_of_the_answers_file() {
         "../../appliance/core/examples/single-box.toml"
     ))
     .unwrap();
-    assert_eq!(a.outcome(), Some(&Outcome::Install(expected)));
+    assert_eq!(a.outcome(), Some(&Outcome::Install(Box::new(expected))));
 }
 
 #[test]
 fn review_prefills_every_screen() {
-    let plan = parse_answers(include_str!(
+    review_installs_the_same_plan(include_str!(
         "../../appliance/core/examples/single-box.toml"
-    ))
-    .unwrap();
+    ));
+}
+
+#[test]
+fn review_keeps_the_balancer() {
+    // No screen edits the balancer: the reviewed plan's is carried through.
+    review_installs_the_same_plan(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/ipvs-dr.toml"
+    ));
+}
+
+fn review_installs_the_same_plan(answers: &str) {
+    let plan = parse_answers(answers).unwrap();
     let mut a = app();
     a.form = pigeonair_installer::tui::form::Form::from_plan(&plan);
     for _ in 0..4 {
@@ -192,7 +203,7 @@ fn review_prefills_every_screen() {
     }
     assert_eq!(a.screen_title(), "Summary");
     key(&mut a, KeyCode::Enter);
-    assert_eq!(a.outcome(), Some(&Outcome::Install(plan)));
+    assert_eq!(a.outcome(), Some(&Outcome::Install(Box::new(plan))));
 }
 
 /// An app at the confirmed summary, its install started.

@@ -3,11 +3,13 @@
 //! `network.private.address: "10.0.0.5/33": prefix length must be 0..=32`.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Deserialize;
 
-use crate::plan::{AdminPassword, Balancer, Plan, PrivateNetwork, PublicNetwork, StorageModel};
+use crate::plan::{
+    AdminPassword, Balancer, Forwarding, Plan, PrivateNetwork, PublicNetwork, StorageModel,
+};
 use crate::types::{ClusterName, Fqdn, InterfaceName, Ipv4Cidr, MailDomain};
 
 /// Shortest administrator password accepted.
@@ -20,6 +22,8 @@ pub struct RawAnswers {
     /// `[cluster]`
     #[serde(default)]
     pub cluster: RawCluster,
+    /// `[balancer]` (only with `cluster.balancer = "ipvs"`)
+    pub balancer: Option<RawBalancer>,
     /// `[mail]`
     #[serde(default)]
     pub mail: RawMail,
@@ -44,6 +48,16 @@ pub struct RawCluster {
     pub storage: Option<String>,
     /// `balancer`
     pub balancer: Option<String>,
+}
+
+/// `[balancer]`: the IPVS balancer's virtual service.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBalancer {
+    /// `vip`
+    pub vip: Option<String>,
+    /// `forwarding`
+    pub forwarding: Option<String>,
 }
 
 /// `[mail]`
@@ -194,14 +208,165 @@ fn storage(s: &str) -> Result<StorageModel, String> {
     }
 }
 
-fn balancer(s: &str) -> Result<Balancer, String> {
+/// `cluster.balancer` alone; an IPVS balancer's details are in `[balancer]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BalancerKind {
+    None,
+    Dns,
+    Ipvs,
+}
+
+fn balancer_kind(s: &str) -> Result<BalancerKind, String> {
     match s {
-        "none" => Ok(Balancer::None),
-        "ipvs" | "dns" => Err(format!(
-            "{s:?}: this version supports \"none\" (a single box) only"
+        "none" => Ok(BalancerKind::None),
+        "dns" => Ok(BalancerKind::Dns),
+        "ipvs" => Ok(BalancerKind::Ipvs),
+        _ => Err(format!(
+            "{s:?}: expected \"none\" (a single box), \"dns\" or \"ipvs\""
         )),
-        _ => Err(format!("{s:?}: expected \"none\"")),
     }
+}
+
+fn forwarding(s: &str) -> Result<Forwarding, String> {
+    match s {
+        "dr" => Ok(Forwarding::Dr),
+        "nat" => Ok(Forwarding::Nat),
+        _ => Err(format!(
+            "{s:?}: expected \"dr\" (direct routing, the default) or \"nat\""
+        )),
+    }
+}
+
+fn vip(s: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 or IPv6 address"))?;
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || broadcast {
+        return Err(format!("{s:?} cannot be a service's address"));
+    }
+    Ok(ip)
+}
+
+/// This node's networks as far as they parsed: what an IPVS VIP is checked against.
+struct NodeNetworks {
+    public: Option<Ipv4Cidr>,
+    gateway: Option<Ipv4Addr>,
+    private: Option<Ipv4Cidr>,
+}
+
+/// The first thing wrong with `vip` for this node, if any.
+fn vip_problem(vip: IpAddr, forwarding: Forwarding, nets: &NodeNetworks) -> Option<String> {
+    const OWN: &str = "the VIP must be an address of its own, used by no node and no router";
+    let v4 = match vip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    };
+    let named = [
+        (nets.public, "network.public.address"),
+        (nets.private, "network.private.address"),
+    ];
+    for (net, field) in named {
+        let Some(net) = net else { continue };
+        if v4 == Some(net.addr()) {
+            return Some(format!("\"{vip}\" is this node's address ({field}): {OWN}"));
+        }
+    }
+    if v4.is_some() && v4 == nets.gateway {
+        return Some(format!("\"{vip}\" is network.public.gateway: {OWN}"));
+    }
+    for (net, field) in named {
+        let (Some(net), Some(ip)) = (net, v4) else {
+            continue;
+        };
+        // /31 and /32 networks have no network or broadcast address (RFC 3021).
+        if net.prefix() < 31 && (ip == net.network() || ip == net.broadcast()) {
+            let which = if ip == net.network() {
+                "network"
+            } else {
+                "broadcast"
+            };
+            return Some(format!(
+                "\"{vip}\" is the {which} address of {field}'s network {}, not a host's",
+                net.network_cidr()
+            ));
+        }
+    }
+    if forwarding == Forwarding::Dr
+        && let Some(public) = nets.public
+        && !v4.is_some_and(|ip| public.contains(ip))
+    {
+        return Some(format!(
+            "\"{vip}\" is not in network.public.address's network {}: with forwarding = \"dr\" \
+             the balancer passes each packet unchanged to a node's MAC address on the public \
+             network's link, so the VIP must be an address of that network (or use \
+             forwarding = \"nat\")",
+            public.network_cidr()
+        ));
+    }
+    None
+}
+
+/// The balancer from `cluster.balancer` (already parsed as `kind`) and the `[balancer]` table.
+fn balancer(
+    c: &mut Checker,
+    kind: Option<BalancerKind>,
+    table: Option<&RawBalancer>,
+    nets: &NodeNetworks,
+) -> Option<Balancer> {
+    let kind = kind?;
+    let simple = match kind {
+        BalancerKind::None => Some(Balancer::None),
+        BalancerKind::Dns => Some(Balancer::Dns),
+        BalancerKind::Ipvs => None,
+    };
+    if let Some(simple) = simple {
+        if table.is_some() {
+            c.problem(
+                "balancer",
+                format!(
+                    "a [balancer] table is only for cluster.balancer = \"ipvs\" (here {:?}): \
+                     remove it",
+                    simple.kind()
+                ),
+            );
+            return None;
+        }
+        return Some(simple);
+    }
+    let empty = RawBalancer::default();
+    let table = table.unwrap_or(&empty);
+    if table.vip.is_none() {
+        c.problem(
+            "balancer.vip",
+            "missing: cluster.balancer = \"ipvs\" needs the virtual service address the \
+             balancer answers on, e.g. [balancer] vip = \"203.0.113.240\"",
+        );
+    }
+    let vip = c.optional("balancer.vip", &table.vip, vip);
+    let forwarding = match &table.forwarding {
+        None => Some(Forwarding::Dr),
+        f => c.optional("balancer.forwarding", f, forwarding),
+    };
+    let (vip, forwarding) = (vip?, forwarding?);
+    if let Some(problem) = vip_problem(vip, forwarding, nets) {
+        c.problem("balancer.vip", problem);
+        return None;
+    }
+    Some(Balancer::Ipvs { vip, forwarding })
+}
+
+/// `cluster.balancer` and the `[balancer]` table that give `balancer`: what the answers file
+/// says, for front ends that carry a plan's balancer through unchanged.
+pub fn raw_balancer(balancer: &Balancer) -> (String, Option<RawBalancer>) {
+    let table = match balancer {
+        Balancer::Ipvs { vip, forwarding } => Some(RawBalancer {
+            vip: Some(vip.to_string()),
+            forwarding: Some(forwarding.as_str().to_owned()),
+        }),
+        Balancer::None | Balancer::Dns => None,
+    };
+    (balancer.kind().to_owned(), table)
 }
 
 fn clear_password(s: &str) -> Result<AdminPassword, String> {
@@ -258,9 +423,9 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
         None => Some(StorageModel::Distributed),
         v => c.optional("cluster.storage", v, storage),
     };
-    let balancer = match &raw.cluster.balancer {
-        None => Some(Balancer::None),
-        v => c.optional("cluster.balancer", v, balancer),
+    let balancer_kind = match &raw.cluster.balancer {
+        None => Some(BalancerKind::None),
+        v => c.optional("cluster.balancer", v, balancer_kind),
     };
     let domain = c.required("mail.domain", &raw.mail.domain, MailDomain::try_new);
     let hostname = c.required("node.hostname", &raw.node.hostname, Fqdn::try_new);
@@ -336,6 +501,12 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
             dns.push(ip);
         }
     }
+    let nets = NodeNetworks {
+        public: pub_addr,
+        gateway,
+        private: priv_addr,
+    };
+    let balancer = balancer(&mut c, balancer_kind, raw.balancer.as_ref(), &nets);
     let admin_password = match (&raw.admin.password, &raw.admin.password_hash) {
         (Some(_), Some(_)) => {
             c.problem(
@@ -379,9 +550,19 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
 /// installer saves on the node and the TUI saves from its summary. It parses back to the same
 /// plan (with the hash in place of clear text).
 pub fn to_toml(plan: &Plan, admin_hash: &str) -> String {
+    let (kind, table) = raw_balancer(&plan.balancer);
+    let table = table
+        .map(|t| {
+            format!(
+                "[balancer]\nvip = \"{}\"\nforwarding = \"{}\"\n\n",
+                t.vip.unwrap_or_default(),
+                t.forwarding.unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
     let mut text = format!(
         "# PigeonAir answers file (saved by pigeonair-install; the password is kept as a hash).\n\
-         [cluster]\nname = \"{}\"\nstorage = \"distributed\"\nbalancer = \"none\"\n\n\
+         [cluster]\nname = \"{}\"\nstorage = \"distributed\"\nbalancer = \"{kind}\"\n\n{table}\
          [mail]\ndomain = \"{}\"\n\n[node]\nhostname = \"{}\"\n\n[network]\ndns = [{}]\n\n\
          [network.public]\ninterface = \"{}\"\naddress = \"{}\"\n",
         plan.cluster,
@@ -411,13 +592,45 @@ mod tests {
 
     #[test]
     fn saved_answers_parse_back_to_the_same_plan() {
-        let plan = parse_answers(include_str!("../examples/single-box.toml")).unwrap();
         let hash = "$6$abcdefgh12345678$iVJtDoj0HJxHKse63Ugg6qgORVar9xPcJGzsf17nDjM8sahjgPLuBj0lsy8ViSpMd.B0uCVQCHvB13BjoqiYe0";
-        let again = parse_answers(&to_toml(&plan, hash)).unwrap();
-        let expected = Plan {
-            admin_password: AdminPassword::Hash(hash.into()),
-            ..plan
-        };
-        assert_eq!(again, expected);
+        let single_box = parse_answers(include_str!("../examples/single-box.toml")).unwrap();
+        let plans = [
+            single_box.clone(),
+            parse_answers(include_str!("../tests/resources/parse_answer/dns.toml")).unwrap(),
+            parse_answers(include_str!("../tests/resources/parse_answer/ipvs-dr.toml")).unwrap(),
+            Plan {
+                balancer: Balancer::Ipvs {
+                    vip: "2001:db8::240".parse().unwrap(),
+                    forwarding: Forwarding::Nat,
+                },
+                ..single_box
+            },
+        ];
+        for plan in plans {
+            let text = to_toml(&plan, hash);
+            let again = parse_answers(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let expected = Plan {
+                admin_password: AdminPassword::Hash(hash.into()),
+                ..plan
+            };
+            assert_eq!(again, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn ipvs_forwarding_defaults_to_direct_routing() {
+        let text = include_str!("../examples/single-box.toml").replace(
+            "balancer = \"none\"",
+            "balancer = \"ipvs\"\n[balancer]\nvip = \"203.0.113.240\"\n",
+        );
+        // `balancer` is [cluster]'s last key: the table follows it.
+        let plan = parse_answers(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            plan.balancer,
+            Balancer::Ipvs {
+                vip: "203.0.113.240".parse().unwrap(),
+                forwarding: Forwarding::Dr
+            }
+        );
     }
 }

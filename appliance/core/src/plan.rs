@@ -2,7 +2,7 @@
 //! TUI) produce it; renderers and apply take nothing else.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
@@ -59,12 +59,69 @@ pub enum StorageModel {
     Distributed,
 }
 
-/// How traffic is spread over nodes.
+/// How traffic is spread over nodes. Serialized as `"none"`, `"dns"` or
+/// `{"ipvs": {"vip": "203.0.113.240", "forwarding": "dr"}}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Balancer {
     /// A single box: no balancer.
     None,
+    /// Clients find the nodes through several DNS records for one name; the nodes need
+    /// nothing of their own for it.
+    Dns,
+    /// A Linux IPVS balancer in front of the nodes answers on a virtual service address.
+    Ipvs {
+        /// The virtual service address (VIP) clients connect to.
+        vip: IpAddr,
+        /// How the balancer passes each connection to a node.
+        forwarding: Forwarding,
+    },
+}
+
+impl Balancer {
+    /// The word the answers file uses for it (`cluster.balancer`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Balancer::None => "none",
+            Balancer::Dns => "dns",
+            Balancer::Ipvs { .. } => "ipvs",
+        }
+    }
+
+    /// The VIP every node must accept packets for, when the balancer forwards by direct
+    /// routing.
+    pub fn direct_routing_vip(&self) -> Option<IpAddr> {
+        match self {
+            Balancer::Ipvs {
+                vip,
+                forwarding: Forwarding::Dr,
+            } => Some(*vip),
+            _ => None,
+        }
+    }
+}
+
+/// How an IPVS balancer passes a connection to a node (ipvsadm's `-m` and `-g`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forwarding {
+    /// NAT (masquerading): the balancer rewrites the destination to the node's address, and
+    /// replies return through it. The nodes need nothing of their own.
+    Nat,
+    /// Direct routing (gatewaying): the balancer sends the packet unchanged to the node's MAC
+    /// address on the shared public link; the node accepts it for the VIP and replies to the
+    /// client directly.
+    Dr,
+}
+
+impl Forwarding {
+    /// The word the answers file uses for it (`balancer.forwarding`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "nat",
+            Forwarding::Dr => "dr",
+        }
+    }
 }
 
 /// The administrator's password as the plan holds it: clear text from a person (hashed during

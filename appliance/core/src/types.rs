@@ -204,7 +204,8 @@ impl Ipv4Cidr {
         Ipv4Addr::from(u32::from(self.addr) & self.mask())
     }
 
-    fn broadcast(&self) -> Ipv4Addr {
+    /// The network's broadcast address.
+    pub fn broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) | !self.mask())
     }
 

@@ -8,7 +8,8 @@
 //!    must be reloaded, so an apply killed after writing still reloads it when run again;
 //! 4. directory — slapd's cn=config rebuilt when its LDIF changed (checked with slaptest before
 //!    it replaces the working one), then the seed entries added where missing;
-//! 5. services — units with pending changes reloaded or restarted, stopped ones started.
+//! 5. services — changed sysctl.d files loaded; units with pending changes reloaded or
+//!    restarted, stopped ones started.
 //!
 //! Re-applying the same plan changes nothing and says "0 changed".
 
@@ -40,6 +41,8 @@ pub const SAVED_ANSWERS: &str = "/etc/pigeonair/answers.toml";
 const PENDING_DIR: &str = "/var/lib/pigeonair/pending";
 /// Where a daemon's changed configuration is checked before it is written.
 const STAGE_DIR: &str = "/var/lib/pigeonair/stage";
+/// Loads the sysctl.d files it is given (systemd's own, so no procps is needed).
+const SYSTEMD_SYSCTL: &str = "/usr/lib/systemd/systemd-sysctl";
 
 /// Apply failed; the message says which step and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -409,6 +412,21 @@ pub fn install(
                     host::run(Command::new("chmod").args(["1770", VMAIL_DIR]))?;
                 }
                 changes.push(format!("made {VMAIL_DIR}"));
+            }
+            // Kernel parameters first: networkd must not bring up an address (direct routing's
+            // VIP) before the ARP settings that keep it off the wire are in force.
+            if is_pending(Unit::Sysctl) {
+                for file in desired.iter().filter(|f| f.unit == Unit::Sysctl) {
+                    if opts.dry_run {
+                        changes.push(format!("would load {}", file.path));
+                        continue;
+                    }
+                    host::run(Command::new(SYSTEMD_SYSCTL).arg(&file.path))?;
+                    changes.push(format!("loaded {}", file.path));
+                }
+                if !opts.dry_run {
+                    clear_pending(Unit::Sysctl)?;
+                }
             }
             let used: BTreeSet<Unit> = desired.iter().map(|f| f.unit).collect();
             for unit in [Unit::Networkd, Unit::Firewall, Unit::Postfix, Unit::Dovecot] {

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use pigeonair_appliance::answers::{
     AnswersError, Problem, RawAdmin, RawAnswers, RawCluster, RawInterface, RawMail, RawNetwork,
-    RawNode, validate,
+    RawNode, raw_balancer, validate,
 };
-use pigeonair_appliance::plan::{AdminPassword, Plan};
+use pigeonair_appliance::plan::{AdminPassword, Balancer, Plan};
 
 /// An input field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,6 +81,9 @@ impl Field {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Form {
     values: BTreeMap<Field, String>,
+    /// The balancer of a reviewed plan, kept as it was: no screen edits it (`None`: the
+    /// answers file's default, no balancer).
+    balancer: Option<Balancer>,
 }
 
 fn some(s: &str) -> Option<String> {
@@ -102,7 +105,10 @@ impl Form {
     /// A form filled from a plan (for `--answers FILE --review`); a hashed password leaves
     /// the password fields empty: it is kept unless staff type a new one.
     pub fn from_plan(plan: &Plan) -> Self {
-        let mut f = Form::default();
+        let mut f = Form {
+            balancer: Some(plan.balancer),
+            ..Form::default()
+        };
         f.set(Field::PublicInterface, plan.public.interface.as_str());
         f.set(Field::PublicAddress, plan.public.address.to_string());
         f.set(
@@ -135,12 +141,14 @@ impl Form {
     /// The form as a raw answers file, for the validator.
     pub fn raw(&self, password_hash: Option<&str>) -> RawAnswers {
         let password = some(self.get(Field::Password));
+        let (balancer_kind, balancer) = self.balancer.as_ref().map(raw_balancer).unzip();
         RawAnswers {
             cluster: RawCluster {
                 name: some(self.get(Field::ClusterName)),
                 storage: None,
-                balancer: None,
+                balancer: balancer_kind,
             },
+            balancer: balancer.flatten(),
             mail: RawMail {
                 domain: some(self.get(Field::Domain)),
             },

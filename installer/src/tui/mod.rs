@@ -30,7 +30,7 @@ pub enum Outcome {
     Quit,
     /// Staff confirmed the summary: install this plan (the runner starts it and reports
     /// back with [`App::install_event`]).
-    Install(Plan),
+    Install(Box<Plan>),
     /// The install finished and staff left the done screen.
     Done,
 }
@@ -114,7 +114,7 @@ impl App {
                     total: 5,
                     ..InstallState::default()
                 });
-                Some(plan)
+                Some(*plan)
             }
             other => {
                 self.outcome = other;
@@ -188,7 +188,7 @@ impl App {
         self.refused.clear();
         if self.screen + 1 == self.screens.len() {
             if let Some(plan) = self.plan() {
-                self.outcome = Some(Outcome::Install(plan));
+                self.outcome = Some(Outcome::Install(Box::new(plan)));
             }
             return;
         }

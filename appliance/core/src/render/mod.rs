@@ -2,6 +2,7 @@
 //! node needs, with owner, mode and the unit that reads them. Apply compares these with the
 //! node and writes only what differs.
 
+pub mod direct_routing;
 pub mod dovecot;
 pub mod firewall;
 pub mod network;
@@ -28,6 +29,9 @@ pub enum Unit {
     Networkd,
     /// pigeonair-firewall.service (PigeonAir's nftables table).
     Firewall,
+    /// Kernel parameters in /etc/sysctl.d: apply loads a changed file itself with
+    /// systemd-sysctl; at boot systemd-sysctl.service loads them all. No unit is reloaded.
+    Sysctl,
     /// Files no daemon needs reloading for (hosts, mailname, hostname).
     None,
 }
@@ -41,7 +45,7 @@ impl Unit {
             Unit::Dovecot => Some("dovecot.service"),
             Unit::Networkd => Some("systemd-networkd.service"),
             Unit::Firewall => Some("pigeonair-firewall.service"),
-            Unit::None => None,
+            Unit::Sysctl | Unit::None => None,
         }
     }
 }
@@ -108,6 +112,7 @@ pub const TLS_KEY: &str = "/etc/pigeonair/tls/node.key";
 pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     let mut files = Vec::new();
     files.extend(network::render(plan));
+    files.extend(direct_routing::render(plan));
     files.extend(firewall::render(plan));
     files.extend(slapd::render(plan));
     files.extend(postfix::render(plan, secrets));

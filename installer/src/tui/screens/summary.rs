@@ -1,5 +1,6 @@
 //! Summary: the whole plan; Enter saves it as an answers file and installs.
 
+use pigeonair_appliance::plan::{Balancer, Forwarding};
 use ratatui::text::Line;
 
 use super::Screen;
@@ -21,9 +22,17 @@ impl Screen for Summary {
     }
     fn info(&self, app: &App) -> Vec<Line<'static>> {
         let Some(plan) = app.plan() else {
-            return vec![Line::from(
+            let mut lines = vec![Line::from(
                 "The plan is not complete: go back (Esc) and fix it.",
             )];
+            // No screen edits a reviewed plan's balancer: its problems (a VIP outside a
+            // changed public network) are shown here.
+            for p in app.form.problems(app.password_hash.as_deref()) {
+                if p.field.starts_with("balancer") || p.field == "cluster.balancer" {
+                    lines.push(Line::from(p.to_string()));
+                }
+            }
+            return lines;
         };
         let gw = plan
             .public
@@ -43,8 +52,9 @@ impl Screen for Summary {
             format!("Host name        {}", plan.hostname),
             format!("Mail domain      {} (postmaster@, abuse@)", plan.domain),
             format!(
-                "Cluster          {} (distributed storage, no balancer)",
-                plan.cluster
+                "Cluster          {} (distributed storage, {})",
+                plan.cluster,
+                balancer(&plan.balancer)
             ),
             format!(
                 "Public           {} {}{gw}",
@@ -62,5 +72,20 @@ impl Screen for Summary {
         .into_iter()
         .map(Line::from)
         .collect()
+    }
+}
+
+/// The plan's balancer in a few words.
+fn balancer(b: &Balancer) -> String {
+    match b {
+        Balancer::None => "no balancer".into(),
+        Balancer::Dns => "DNS balancing".into(),
+        Balancer::Ipvs { vip, forwarding } => format!(
+            "IPVS on {vip}, {}",
+            match forwarding {
+                Forwarding::Dr => "direct routing",
+                Forwarding::Nat => "NAT",
+            }
+        ),
     }
 }
