@@ -79,6 +79,9 @@ pub fn launch(cgroup: &Path, args: &[String], log: &Path) -> Result<Child, HostE
         .arg(nspawn)
         .args(args)
         .env("SYSTEMD_NSPAWN_UNIFIED_HIERARCHY", "1")
+        // /proc/sys/net writable, as on a real machine: nodes set their own network sysctls
+        // (IPVS direct routing's ARP settings). It is the node's own network namespace.
+        .env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network")
         .stdin(Stdio::null())
         .stdout(console.try_clone().map_err(io_err)?)
         .stderr(console);
