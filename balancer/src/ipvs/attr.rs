@@ -56,7 +56,8 @@ fn inet_addr(value: &[u8]) -> Result<InetAddr, DecodeError> {
     Ok(a)
 }
 
-/// A top-level attribute of an IPVS command.
+/// A top-level attribute of an IPVS command. Nested attributes are sent without
+/// `NLA_F_NESTED`, as the kernel's own replies (`nla_nest_start_noflag`) and ipvsadm do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpvsAttr {
     /// `IPVS_CMD_ATTR_SERVICE`: a nested service.
@@ -214,7 +215,10 @@ impl Nla for DestAttr {
     fn value_len(&self) -> usize {
         match self {
             DestAttr::Addr(_) => 16,
-            DestAttr::Port(_) | DestAttr::AddrFamily(_) | DestAttr::TunPort(_) | DestAttr::TunFlags(_) => 2,
+            DestAttr::Port(_)
+            | DestAttr::AddrFamily(_)
+            | DestAttr::TunPort(_)
+            | DestAttr::TunFlags(_) => 2,
             DestAttr::TunType(_) => 1,
             DestAttr::FwdMethod(_)
             | DestAttr::Weight(_)
@@ -250,7 +254,9 @@ impl Nla for DestAttr {
         match self {
             DestAttr::Addr(a) => buffer[..16].copy_from_slice(a),
             DestAttr::Port(v) | DestAttr::TunPort(v) => emit_u16_be(buffer, *v).expect("2 bytes"),
-            DestAttr::AddrFamily(v) | DestAttr::TunFlags(v) => emit_u16(buffer, *v).expect("2 bytes"),
+            DestAttr::AddrFamily(v) | DestAttr::TunFlags(v) => {
+                emit_u16(buffer, *v).expect("2 bytes")
+            }
             DestAttr::TunType(v) => buffer[0] = *v,
             DestAttr::FwdMethod(v)
             | DestAttr::Weight(v)
@@ -322,12 +328,6 @@ impl Nla for IpvsAttr {
             IpvsAttr::Dest(_) => IPVS_CMD_ATTR_DEST,
             IpvsAttr::Other(n) => n.kind(),
         }
-    }
-
-    fn is_nested(&self) -> bool {
-        // The kernel nests with nla_nest_start_noflag and accepts both; we send the flag,
-        // as libnl does, so tools that print attributes show the nesting.
-        matches!(self, IpvsAttr::Service(_) | IpvsAttr::Dest(_))
     }
 
     fn emit_value(&self, buffer: &mut [u8]) {

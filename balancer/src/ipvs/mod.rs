@@ -140,3 +140,6 @@ impl IpvsMessage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

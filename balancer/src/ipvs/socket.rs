@@ -25,7 +25,9 @@ const BATCH: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum IpvsError {
     /// The family is not registered: the kernel has no IPVS or the module is not loaded.
-    #[error("the kernel has no IPVS (generic netlink family \"IPVS\" not found): load it with `modprobe ip_vs`")]
+    #[error(
+        "the kernel has no IPVS (generic netlink family \"IPVS\" not found): load it with `modprobe ip_vs`"
+    )]
     NoIpvs,
     /// A socket error.
     #[error("netlink socket: {0}")]
@@ -94,13 +96,17 @@ pub fn reason(cmd: IpvsCmd, errno: i32) -> String {
     const EINVAL: i32 = 22;
     let s = match (cmd, errno) {
         (_, EPERM) => "permission denied (the balancer must run as root)",
-        (IpvsCmd::NewService | IpvsCmd::SetService, ENOENT) => "scheduler or persistence engine not found",
+        (IpvsCmd::NewService | IpvsCmd::SetService, ENOENT) => {
+            "scheduler or persistence engine not found"
+        }
         (IpvsCmd::NewService, EEXIST) => "service already exists",
         (IpvsCmd::SetService | IpvsCmd::DelService, ESRCH) => "no such service",
         (IpvsCmd::NewDest | IpvsCmd::SetDest | IpvsCmd::DelDest, ESRCH) => "service not defined",
         (IpvsCmd::NewDest, EEXIST) => "destination already exists",
         (IpvsCmd::SetDest | IpvsCmd::DelDest, ENOENT) => "no such destination",
-        (_, EINVAL) => "invalid operation (for a destination: is its address routable from the balancer?)",
+        (_, EINVAL) => {
+            "invalid operation (for a destination: is its address routable from the balancer?)"
+        }
         _ => return io::Error::from_raw_os_error(errno).to_string(),
     };
     s.to_string()
@@ -136,7 +142,10 @@ impl IpvsSocket {
         });
         genl.finalize();
         let seq = self.next_seq();
-        let mut msg = NetlinkMessage::new(header(NLM_F_REQUEST | NLM_F_ACK, seq), NetlinkPayload::from(genl));
+        let mut msg = NetlinkMessage::new(
+            header(NLM_F_REQUEST | NLM_F_ACK, seq),
+            NetlinkPayload::from(genl),
+        );
         msg.finalize();
         let mut out = vec![0; msg.buffer_len()];
         msg.serialize(&mut out);
@@ -146,8 +155,9 @@ impl IpvsSocket {
             let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
             let mut offset = 0;
             while offset < n {
-                let reply = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(&self.buf[offset..n])
-                    .map_err(|e| IpvsError::Decode(e.to_string()))?;
+                let reply =
+                    NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(&self.buf[offset..n])
+                        .map_err(|e| IpvsError::Decode(e.to_string()))?;
                 offset += reply.header.length as usize;
                 match reply.payload {
                     NetlinkPayload::InnerMessage(m) => {
@@ -185,7 +195,10 @@ impl IpvsSocket {
 
     /// Sends `requests` in order, pipelined, and returns each one's outcome. A refused request
     /// does not stop the others: the caller reports it and the rest of the table converges.
-    pub fn execute(&mut self, requests: &[IpvsMessage]) -> Result<Vec<Result<(), IpvsError>>, IpvsError> {
+    pub fn execute(
+        &mut self,
+        requests: &[IpvsMessage],
+    ) -> Result<Vec<Result<(), IpvsError>>, IpvsError> {
         let mut outcomes = Vec::with_capacity(requests.len());
         for batch in requests.chunks(BATCH) {
             let mut out = Vec::with_capacity(batch.len() * 128);
@@ -196,21 +209,27 @@ impl IpvsSocket {
                 self.encode(r, NLM_F_REQUEST | NLM_F_ACK, seq, &mut out);
             }
             self.socket.send(&out, 0)?;
-            let mut results: Vec<Option<Result<(), IpvsError>>> = (0..batch.len()).map(|_| None).collect();
+            let mut results: Vec<Option<Result<(), IpvsError>>> =
+                (0..batch.len()).map(|_| None).collect();
             let mut pending = batch.len();
             while pending > 0 {
                 let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
                 let mut offset = 0;
                 while offset < n {
-                    let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&self.buf[offset..n])
-                        .map_err(|e| IpvsError::Decode(e.to_string()))?;
+                    let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(
+                        &self.buf[offset..n],
+                    )
+                    .map_err(|e| IpvsError::Decode(e.to_string()))?;
                     let len = reply.header.length as usize;
                     if len == 0 {
                         return Err(IpvsError::Decode("zero-length netlink message".into()));
                     }
                     offset += len;
-                    let NetlinkPayload::Error(e) = reply.payload else { continue };
-                    let Some(i) = seqs.iter().position(|&s| s == reply.header.sequence_number) else {
+                    let NetlinkPayload::Error(e) = reply.payload else {
+                        continue;
+                    };
+                    let Some(i) = seqs.iter().position(|&s| s == reply.header.sequence_number)
+                    else {
                         continue;
                     };
                     if results[i].is_none() {
@@ -245,8 +264,9 @@ impl IpvsSocket {
             let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
             let mut offset = 0;
             while offset < n {
-                let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&self.buf[offset..n])
-                    .map_err(|e| IpvsError::Decode(e.to_string()))?;
+                let reply =
+                    NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&self.buf[offset..n])
+                        .map_err(|e| IpvsError::Decode(e.to_string()))?;
                 let len = reply.header.length as usize;
                 if len == 0 {
                     return Err(IpvsError::Decode("zero-length netlink message".into()));
@@ -284,7 +304,10 @@ impl IpvsSocket {
     }
 
     /// The destinations of one service, with their counters.
-    pub fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<(Destination, DestStats)>, IpvsError> {
+    pub fn destinations(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<Vec<(Destination, DestStats)>, IpvsError> {
         self.dump(&key.get_dests_request())?
             .iter()
             .filter_map(|m| m.dest())
@@ -313,12 +336,20 @@ impl IpvsSocket {
             let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
             let mut offset = 0;
             while offset + 16 <= n {
-                let len = u32::from_ne_bytes(self.buf[offset..offset + 4].try_into().expect("4 bytes")) as usize;
-                let kind = u16::from_ne_bytes(self.buf[offset + 4..offset + 6].try_into().expect("2 bytes"));
+                let len =
+                    u32::from_ne_bytes(self.buf[offset..offset + 4].try_into().expect("4 bytes"))
+                        as usize;
+                let kind = u16::from_ne_bytes(
+                    self.buf[offset + 4..offset + 6]
+                        .try_into()
+                        .expect("2 bytes"),
+                );
                 if len < 16 || offset + len > n {
                     return Err(IpvsError::Decode(format!("bad netlink length {len}")));
                 }
-                if kind == netlink_packet_core::NLMSG_DONE || kind == netlink_packet_core::NLMSG_ERROR {
+                if kind == netlink_packet_core::NLMSG_DONE
+                    || kind == netlink_packet_core::NLMSG_ERROR
+                {
                     return Ok(raw);
                 }
                 raw.push(self.buf[offset..offset + len].to_vec());

@@ -60,8 +60,14 @@ pub enum ServiceKey {
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServiceKey::Addr { protocol: Protocol::Tcp, addr } => write!(f, "TCP {addr}"),
-            ServiceKey::Addr { protocol: Protocol::Udp, addr } => write!(f, "UDP {addr}"),
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr,
+            } => write!(f, "TCP {addr}"),
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                addr,
+            } => write!(f, "UDP {addr}"),
             ServiceKey::Fwmark { ipv6: false, mark } => write!(f, "FWM {mark}"),
             ServiceKey::Fwmark { ipv6: true, mark } => write!(f, "FWM {mark} IPv6"),
         }
@@ -181,7 +187,9 @@ fn from_inet(a: &InetAddr, af: u16) -> Result<IpAddr, TableError> {
     match af {
         AF_INET => Ok(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
         AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(*a))),
-        other => Err(TableError(format!("address family {other} (expected 2 or 10)"))),
+        other => Err(TableError(format!(
+            "address family {other} (expected 2 or 10)"
+        ))),
     }
 }
 
@@ -192,7 +200,10 @@ fn af_of(ip: IpAddr) -> u16 {
 impl ServiceKey {
     /// A TCP service.
     pub fn tcp(addr: SocketAddr) -> ServiceKey {
-        ServiceKey::Addr { protocol: Protocol::Tcp, addr }
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr,
+        }
     }
 
     fn af(&self) -> u16 {
@@ -254,17 +265,30 @@ impl ServiceKey {
         }
         let af = af.ok_or_else(|| TableError("service without an address family".into()))?;
         match fwmark {
-            Some(mark) if mark != 0 => Ok(ServiceKey::Fwmark { ipv6: af == AF_INET6, mark }),
+            Some(mark) if mark != 0 => Ok(ServiceKey::Fwmark {
+                ipv6: af == AF_INET6,
+                mark,
+            }),
             _ => {
                 let protocol = match protocol {
                     Some(IPPROTO_TCP) => Protocol::Tcp,
                     Some(IPPROTO_UDP) => Protocol::Udp,
-                    Some(p) => return Err(TableError(format!("service protocol {p} (expected TCP or UDP)"))),
+                    Some(p) => {
+                        return Err(TableError(format!(
+                            "service protocol {p} (expected TCP or UDP)"
+                        )));
+                    }
                     None => return Err(TableError("service without a protocol".into())),
                 };
-                let ip = from_inet(&addr.ok_or_else(|| TableError("service without an address".into()))?, af)?;
+                let ip = from_inet(
+                    &addr.ok_or_else(|| TableError("service without an address".into()))?,
+                    af,
+                )?;
                 let port = port.ok_or_else(|| TableError("service without a port".into()))?;
-                Ok(ServiceKey::Addr { protocol, addr: SocketAddr::new(ip, port) })
+                Ok(ServiceKey::Addr {
+                    protocol,
+                    addr: SocketAddr::new(ip, port),
+                })
             }
         }
     }
@@ -285,7 +309,11 @@ impl Service {
     /// Every attribute: the kernel needs them all to create or edit a service.
     pub fn attrs(&self) -> Vec<SvcAttr> {
         let mut attrs = self.key.attrs();
-        let persistent = if self.persistence.is_some() { SVC_F_PERSISTENT } else { 0 };
+        let persistent = if self.persistence.is_some() {
+            SVC_F_PERSISTENT
+        } else {
+            0
+        };
         attrs.extend([
             SvcAttr::SchedName(self.scheduler.clone()),
             SvcAttr::Flags {
@@ -333,7 +361,8 @@ impl Service {
         let persistent = flags & SVC_F_PERSISTENT != 0;
         Ok(Service {
             key,
-            scheduler: scheduler.ok_or_else(|| TableError(format!("service {key} without a scheduler")))?,
+            scheduler: scheduler
+                .ok_or_else(|| TableError(format!("service {key} without a scheduler")))?,
             persistence: persistent.then_some(timeout),
             netmask: netmask.unwrap_or(if key.af() == AF_INET { u32::MAX } else { 128 }),
             flags: flags & !(SVC_F_PERSISTENT | SVC_F_HASHED),
@@ -366,7 +395,10 @@ impl Destination {
     pub fn new_request(&self, service: &ServiceKey) -> IpvsMessage {
         IpvsMessage {
             cmd: IpvsCmd::NewDest,
-            attrs: vec![IpvsAttr::Service(service.attrs()), IpvsAttr::Dest(self.attrs())],
+            attrs: vec![
+                IpvsAttr::Service(service.attrs()),
+                IpvsAttr::Dest(self.attrs()),
+            ],
         }
     }
 
@@ -374,7 +406,10 @@ impl Destination {
     pub fn set_request(&self, service: &ServiceKey) -> IpvsMessage {
         IpvsMessage {
             cmd: IpvsCmd::SetDest,
-            attrs: vec![IpvsAttr::Service(service.attrs()), IpvsAttr::Dest(self.attrs())],
+            attrs: vec![
+                IpvsAttr::Service(service.attrs()),
+                IpvsAttr::Dest(self.attrs()),
+            ],
         }
     }
 
@@ -382,13 +417,19 @@ impl Destination {
     pub fn del_request(&self, service: &ServiceKey) -> IpvsMessage {
         IpvsMessage {
             cmd: IpvsCmd::DelDest,
-            attrs: vec![IpvsAttr::Service(service.attrs()), IpvsAttr::Dest(self.id_attrs())],
+            attrs: vec![
+                IpvsAttr::Service(service.attrs()),
+                IpvsAttr::Dest(self.id_attrs()),
+            ],
         }
     }
 
     /// Parses a destination and its counters from a `GET_DEST` reply; `service_af` is used
     /// when the kernel (before 4.x) does not send the destination's own family.
-    pub fn from_attrs(attrs: &[DestAttr], service_af_v6: bool) -> Result<(Destination, DestStats), TableError> {
+    pub fn from_attrs(
+        attrs: &[DestAttr],
+        service_af_v6: bool,
+    ) -> Result<(Destination, DestStats), TableError> {
         let mut af = if service_af_v6 { AF_INET6 } else { AF_INET };
         let mut addr = None;
         let mut port = None;
@@ -411,7 +452,10 @@ impl Destination {
                 _ => {}
             }
         }
-        let addr = from_inet(&addr.ok_or_else(|| TableError("destination without an address".into()))?, af)?;
+        let addr = from_inet(
+            &addr.ok_or_else(|| TableError("destination without an address".into()))?,
+            af,
+        )?;
         let port = port.ok_or_else(|| TableError(format!("destination {addr} without a port")))?;
         Ok((
             Destination {
