@@ -9,3 +9,11 @@
 
 pub mod config;
 pub mod ipvs;
+pub mod dns;
+pub mod desired;
+pub mod health;
+pub mod reconcile;
+pub mod probe;
+pub mod vip;
+pub mod daemon;
+pub mod status;
