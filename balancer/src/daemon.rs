@@ -176,6 +176,13 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                                 save_owned(&opts.state_dir, &owned);
                             }
                             s.kernel = Some(kernel);
+                            // Each refusal once, not once a second while it persists.
+                            for e in errors.iter().filter(|e| !s.errors.contains(e)) {
+                                error!("{e}; the rest of the table is as it was");
+                            }
+                            if errors.is_empty() && !s.errors.is_empty() {
+                                info!("IPVS table converged again");
+                            }
                             s.errors = errors;
                         }
                         Err(e) => {
@@ -194,7 +201,12 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                         })
                     };
                     let view_tx = view_tx.get_or_insert_with(|| watch::channel(Arc::new(view.clone())).0);
-                    if view.serial() != view_tx.borrow().serial() || *view_tx.borrow().as_ref() != view {
+                    if *view_tx.borrow().as_ref() != view {
+                        let before: BTreeSet<String> = view_tx.borrow().fallback_names().iter().cloned().collect();
+                        for name in view.fallback_names().iter().filter(|n| !before.contains(*n)) {
+                            warn!("DNS {name}: no node passes its checks; answering with every node that is not drained");
+                        }
+                        info!("DNS answers changed (serial {})", view.serial());
                         view_tx.send_replace(Arc::new(view));
                     }
                     let restart = match &dns_task {
@@ -401,10 +413,7 @@ fn apply_ipvs(
                     removed.insert(*k);
                 }
             }
-            Err(e) => {
-                error!("{e}; the rest of the table is unchanged");
-                errors.push(e.to_string());
-            }
+            Err(e) => errors.push(e.to_string()),
         }
     }
     // Show what the kernel has now (counters included).

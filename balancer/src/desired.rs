@@ -45,9 +45,7 @@ pub fn dest_state(
         } else {
             DestState::Active(node.weight)
         }
-    } else if h.ever_up && now.saturating_duration_since(h.since) < settings.remove_after {
-        DestState::Quiesced
-    } else if node.drain && h.ever_up {
+    } else if h.ever_up && (node.drain || now.saturating_duration_since(h.since) < settings.remove_after) {
         DestState::Quiesced
     } else {
         DestState::Absent
