@@ -724,3 +724,15 @@ address = "203.0.113.11"
         assert!(e.contains("dns.listen[0]"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn shipped_examples_parse() {
+        for text in [include_str!("../examples/balancer-ipvs.toml"), include_str!("../examples/balancer-dns.toml")] {
+            Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
