@@ -109,8 +109,8 @@ pub struct CheckSettings {
 }
 
 impl Default for CheckSettings {
-    /// Detection within about a second: a refused connection is seen after two checks
-    /// (≤ 0.4 s), a silent node after the second timeout (≤ 1.0 s).
+    /// Detection within a second: a refused connection is seen after two checks (≤ 0.4 s), a
+    /// silent node when the second of two overlapping checks times out (≤ 0.8 s).
     fn default() -> Self {
         CheckSettings {
             interval: Duration::from_millis(200),

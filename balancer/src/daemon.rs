@@ -308,36 +308,49 @@ fn reload(path: &Path, shared: &Arc<Mutex<Shared>>) -> Option<Arc<Config>> {
     }
 }
 
-/// Checks one (node, port) for as long as the config stands.
+/// Checks one (node, port) for as long as the config stands. A check starts every `interval`
+/// even while earlier ones still wait for their `timeout`, so a silent node is seen after about
+/// `interval + timeout + (fall - 1) × interval`, not `fall × timeout`; outcomes are taken in the
+/// order the checks started, so a late failure never overrides a newer success.
 async fn checker(config: Arc<Config>, node: String, addr: SocketAddr, shared: Arc<Mutex<Shared>>, wake: Arc<Notify>) {
+    use futures_util::StreamExt;
+    use futures_util::stream::FuturesOrdered;
     let (protocol, tls) = check_for_port(addr.port());
     let c = config.check;
     let key = (node.clone(), addr.port());
+    let most_in_flight = (c.timeout.as_millis() / c.interval.as_millis().max(1)) as usize + 1;
+    let mut in_flight = FuturesOrdered::new();
+    let mut tick = tokio::time::interval(c.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let started = tokio::time::Instant::now();
-        let outcome = crate::probe::check(addr, protocol, tls, c.timeout).await;
-        let error = outcome.as_ref().err().cloned();
-        let transition = {
-            let mut s = shared.lock().expect("not poisoned");
-            let now = Instant::now();
-            let h = s.health.entry(key.clone()).or_insert_with(|| Health::new(now));
-            h.observe(outcome, c.rise, c.fall, now)
-        };
-        match transition {
-            Some(Transition::Up) => {
-                info!("{node} {addr}: up after {} passed checks; back in rotation", c.rise)
+        tokio::select! {
+            _ = tick.tick(), if in_flight.len() < most_in_flight => {
+                in_flight.push_back(crate::probe::check(addr, protocol, tls, c.timeout));
             }
-            Some(Transition::Down) => warn!(
-                "{node} {addr}: down after {} failed checks ({}); out of rotation",
-                c.fall,
-                error.unwrap_or_default()
-            ),
-            None => {}
+            Some(outcome) = in_flight.next() => {
+                let error = outcome.as_ref().err().cloned();
+                let transition = {
+                    let mut s = shared.lock().expect("not poisoned");
+                    let now = Instant::now();
+                    let h = s.health.entry(key.clone()).or_insert_with(|| Health::new(now));
+                    h.observe(outcome, c.rise, c.fall, now)
+                };
+                match transition {
+                    Some(Transition::Up) => {
+                        info!("{node} {addr}: up after {} passed checks; back in rotation", c.rise)
+                    }
+                    Some(Transition::Down) => warn!(
+                        "{node} {addr}: down after {} failed checks ({}); out of rotation",
+                        c.fall,
+                        error.unwrap_or_default()
+                    ),
+                    None => {}
+                }
+                if transition.is_some() {
+                    wake.notify_one();
+                }
+            }
         }
-        if transition.is_some() {
-            wake.notify_one();
-        }
-        tokio::time::sleep_until(started + c.interval).await;
     }
 }
 

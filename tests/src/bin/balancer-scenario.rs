@@ -587,12 +587,98 @@ fn bench_program(n: usize) -> Res<()> {
     Ok(())
 }
 
+
+fn median(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[v.len() - 1])
+}
+
+/// How long a dead real server stays in rotation: with the balancer's default checks (node's
+/// daemon refusing connections, and a node gone silent), and with keepalived's defaults as the
+/// anchor (TCP_CHECK, delay_loop 60 s, connect_timeout 5 s).
+fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
+    std::fs::create_dir_all(WORK).map_err(|e| e.to_string())?;
+    topology(false)?;
+    let mut servers: BTreeMap<String, RealServer> =
+        (1..=3).map(|i| (format!("rs{i}"), RealServer::start(&format!("rs{i}")))).collect();
+    let defaults = config("nat", None, "wlc")
+        .replace("interval_ms = 200\ntimeout_ms = 1000\nrise = 2\nfall = 2\n", "")
+        .replace("ports = [25, 110, 143]", "ports = [25]");
+    write_config(&defaults)?;
+    let daemon = start_daemon()?;
+    let up = |limit| wait_for("rs2 in rotation", Duration::from_secs(limit), || Ok(weight(25, "10.42.0.12")? == Some(100)));
+    up(15)?;
+    let (mut refused, mut silent) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // Start at a random phase of the check interval.
+        thread::sleep(Duration::from_millis(37 * (refused.len() as u64 % 6)));
+        servers.remove("rs2").expect("rs2").kill();
+        refused.push(wait_for("rs2 out", Duration::from_secs(10), || Ok(weight(25, "10.42.0.12")? != Some(100)))?.as_secs_f64());
+        servers.insert("rs2".into(), RealServer::start("rs2"));
+        up(10)?;
+        thread::sleep(Duration::from_millis(53 * (silent.len() as u64 % 5)));
+        sh("ip -n rs2 link set eth0 down")?;
+        silent.push(wait_for("rs2 out", Duration::from_secs(10), || Ok(weight(25, "10.42.0.12")? != Some(100)))?.as_secs_f64());
+        sh("ip -n rs2 link set eth0 up && ip -n rs2 route replace default via 10.42.0.1")?;
+        up(10)?;
+    }
+    drop(daemon);
+    let (m, x) = median(refused);
+    println!("pigeonair-balancer (interval 200 ms, timeout 400 ms, fall 2), daemon refusing: median {m:.3} s, max {x:.3} s over {runs} runs");
+    let (m, x) = median(silent);
+    println!("pigeonair-balancer (same), node silent (link down): median {m:.3} s, max {x:.3} s over {runs} runs");
+    if keepalived_runs == 0 {
+        return Ok(());
+    }
+    if pigeonair_host::find_tool("keepalived").is_none() {
+        println!("keepalived anchor: not measured (install the Debian package keepalived)");
+        return Ok(());
+    }
+    sh("ipvsadm -C")?;
+    let conf = Path::new(WORK).join("keepalived.conf");
+    let mut text = format!("global_defs {{\n  router_id bench\n}}\nvirtual_server {VIP} 25 {{\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n");
+    for i in 1..=3 {
+        text.push_str(&format!("  real_server 10.42.0.1{i} 25 {{\n    TCP_CHECK {{\n    }}\n  }}\n"));
+    }
+    text.push_str("}\n");
+    std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+    let mut k = Command::new("keepalived")
+        .args(["-n", "-l", "-C", "-f"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("keepalived: {e}"))?;
+    let mut times = Vec::new();
+    let result = (|| {
+        for _ in 0..keepalived_runs {
+            wait_for("keepalived: rs2 in rotation", Duration::from_secs(130), || Ok(weight(25, "10.42.0.12")?.is_some_and(|w| w > 0)))?;
+            servers.remove("rs2").expect("rs2").kill();
+            let t = wait_for("keepalived: rs2 out", Duration::from_secs(130), || Ok(weight(25, "10.42.0.12")?.is_none_or(|w| w == 0)))?;
+            times.push(t.as_secs_f64());
+            servers.insert("rs2".into(), RealServer::start("rs2"));
+        }
+        Ok::<(), String>(())
+    })();
+    let _ = k.kill();
+    let _ = k.wait();
+    result?;
+    let (m, x) = median(times);
+    println!("keepalived {} defaults (TCP_CHECK, delay_loop 60 s, connect_timeout 5 s), daemon refusing: median {m:.1} s, max {x:.1} s over {keepalived_runs} runs",
+        sh("keepalived --version 2>&1 | head -1").unwrap_or_default().split_whitespace().nth(1).unwrap_or(""));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ipvs") => scenario(args.get(1).map(String::as_str).unwrap_or("nat")),
+        Some("bench-detect") => bench_detect(
+            args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10),
+            args.get(2).and_then(|n| n.parse().ok()).unwrap_or(3),
+        ),
         Some("bench-program") => bench_program(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000)),
-        _ => Err("usage: balancer-scenario ipvs nat|dr | bench-program N".into()),
+        _ => Err("usage: balancer-scenario ipvs nat|dr | bench-program N | bench-detect RUNS KEEPALIVED_RUNS".into()),
     };
     match result {
         Ok(()) => {
