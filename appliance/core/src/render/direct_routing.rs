@@ -1,9 +1,10 @@
 //! IPVS direct routing on a node. The balancer owns the virtual service address (VIP) on the
 //! wire: it answers ARP for it and passes each packet, unchanged, to a node's MAC address on
 //! the public link. A node must therefore accept packets addressed to the VIP, which it does
-//! by carrying the VIP on a dummy interface, and must never answer ARP (or, for IPv6,
-//! neighbour discovery) for it: clients would then reach that node directly and bypass the
-//! balancer. Nothing is rendered for NAT forwarding, DNS or no balancer.
+//! by carrying the VIP as a host address on the loopback interface (the classic LVS-DR
+//! arrangement, which needs no optional kernel driver), and must never answer ARP (or, for
+//! IPv6, neighbour discovery) for it: clients would then reach that node directly and bypass
+//! the balancer. Nothing is rendered for NAT forwarding, DNS or no balancer.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -12,16 +13,14 @@ use super::{RenderedFile, Unit};
 use crate::plan::Plan;
 use crate::types::InterfaceName;
 
-/// The dummy interface that carries the VIP.
-pub const VIP_INTERFACE: &str = "pigeonair-vip";
-/// systemd-networkd's definition of the dummy interface.
-pub const NETDEV: &str = "/etc/systemd/network/30-pigeonair-vip.netdev";
-/// systemd-networkd's configuration of it (the VIP, no ARP).
+/// The interface that carries the VIP: the loopback interface.
+pub const VIP_INTERFACE: &str = "lo";
+/// systemd-networkd's configuration of the loopback interface: the VIP as a host address.
 pub const NETWORK: &str = "/etc/systemd/network/30-pigeonair-vip.network";
 /// The ARP sysctls; loaded by apply when written, and at boot by systemd-sysctl.service.
 pub const SYSCTL: &str = "/etc/sysctl.d/60-pigeonair-dr.conf";
 
-/// The dummy interface with the VIP and the ARP sysctls, when the plan's balancer forwards
+/// The VIP on the loopback interface and the ARP sysctls, when the plan's balancer forwards
 /// by direct routing; nothing otherwise.
 pub fn render(plan: &Plan) -> Vec<RenderedFile> {
     let Some(vip) = plan.balancer.direct_routing_vip() else {
@@ -31,30 +30,21 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
         IpAddr::V4(_) => 32,
         IpAddr::V6(_) => 128,
     };
-    let netdev = format!(
-        "# Written by pigeonair-install: IPVS direct routing. The balancer passes connections for
-# the VIP {vip} to this node unchanged; this interface lets the node accept them.
-[NetDev]
-Name={VIP_INTERFACE}
-Kind=dummy
-"
-    );
-    // ARP=no sets NOARP on the interface: no ARP and, for IPv6, no duplicate address detection.
-    // An IPv6 node answers neighbour solicitations only for addresses of the interface they
-    // arrive on, so the VIP on this interface is never announced on the public link.
+    // networkd adds the VIP next to the kernel's own 127.0.0.1/8 and ::1, which it keeps (also
+    // across a restart); it never configures link-local addresses or router advertisements on
+    // lo, and systemd-networkd-wait-online ignores lo, so nothing else is needed here. An IPv6
+    // node answers neighbour solicitations only for addresses of the interface they arrive on,
+    // so an IPv6 VIP on lo is never announced on the public link.
     let network = format!(
-        "# Written by pigeonair-install: IPVS direct routing. The VIP, as a host address, on an
-# interface that never speaks ARP: the balancer owns the VIP on the wire.
+        "# Written by pigeonair-install: IPVS direct routing. The balancer owns the VIP {vip} on
+# the wire and passes its connections to this node unchanged; the VIP as a host address on
+# the loopback interface lets the node accept them without announcing it on the public link
+# (see {SYSCTL}). 127.0.0.1/8 and ::1 stay as they are.
 [Match]
 Name={VIP_INTERFACE}
 
-[Link]
-ARP=no
-
 [Network]
 Address={vip}/{host_prefix}
-LinkLocalAddressing=no
-IPv6AcceptRA=no
 "
     );
     let public = &plan.public.interface;
@@ -63,8 +53,8 @@ IPv6AcceptRA=no
 # {vip} on the wire; this node has it too (on {VIP_INTERFACE}) to accept the
 # connections the balancer passes on, and must never answer ARP for it, or clients would
 # reach this node directly.
-# arp_ignore=1: answer ARP only for addresses of the interface the request arrived on (Linux
-# would otherwise answer on {public} for the VIP on {VIP_INTERFACE}).
+# arp_ignore=1: answer ARP only for addresses of the interface the request arrived on, so the
+# VIP on {VIP_INTERFACE} is never announced (Linux would otherwise answer for it on {public}).
 # arp_announce=2: ARP requests this node sends always carry its own address on the
 # outgoing interface, never the VIP, so neighbours never learn the VIP at this node's MAC.
 net.ipv4.conf.all.arp_ignore = 1
@@ -74,7 +64,6 @@ net.ipv4.conf.all.arp_announce = 2
     let _ = writeln!(sysctl, "{} = 1", conf_key(public, "arp_ignore"));
     let _ = writeln!(sysctl, "{} = 2", conf_key(public, "arp_announce"));
     vec![
-        RenderedFile::public(NETDEV, netdev, Unit::Networkd),
         RenderedFile::public(NETWORK, network, Unit::Networkd),
         RenderedFile::public(SYSCTL, sysctl, Unit::Sysctl),
     ]
