@@ -1,12 +1,8 @@
 //! IPVS direct routing on a node, against the real kernel: a lab node installed with
 //! `balancer = "ipvs"`, `forwarding = "dr"` (answers: `parse_answer/ipvs-dr.toml`, whose
-//! addresses are node1's) accepts packets for the VIP 203.0.113.240 and never answers ARP for
-//! it, while its own address answers as before.
-//!
-//! The VIP lives on a dummy interface (`pigeonair-vip`). A host kernel built without dummy
-//! links (`CONFIG_DUMMY`, as on some CI virtual machines; Debian's kernel has them) cannot make
-//! it: the test then says so and puts the VIP on the node's `lo` itself, so the ARP settings
-//! are still tested with the VIP as a local address.
+//! addresses are node1's) carries the VIP 203.0.113.240 on `lo`, put there by the rendered
+//! networkd file alone, accepts packets for it and never answers ARP for it, while its own
+//! address answers as before.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -17,6 +13,7 @@ use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const VIP: &str = "203.0.113.240";
 const SYSCTL_FILE: &str = "/etc/sysctl.d/60-pigeonair-dr.conf";
+const NETWORK_FILE: &str = "/etc/systemd/network/30-pigeonair-vip.network";
 
 fn answers() -> String {
     format!(
@@ -47,16 +44,6 @@ fn client_neighbour(lab: &LabCli, addr: &str) -> String {
     stdout(&client_sh(lab, &format!("ip neigh show {addr}")))
 }
 
-/// Whether this kernel makes dummy links (tried in node1's own network namespace).
-fn kernel_has_dummy_links(lab: &LabCli) -> bool {
-    node_sh(
-        lab,
-        "ip link add pigeonair-probe type dummy && ip link del pigeonair-probe",
-    )
-    .status
-    .success()
-}
-
 #[test]
 fn a_direct_routing_node_accepts_the_vip_and_never_answers_arp_for_it() {
     if !lab_host_ready("dr") {
@@ -78,45 +65,33 @@ fn a_direct_routing_node_accepts_the_vip_and_never_answers_arp_for_it() {
         assert_eq!(stdout(&out).trim(), want, "{key}: {}", text(&out));
     }
 
-    // The VIP is on pigeonair-vip (networkd makes it after the install; give it a moment).
-    if kernel_has_dummy_links(&lab) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let shown = stdout(&node_sh(&lab, "ip -br addr show pigeonair-vip"));
-            if shown.contains(&format!("{VIP}/32")) {
-                break;
+    // The VIP is on lo, put there by networkd from the rendered file (apply starts networkd;
+    // give it a moment), next to the loopback's own addresses.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = stdout(&node_sh(&lab, "ip -br addr show lo"));
+        if shown.contains(&format!("{VIP}/32")) {
+            for own in ["127.0.0.1/8", "::1/128"] {
+                assert!(shown.contains(own), "{own} gone from lo: {shown:?}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {VIP}/32 on pigeonair-vip: {shown:?}\n{}",
-                text(&node_sh(
-                    &lab,
-                    "journalctl -u systemd-networkd --no-pager | tail -20"
-                ))
-            );
-            std::thread::sleep(Duration::from_millis(200));
+            break;
         }
-        let link = stdout(&node_sh(&lab, "ip link show pigeonair-vip"));
-        assert!(link.contains("NOARP"), "{link}");
-    } else {
-        eprintln!(
-            "NOTE dr: this kernel makes no dummy links (CONFIG_DUMMY), so networkd cannot make \
-             pigeonair-vip here; the VIP goes on node1's lo instead, and only the ARP settings \
-             are tested"
-        );
-        let files = node_sh(
-            &lab,
-            "cat /etc/systemd/network/30-pigeonair-vip.netdev \
-             /etc/systemd/network/30-pigeonair-vip.network",
-        );
         assert!(
-            text(&files).contains(&format!("Address={VIP}/32")),
-            "{}",
-            text(&files)
+            Instant::now() < deadline,
+            "no {VIP}/32 on lo: {shown:?}\n{}",
+            text(&node_sh(
+                &lab,
+                "journalctl -u systemd-networkd --no-pager | tail -20"
+            ))
         );
-        let added = node_sh(&lab, &format!("ip addr add {VIP}/32 dev lo"));
-        assert!(added.status.success(), "{}", text(&added));
+        std::thread::sleep(Duration::from_millis(200));
     }
+    let status = node_sh(&lab, "networkctl status lo --no-pager");
+    assert!(
+        stdout(&status).contains(NETWORK_FILE),
+        "networkd does not configure lo from {NETWORK_FILE}: {}",
+        text(&status)
+    );
 
     // From the client, on the same link: the VIP does not resolve, the node's address does.
     assert!(!client_pings(&lab, VIP), "the node answered for the VIP");
