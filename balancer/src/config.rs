@@ -731,7 +731,10 @@ mod example_tests {
 
     #[test]
     fn shipped_examples_parse() {
-        for text in [include_str!("../examples/balancer-ipvs.toml"), include_str!("../examples/balancer-dns.toml")] {
+        for text in [
+            include_str!("../examples/balancer-ipvs.toml"),
+            include_str!("../examples/balancer-dns.toml"),
+        ] {
             Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
         }
     }

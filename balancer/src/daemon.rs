@@ -63,7 +63,10 @@ fn set_sysctl(path: &str, value: &str) {
     match fs::read_to_string(path) {
         Ok(v) if v.trim() == value => {}
         _ => match fs::write(path, value) {
-            Ok(()) => info!("set {} = {value}", path.trim_start_matches("/proc/sys/").replace('/', ".")),
+            Ok(()) => info!(
+                "set {} = {value}",
+                path.trim_start_matches("/proc/sys/").replace('/', ".")
+            ),
             Err(e) => warn!("cannot set {path} to {value}: {e}"),
         },
     }
@@ -71,7 +74,9 @@ fn set_sysctl(path: &str, value: &str) {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(supervise(opts))
 }
 
@@ -96,7 +101,10 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
     let mut view_tx: Option<watch::Sender<Arc<DnsView>>> = None;
     let mut dns_task: Option<(Vec<SocketAddr>, JoinHandle<()>)> = None;
     let mut last_status = String::new();
-    info!("pigeonair-balancer started; config {}", opts.config.display());
+    info!(
+        "pigeonair-balancer started; config {}",
+        opts.config.display()
+    );
     loop {
         // 1. The config, if the file changed.
         if let Some(new) = reload(&opts.config, &shared) {
@@ -109,7 +117,11 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                 let keep: BTreeSet<(String, u16)> = new
                     .nodes
                     .iter()
-                    .flat_map(|n| new.checked_ports().into_iter().map(move |p| (n.name.clone(), p)))
+                    .flat_map(|n| {
+                        new.checked_ports()
+                            .into_iter()
+                            .map(move |p| (n.name.clone(), p))
+                    })
                     .collect();
                 let old = s.config.clone();
                 s.health.retain(|k, _| {
@@ -167,11 +179,15 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                     match outcome {
                         Ok((kernel, errors, removed)) => {
                             if !removed.is_empty() {
-                                let wanted: BTreeSet<ServiceKey> =
-                                    desired_table(i, &config.nodes, &HealthMap::new(), Instant::now())
-                                        .keys()
-                                        .copied()
-                                        .collect();
+                                let wanted: BTreeSet<ServiceKey> = desired_table(
+                                    i,
+                                    &config.nodes,
+                                    &HealthMap::new(),
+                                    Instant::now(),
+                                )
+                                .keys()
+                                .copied()
+                                .collect();
                                 owned.retain(|k| wanted.contains(k) || !removed.contains(k));
                                 save_owned(&opts.state_dir, &owned);
                             }
@@ -200,11 +216,19 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                             s.health.get(&(n.name.clone(), p)).is_some_and(|h| h.up)
                         })
                     };
-                    let view_tx = view_tx.get_or_insert_with(|| watch::channel(Arc::new(view.clone())).0);
+                    let view_tx =
+                        view_tx.get_or_insert_with(|| watch::channel(Arc::new(view.clone())).0);
                     if *view_tx.borrow().as_ref() != view {
-                        let before: BTreeSet<String> = view_tx.borrow().fallback_names().iter().cloned().collect();
-                        for name in view.fallback_names().iter().filter(|n| !before.contains(*n)) {
-                            warn!("DNS {name}: no node passes its checks; answering with every node that is not drained");
+                        let before: BTreeSet<String> =
+                            view_tx.borrow().fallback_names().iter().cloned().collect();
+                        for name in view
+                            .fallback_names()
+                            .iter()
+                            .filter(|n| !before.contains(*n))
+                        {
+                            warn!(
+                                "DNS {name}: no node passes its checks; answering with every node that is not drained"
+                            );
                         }
                         info!("DNS answers changed (serial {})", view.serial());
                         view_tx.send_replace(Arc::new(view));
@@ -226,7 +250,8 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                                 Ok(()) => {}
                                 Err(e) => {
                                     error!("DNS server on {l2:?}: {e}");
-                                    shared2.lock().expect("not poisoned").errors = vec![format!("DNS server: {e}")];
+                                    shared2.lock().expect("not poisoned").errors =
+                                        vec![format!("DNS server: {e}")];
                                 }
                             }
                         });
@@ -238,7 +263,11 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
         }
         // 3. Status.
         let view = view_tx.as_ref().map(|t| t.borrow().clone());
-        let status = status_of(&opts, &shared.lock().expect("not poisoned"), view.as_deref());
+        let status = status_of(
+            &opts,
+            &shared.lock().expect("not poisoned"),
+            view.as_deref(),
+        );
         let json = serde_json::to_string_pretty(&status)?;
         if json != last_status {
             write_atomic(&opts.status, json.as_bytes());
@@ -252,7 +281,9 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
             _ = int.recv() => break,
         }
     }
-    info!("pigeonair-balancer stopping; the IPVS table and DNS answers stay as they are until it starts again");
+    info!(
+        "pigeonair-balancer stopping; the IPVS table and DNS answers stay as they are until it starts again"
+    );
     Ok(())
 }
 
@@ -312,7 +343,13 @@ fn reload(path: &Path, shared: &Arc<Mutex<Shared>>) -> Option<Arc<Config>> {
 /// even while earlier ones still wait for their `timeout`, so a silent node is seen after about
 /// `interval + timeout + (fall - 1) × interval`, not `fall × timeout`; outcomes are taken in the
 /// order the checks started, so a late failure never overrides a newer success.
-async fn checker(config: Arc<Config>, node: String, addr: SocketAddr, shared: Arc<Mutex<Shared>>, wake: Arc<Notify>) {
+async fn checker(
+    config: Arc<Config>,
+    node: String,
+    addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    wake: Arc<Notify>,
+) {
     use futures_util::StreamExt;
     use futures_util::stream::FuturesOrdered;
     let (protocol, tls) = check_for_port(addr.port());
@@ -439,8 +476,12 @@ fn describe(c: &Change) -> String {
         Change::AddService(s) => format!("IPVS: added service {} ({})", s.key, s.scheduler),
         Change::EditService(s) => format!("IPVS: put back service {} ({})", s.key, s.scheduler),
         Change::RemoveService(k) => format!("IPVS: removed service {k}"),
-        Change::AddDest(k, d) => format!("IPVS: {k}: added {}:{} weight {}", d.addr, d.port, d.weight),
-        Change::EditDest(k, d) => format!("IPVS: {k}: {}:{} now weight {}", d.addr, d.port, d.weight),
+        Change::AddDest(k, d) => {
+            format!("IPVS: {k}: added {}:{} weight {}", d.addr, d.port, d.weight)
+        }
+        Change::EditDest(k, d) => {
+            format!("IPVS: {k}: {}:{} now weight {}", d.addr, d.port, d.weight)
+        }
         Change::RemoveDest(k, d) => format!("IPVS: {k}: removed {}:{}", d.addr, d.port),
     }
 }
@@ -462,7 +503,10 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
         let (label, since) = match h {
             None => ("unchecked", 0),
             Some(h) if h.checks == 0 => ("unchecked", 0),
-            Some(h) => (if h.up { "up" } else { "down" }, now.saturating_duration_since(h.since).as_secs()),
+            Some(h) => (
+                if h.up { "up" } else { "down" },
+                now.saturating_duration_since(h.since).as_secs(),
+            ),
         };
         (h, label.to_string(), since)
     };
@@ -483,9 +527,15 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
                 let key = ServiceKey::tcp(SocketAddr::new(i.vip, port));
                 for n in &config.nodes {
                     let (h, label, since) = health_of(&n.name, port);
-                    let kernel_dest = s.kernel.as_ref().and_then(|k| k.get(&key)).and_then(|(_, ds)| {
-                        ds.iter().find(|(d, _)| d.addr == n.address && d.port == port).copied()
-                    });
+                    let kernel_dest =
+                        s.kernel
+                            .as_ref()
+                            .and_then(|k| k.get(&key))
+                            .and_then(|(_, ds)| {
+                                ds.iter()
+                                    .find(|(d, _)| d.addr == n.address && d.port == port)
+                                    .copied()
+                            });
                     let state = match dest_state(i, n, h, now) {
                         DestState::Active(_) => "active",
                         DestState::Quiesced if n.drain => "drained",
@@ -511,7 +561,12 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
             st.mode = "dns".into();
             let listen: Vec<String> = d.listen.iter().map(|l| l.to_string()).collect();
             let serial = view.map(|v| v.serial()).unwrap_or(0);
-            st.summary = format!("zone {} on {}, TTL {} s, serial {serial}", d.zone, listen.join(" "), d.ttl);
+            st.summary = format!(
+                "zone {} on {}, TTL {} s, serial {serial}",
+                d.zone,
+                listen.join(" "),
+                d.ttl
+            );
             for (name, ports) in &d.names {
                 let fqdn = format!("{name}.{}", d.zone);
                 let answered = view.and_then(|v| v.addresses(name)).unwrap_or_default();
@@ -569,7 +624,11 @@ fn load_owned(dir: &Path) -> BTreeSet<ServiceKey> {
     let path = owned_path(dir);
     match fs::read_to_string(&path) {
         Ok(t) => match serde_json::from_str::<Vec<String>>(&t) {
-            Ok(keys) => keys.iter().filter_map(|k| k.parse::<SocketAddr>().ok()).map(ServiceKey::tcp).collect(),
+            Ok(keys) => keys
+                .iter()
+                .filter_map(|k| k.parse::<SocketAddr>().ok())
+                .map(ServiceKey::tcp)
+                .collect(),
             Err(e) => {
                 warn!("{}: {e}; starting with no owned services", path.display());
                 BTreeSet::new()
@@ -596,7 +655,10 @@ pub fn kernel_rows(table: &KernelTable) -> BTreeMap<(String, String), (u32, u32,
     let mut m = BTreeMap::new();
     for (k, (_, ds)) in table {
         for (d, c) in ds {
-            m.insert((k.to_string(), SocketAddr::new(d.addr, d.port).to_string()), (d.weight, c.active, c.inactive));
+            m.insert(
+                (k.to_string(), SocketAddr::new(d.addr, d.port).to_string()),
+                (d.weight, c.active, c.inactive),
+            );
         }
     }
     m

@@ -45,7 +45,9 @@ pub fn dest_state(
         } else {
             DestState::Active(node.weight)
         }
-    } else if h.ever_up && (node.drain || now.saturating_duration_since(h.since) < settings.remove_after) {
+    } else if h.ever_up
+        && (node.drain || now.saturating_duration_since(h.since) < settings.remove_after)
+    {
         DestState::Quiesced
     } else {
         DestState::Absent

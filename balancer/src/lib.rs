@@ -8,12 +8,12 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod ipvs;
-pub mod dns;
-pub mod desired;
-pub mod health;
-pub mod reconcile;
-pub mod probe;
-pub mod vip;
 pub mod daemon;
+pub mod desired;
+pub mod dns;
+pub mod health;
+pub mod ipvs;
+pub mod probe;
+pub mod reconcile;
 pub mod status;
+pub mod vip;

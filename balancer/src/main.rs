@@ -60,9 +60,14 @@ enum Cmd {
 
 fn init_logging() {
     // The journal when there is one, stderr otherwise (the VM tests, a terminal).
-    if std::env::var_os("JOURNAL_STREAM").is_some() || std::path::Path::new("/run/systemd/journal/socket").exists() {
+    if std::env::var_os("JOURNAL_STREAM").is_some()
+        || std::path::Path::new("/run/systemd/journal/socket").exists()
+    {
         if let Ok(j) = systemd_journal_logger::JournalLog::new() {
-            if j.with_syslog_identifier("pigeonair-balancer".into()).install().is_ok() {
+            if j.with_syslog_identifier("pigeonair-balancer".into())
+                .install()
+                .is_ok()
+            {
                 log::set_max_level(log::LevelFilter::Info);
                 return;
             }
@@ -74,7 +79,11 @@ fn init_logging() {
             true
         }
         fn log(&self, r: &log::Record) {
-            eprintln!("pigeonair-balancer: {}: {}", r.level().as_str().to_lowercase(), r.args());
+            eprintln!(
+                "pigeonair-balancer: {}: {}",
+                r.level().as_str().to_lowercase(),
+                r.args()
+            );
         }
         fn flush(&self) {}
     }
@@ -97,9 +106,17 @@ fn read_config(path: &PathBuf) -> Result<Config, ExitCode> {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Cmd::Run { config, status_file, state_dir } => {
+        Cmd::Run {
+            config,
+            status_file,
+            state_dir,
+        } => {
             init_logging();
-            match daemon::run(Options { config, status: status_file, state_dir }) {
+            match daemon::run(Options {
+                config,
+                status: status_file,
+                state_dir,
+            }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     log::error!("{e:#}");
@@ -117,11 +134,17 @@ fn main() -> ExitCode {
         Cmd::ZoneExport { config, serial } => match read_config(&config) {
             Ok(c) => match &c.mode {
                 Mode::Dns(d) => {
-                    print!("{}", pigeonair_balancer::dns::zone_text(d, &c.nodes, serial));
+                    print!(
+                        "{}",
+                        pigeonair_balancer::dns::zone_text(d, &c.nodes, serial)
+                    );
                     ExitCode::SUCCESS
                 }
                 Mode::Ipvs(_) => {
-                    eprintln!("pigeonair-balancer: {}: mode is \"ipvs\"; a zone export needs mode = \"dns\" and its [dns] table", config.display());
+                    eprintln!(
+                        "pigeonair-balancer: {}: mode is \"ipvs\"; a zone export needs mode = \"dns\" and its [dns] table",
+                        config.display()
+                    );
                     ExitCode::from(2)
                 }
             },
@@ -146,7 +169,10 @@ fn main() -> ExitCode {
                 }
             };
             if !std::path::Path::new(&format!("/proc/{}", st.pid)).exists() {
-                eprintln!("pigeonair-balancer: the daemon (pid {}) is not running; last status follows", st.pid);
+                eprintln!(
+                    "pigeonair-balancer: the daemon (pid {}) is not running; last status follows",
+                    st.pid
+                );
             }
             if st.mode == "ipvs" {
                 // Live counters: the status file is as old as the last change.

@@ -14,7 +14,12 @@ use tokio::net::TcpStream;
 use crate::config::Protocol;
 
 /// Runs one check of `addr`; `Err` says what failed, for status and the journal.
-pub async fn check(addr: SocketAddr, protocol: Protocol, tls: bool, timeout: Duration) -> Result<(), String> {
+pub async fn check(
+    addr: SocketAddr,
+    protocol: Protocol,
+    tls: bool,
+    timeout: Duration,
+) -> Result<(), String> {
     match tokio::time::timeout(timeout, run(addr, protocol, tls)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
@@ -22,10 +27,13 @@ pub async fn check(addr: SocketAddr, protocol: Protocol, tls: bool, timeout: Dur
 }
 
 async fn run(addr: SocketAddr, protocol: Protocol, tls: bool) -> Result<(), String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let _ = tcp.set_nodelay(true);
     if tls {
-        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("TLS: {e}"))?;
+        let mut b =
+            SslConnector::builder(SslMethod::tls_client()).map_err(|e| format!("TLS: {e}"))?;
         b.set_verify(SslVerifyMode::NONE);
         let ssl = b
             .build()
@@ -36,7 +44,8 @@ async fn run(addr: SocketAddr, protocol: Protocol, tls: bool) -> Result<(), Stri
                 c.into_ssl("")
             })
             .map_err(|e| format!("TLS: {e}"))?;
-        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| format!("TLS: {e}"))?;
+        let mut stream =
+            tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| format!("TLS: {e}"))?;
         std::pin::Pin::new(&mut stream)
             .connect()
             .await
@@ -49,7 +58,10 @@ async fn run(addr: SocketAddr, protocol: Protocol, tls: bool) -> Result<(), Stri
 
 async fn line<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> Result<String, String> {
     let mut l = String::new();
-    let n = r.read_line(&mut l).await.map_err(|e| format!("read: {e}"))?;
+    let n = r
+        .read_line(&mut l)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
     if n == 0 {
         return Err("connection closed".into());
     }
@@ -66,7 +78,10 @@ async fn smtp_reply<S: AsyncRead + Unpin>(r: &mut BufReader<S>) -> Result<String
     }
 }
 
-async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(stream: S, protocol: Protocol) -> Result<(), String> {
+async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    protocol: Protocol,
+) -> Result<(), String> {
     let mut r = BufReader::new(stream);
     let write = |s: &'static str| s.as_bytes();
     match protocol {
@@ -130,29 +145,57 @@ mod tests {
     }
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn dialogues_pass_and_fail_on_the_right_replies() {
         rt().block_on(async {
             let t = Duration::from_secs(2);
-            let smtp = server("220-mx ESMTP\r\n220 ready\r\n", "250-mx\r\n250 8BITMIME\r\n").await;
+            let smtp = server(
+                "220-mx ESMTP\r\n220 ready\r\n",
+                "250-mx\r\n250 8BITMIME\r\n",
+            )
+            .await;
             assert_eq!(check(smtp, Protocol::Smtp, false, t).await, Ok(()));
             let busy = server("421 too busy\r\n", "").await;
-            assert!(check(busy, Protocol::Smtp, false, t).await.unwrap_err().contains("421"));
+            assert!(
+                check(busy, Protocol::Smtp, false, t)
+                    .await
+                    .unwrap_err()
+                    .contains("421")
+            );
             let imap = server("* OK [CAPABILITY IMAP4rev1] ready\r\n", "").await;
             assert_eq!(check(imap, Protocol::Imap, false, t).await, Ok(()));
-            assert!(check(imap, Protocol::Pop3, false, t).await.unwrap_err().contains("+OK"));
+            assert!(
+                check(imap, Protocol::Pop3, false, t)
+                    .await
+                    .unwrap_err()
+                    .contains("+OK")
+            );
             let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let e = check(silent.local_addr().unwrap(), Protocol::Pop3, false, Duration::from_millis(100)).await;
+            let e = check(
+                silent.local_addr().unwrap(),
+                Protocol::Pop3,
+                false,
+                Duration::from_millis(100),
+            )
+            .await;
             assert_eq!(e, Err("no answer within 100 ms".into()));
             drop(silent);
             let closed = {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 l.local_addr().unwrap()
             };
-            assert!(check(closed, Protocol::Imap, false, t).await.unwrap_err().starts_with("connect:"));
+            assert!(
+                check(closed, Protocol::Imap, false, t)
+                    .await
+                    .unwrap_err()
+                    .starts_with("connect:")
+            );
         });
     }
 }

@@ -58,12 +58,26 @@ pub struct Row {
 /// The human table.
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "pigeonair-balancer (pid {}): mode {}; {}", s.pid, s.mode, s.summary);
-    let _ = writeln!(out, "config {} (generation {})", s.config_path, s.generation);
+    let _ = writeln!(
+        out,
+        "pigeonair-balancer (pid {}): mode {}; {}",
+        s.pid, s.mode, s.summary
+    );
+    let _ = writeln!(
+        out,
+        "config {} (generation {})",
+        s.config_path, s.generation
+    );
     if let Some(e) = &s.config_error {
-        let _ = writeln!(out, "config REFUSED, previous one still in force:\n  {}", e.replace('\n', "\n  "));
+        let _ = writeln!(
+            out,
+            "config REFUSED, previous one still in force:\n  {}",
+            e.replace('\n', "\n  ")
+        );
     }
-    let header = ["SERVICE", "NODE", "ADDRESS", "HEALTH", "STATE", "WEIGHT", "ACTIVE", "INACTIVE"];
+    let header = [
+        "SERVICE", "NODE", "ADDRESS", "HEALTH", "STATE", "WEIGHT", "ACTIVE", "INACTIVE",
+    ];
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
     let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     for r in &s.rows {
@@ -78,9 +92,15 @@ pub fn render(s: &Status) -> String {
             opt(r.inactive_conns),
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     for r in s.rows.iter().filter(|r| r.health != "up") {
@@ -119,12 +139,22 @@ mod tests {
                 inactive_conns: Some(0),
                 last_error: Some("connect: Connection refused".into()),
             }],
-            errors: vec!["add destination 10.9.9.9:25 to TCP 203.0.113.240:25: invalid operation".into()],
+            errors: vec![
+                "add destination 10.9.9.9:25 to TCP 203.0.113.240:25: invalid operation".into(),
+            ],
         };
         let text = render(&s);
         assert!(text.contains("config REFUSED"), "{text}");
-        assert!(text.contains("TCP 203.0.113.240:25  node2  10.42.0.12:25  down 3s  quiesced  0       1       0"), "{text}");
-        assert!(text.contains("node2 10.42.0.12:25: connect: Connection refused"), "{text}");
+        assert!(
+            text.contains(
+                "TCP 203.0.113.240:25  node2  10.42.0.12:25  down 3s  quiesced  0       1       0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("node2 10.42.0.12:25: connect: Connection refused"),
+            "{text}"
+        );
         assert!(text.contains("error: add destination"), "{text}");
     }
 }

@@ -6,7 +6,8 @@ use std::io;
 use std::net::IpAddr;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
@@ -16,14 +17,19 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 /// `RTM_GETLINK` for one interface by name.
 pub fn get_link_request(interface: &str) -> RouteNetlinkMessage {
     let mut link = LinkMessage::default();
-    link.attributes.push(LinkAttribute::IfName(interface.to_string()));
+    link.attributes
+        .push(LinkAttribute::IfName(interface.to_string()));
     RouteNetlinkMessage::GetLink(link)
 }
 
 /// `RTM_NEWADDR`: the VIP as a host address (/32 or /128) on interface `index`.
 pub fn new_address_request(index: u32, vip: IpAddr) -> RouteNetlinkMessage {
     let mut m = AddressMessage::default();
-    m.header.family = if vip.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    m.header.family = if vip.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
     m.header.prefix_len = if vip.is_ipv4() { 32 } else { 128 };
     m.header.scope = AddressScope::Universe;
     m.header.index = index;
@@ -32,7 +38,11 @@ pub fn new_address_request(index: u32, vip: IpAddr) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewAddress(m)
 }
 
-fn request(socket: &Socket, msg: RouteNetlinkMessage, flags: u16) -> io::Result<Vec<RouteNetlinkMessage>> {
+fn request(
+    socket: &Socket,
+    msg: RouteNetlinkMessage,
+    flags: u16,
+) -> io::Result<Vec<RouteNetlinkMessage>> {
     let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(msg));
     packet.header.flags = flags;
     packet.header.sequence_number = 1;
@@ -46,8 +56,9 @@ fn request(socket: &Socket, msg: RouteNetlinkMessage, flags: u16) -> io::Result<
         let size = socket.recv(&mut &mut receive[..], 0)?;
         let mut offset = 0;
         while offset < size {
-            let msg: NetlinkMessage<RouteNetlinkMessage> = NetlinkMessage::deserialize(&receive[offset..size])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let msg: NetlinkMessage<RouteNetlinkMessage> =
+                NetlinkMessage::deserialize(&receive[offset..size])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             let len = msg.header.length as usize;
             match msg.payload {
                 NetlinkPayload::Error(e) => {
@@ -77,8 +88,12 @@ pub fn ensure_vip(interface: &str, vip: IpAddr) -> Result<bool, String> {
         Ok::<_, io::Error>(s)
     })()
     .map_err(|e| format!("rtnetlink socket: {e}"))?;
-    let links = request(&socket, get_link_request(interface), NLM_F_REQUEST | NLM_F_ACK)
-        .map_err(|e| format!("interface {interface:?}: {e} (check ipvs.interface)"))?;
+    let links = request(
+        &socket,
+        get_link_request(interface),
+        NLM_F_REQUEST | NLM_F_ACK,
+    )
+    .map_err(|e| format!("interface {interface:?}: {e} (check ipvs.interface)"))?;
     let index = links
         .iter()
         .find_map(|m| match m {
@@ -104,7 +119,9 @@ mod tests {
 
     #[test]
     fn new_address_is_a_host_address_with_local_and_address() {
-        let RouteNetlinkMessage::NewAddress(m) = new_address_request(3, "203.0.113.240".parse().unwrap()) else {
+        let RouteNetlinkMessage::NewAddress(m) =
+            new_address_request(3, "203.0.113.240".parse().unwrap())
+        else {
             panic!()
         };
         assert_eq!(m.header.prefix_len, 32);

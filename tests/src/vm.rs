@@ -91,7 +91,11 @@ pub struct VmOutput {
 impl VmOutput {
     /// The console text between boot and the marker: the command's own output.
     pub fn output(&self) -> &str {
-        let start = self.console.find("PIGEONAIR-VM-START\n").map(|i| i + 19).unwrap_or(0);
+        let start = self
+            .console
+            .find("PIGEONAIR-VM-START\n")
+            .map(|i| i + 19)
+            .unwrap_or(0);
         let end = self.console.find(EXIT_MARKER).unwrap_or(self.console.len());
         &self.console[start..end.max(start)]
     }
@@ -110,14 +114,23 @@ impl Vm {
         let mirror = Mirror::from_host().map_err(|e| VmError::Image(e.to_string()))?;
         let debs = Debs::default();
         let mut sink = Vec::new();
-        let image = ensure_image(&ImageStore::from_env(), &ImageSpec::appliance(), &mirror, &debs, &mut sink)
-            .map_err(|e| VmError::Image(e.to_string()))?;
+        let image = ensure_image(
+            &ImageStore::from_env(),
+            &ImageSpec::appliance(),
+            &mirror,
+            &debs,
+            &mut sink,
+        )
+        .map_err(|e| VmError::Image(e.to_string()))?;
         let base = image.base().to_path_buf();
         let boot = base.join("boot");
         let kernel = fs::read_dir(&boot)
             .map_err(io(format!("reading {}", boot.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+            })
             .ok_or_else(|| {
                 VmError::Missing(format!(
                     "no vmlinuz-* in {}: the image spec must include linux-image-amd64",
@@ -133,7 +146,12 @@ impl Vm {
     }
 
     /// Runs `argv` (with `env`) as root inside a fresh VM and waits at most `timeout`.
-    pub fn run(&self, argv: &[String], env: &[(String, String)], timeout: Duration) -> Result<VmOutput, VmError> {
+    pub fn run(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<VmOutput, VmError> {
         for (tool, package) in VM_TOOLS {
             let found = if tool.starts_with('/') {
                 Path::new(tool).exists()
@@ -192,7 +210,14 @@ impl Vm {
         let socket = work.path.join("fs.sock");
         let virtiofsd = Command::new(VIRTIOFSD)
             .arg(format!("--socket-path={}", socket.display()))
-            .args(["-o", "source=/", "-o", "cache=always", "-o", "sandbox=chroot"])
+            .args([
+                "-o",
+                "source=/",
+                "-o",
+                "cache=always",
+                "-o",
+                "sandbox=chroot",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -202,7 +227,9 @@ impl Vm {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !socket.exists() {
             if Instant::now() > deadline {
-                return Err(VmError::Missing("virtiofsd did not create its socket within 5 s".into()));
+                return Err(VmError::Missing(
+                    "virtiofsd did not create its socket within 5 s".into(),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -265,14 +292,21 @@ impl Vm {
             t
         };
         if timed_out {
-            return Err(VmError::Timeout { secs: timeout.as_secs(), tail: tail() });
+            return Err(VmError::Timeout {
+                secs: timeout.as_secs(),
+                tail: tail(),
+            });
         }
         let code = console
             .lines()
             .find_map(|l| l.strip_prefix(EXIT_MARKER))
             .and_then(|c| c.trim().parse::<i32>().ok());
         match code {
-            Some(code) => Ok(VmOutput { code, console, elapsed }),
+            Some(code) => Ok(VmOutput {
+                code,
+                console,
+                elapsed,
+            }),
             None => Err(VmError::NoExit { tail: tail() }),
         }
     }
@@ -285,8 +319,10 @@ pub fn sh_quote(s: &str) -> String {
 
 fn write_exec(path: &Path, text: &str) -> Result<(), VmError> {
     let mut f = fs::File::create(path).map_err(io(format!("writing {}", path.display())))?;
-    f.write_all(text.as_bytes()).map_err(io(format!("writing {}", path.display())))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(io(format!("chmod {}", path.display())))
+    f.write_all(text.as_bytes())
+        .map_err(io(format!("writing {}", path.display())))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .map_err(io(format!("chmod {}", path.display())))
 }
 
 struct KillOnDrop(Child);

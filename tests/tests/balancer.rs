@@ -17,16 +17,28 @@ fn vm_host_ready(test: &str) -> bool {
     let missing: Vec<String> = VM_TOOLS
         .iter()
         .filter(|(tool, _)| {
-            if tool.starts_with('/') { !Path::new(tool).exists() } else { pigeonair_host::find_tool(tool).is_none() }
+            if tool.starts_with('/') {
+                !Path::new(tool).exists()
+            } else {
+                pigeonair_host::find_tool(tool).is_none()
+            }
         })
         .map(|(tool, package)| format!("{tool} (Debian package {package})"))
-        .chain(pigeonair_host::find_tool("ipvsadm").is_none().then(|| "ipvsadm (Debian package ipvsadm)".to_string()))
+        .chain(
+            pigeonair_host::find_tool("ipvsadm")
+                .is_none()
+                .then(|| "ipvsadm (Debian package ipvsadm)".to_string()),
+        )
         .collect();
     let root = nix::unistd::geteuid().is_root();
     if missing.is_empty() && root {
         return true;
     }
-    let why = if root { format!("missing {}", missing.join(", ")) } else { "needs root".into() };
+    let why = if root {
+        format!("missing {}", missing.join(", "))
+    } else {
+        "needs root".into()
+    };
     if std::env::var_os("CI").is_some() {
         panic!("{test}: cannot run in CI: {why}; scripts/host-setup installs these");
     }
@@ -71,7 +83,10 @@ fn run(forwarding: &str) {
         "a netlink error from the kernel is reported",
         "status shows services, servers, health, weights and connections",
     ] {
-        assert!(text.contains(&format!("ok: {step}")), "step missing: {step}\n{text}");
+        assert!(
+            text.contains(&format!("ok: {step}")),
+            "step missing: {step}\n{text}"
+        );
     }
 }
 

@@ -14,8 +14,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const DNS: &str = "203.0.113.11";
 
 fn example_answers() -> String {
-    std::fs::read_to_string(format!("{}/../appliance/core/examples/single-box.toml", env!("CARGO_MANIFEST_DIR")))
-        .expect("example answers")
+    std::fs::read_to_string(format!(
+        "{}/../appliance/core/examples/single-box.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("example answers")
 }
 
 /// Installs node `i` (2 or 3) as its own box, at its lab addresses.
@@ -24,8 +27,17 @@ fn install_node(lab: &LabCli, i: u8) {
         .replace("203.0.113.11/24", &format!("203.0.113.1{i}/24"))
         .replace("10.42.0.11/24", &format!("10.42.0.1{i}/24"))
         .replace("mx1.example.com", &format!("mx{i}.example.com"));
-    let out = pipe(lab, &format!("node{i}"), "pigeonair-install --answers -", &answers);
-    assert!(out.status.success(), "install node{i}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = pipe(
+        lab,
+        &format!("node{i}"),
+        "pigeonair-install --answers -",
+        &answers,
+    );
+    assert!(
+        out.status.success(),
+        "install node{i}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs `cmd` in `node` with `input` on its standard input.
@@ -38,7 +50,12 @@ fn pipe(lab: &LabCli, node: &str, cmd: &str, input: &str) -> std::process::Outpu
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("pigeonair-lab exec");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
     child.wait_with_output().expect("wait")
 }
 
@@ -67,8 +84,20 @@ address = "203.0.113.13"
 
 /// `dig +short` from the client, sorted.
 fn dig(lab: &LabCli, name: &str, kind: &str) -> Vec<String> {
-    let out = lab.client(&["dig", &format!("@{DNS}"), name, kind, "+short", "+time=1", "+tries=1"]);
-    let mut lines: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let out = lab.client(&[
+        "dig",
+        &format!("@{DNS}"),
+        name,
+        kind,
+        "+short",
+        "+time=1",
+        "+tries=1",
+    ]);
+    let mut lines: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     lines.sort();
     lines
 }
@@ -76,7 +105,11 @@ fn dig(lab: &LabCli, name: &str, kind: &str) -> Vec<String> {
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < limit, "{what}: not within {} s", limit.as_secs());
+        assert!(
+            t.elapsed() < limit,
+            "{what}: not within {} s",
+            limit.as_secs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     t.elapsed()
@@ -97,52 +130,121 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
     install_node(&lab, 2);
     install_node(&lab, 3);
 
-    let out = pipe(&lab, "node1", "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml", CONFIG);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let all = vec!["203.0.113.11".to_string(), "203.0.113.12".into(), "203.0.113.13".into()];
+    let out = pipe(
+        &lab,
+        "node1",
+        "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml",
+        CONFIG,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = vec![
+        "203.0.113.11".to_string(),
+        "203.0.113.12".into(),
+        "203.0.113.13".into(),
+    ];
     let mx = "mx.cluster.example.net";
     // Every node, once each of them passed its checks (the path unit started the daemon).
-    let first = wait_until("all three nodes answered", Duration::from_secs(30), || dig(&lab, mx, "A") == all);
-    println!("dig {mx}: all three nodes {} ms after the config was written", first.as_millis());
-    let active = lab.exec("node1", &["systemctl", "is-active", "pigeonair-balancer.service"]);
+    let first = wait_until("all three nodes answered", Duration::from_secs(30), || {
+        dig(&lab, mx, "A") == all
+    });
+    println!(
+        "dig {mx}: all three nodes {} ms after the config was written",
+        first.as_millis()
+    );
+    let active = lab.exec(
+        "node1",
+        &["systemctl", "is-active", "pigeonair-balancer.service"],
+    );
     assert_eq!(stdout(&active).trim(), "active");
     // TLS checks (465 for smtp, 993 for imap, 995 for pop3) pass against the real daemons.
     for name in ["smtp", "imap", "pop3"] {
-        assert_eq!(dig(&lab, &format!("{name}.cluster.example.net"), "A"), all, "{name}");
+        assert_eq!(
+            dig(&lab, &format!("{name}.cluster.example.net"), "A"),
+            all,
+            "{name}"
+        );
     }
     assert_eq!(dig(&lab, "example.com", "MX"), vec![format!("10 {mx}.")]);
     let full = stdout(&lab.client(&["dig", &format!("@{DNS}"), mx, "A", "+time=1", "+tries=1"]));
-    assert!(full.contains("flags: qr aa"), "authoritative answer expected:\n{full}");
+    assert!(
+        full.contains("flags: qr aa"),
+        "authoritative answer expected:\n{full}"
+    );
     assert!(full.contains("\t5\tIN\tA\t"), "TTL 5 expected:\n{full}");
-    let refused = stdout(&lab.client(&["dig", &format!("@{DNS}"), "example.org", "A", "+time=1", "+tries=1"]));
+    let refused = stdout(&lab.client(&[
+        "dig",
+        &format!("@{DNS}"),
+        "example.org",
+        "A",
+        "+time=1",
+        "+tries=1",
+    ]));
     assert!(refused.contains("status: REFUSED"), "{refused}");
 
     // Postfix stops on node2: its address leaves the MX target's answer, IMAP's stays.
     let stop = lab.exec("node2", &["systemctl", "stop", "postfix"]);
     assert!(stop.status.success());
-    let gone = wait_until("node2 out of the MX answer", Duration::from_secs(10), || {
-        dig(&lab, mx, "A") == vec!["203.0.113.11".to_string(), "203.0.113.13".into()]
-    });
-    println!("postfix stopped on node2: gone from {mx} after {} ms (dig polled every 50 ms)", gone.as_millis());
-    assert_eq!(dig(&lab, "imap.cluster.example.net", "A"), all, "Dovecot still answers on node2");
+    let gone = wait_until(
+        "node2 out of the MX answer",
+        Duration::from_secs(10),
+        || dig(&lab, mx, "A") == vec!["203.0.113.11".to_string(), "203.0.113.13".into()],
+    );
+    println!(
+        "postfix stopped on node2: gone from {mx} after {} ms (dig polled every 50 ms)",
+        gone.as_millis()
+    );
+    assert_eq!(
+        dig(&lab, "imap.cluster.example.net", "A"),
+        all,
+        "Dovecot still answers on node2"
+    );
     let status = stdout(&lab.exec("node1", &["pigeonair-balancer", "status"]));
-    assert!(status.contains("mx.cluster.example.net") && status.contains("left out"), "{status}");
-    let json: serde_json::Value =
-        serde_json::from_str(&stdout(&lab.exec("node1", &["pigeonair-balancer", "status", "--json"]))).expect("status --json");
+    assert!(
+        status.contains("mx.cluster.example.net") && status.contains("left out"),
+        "{status}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(
+        &lab.exec("node1", &["pigeonair-balancer", "status", "--json"]),
+    ))
+    .expect("status --json");
     assert_eq!(json["mode"], "dns");
 
     let start = lab.exec("node2", &["systemctl", "start", "postfix"]);
     assert!(start.status.success());
-    let back = wait_until("node2 back in the MX answer", Duration::from_secs(10), || dig(&lab, mx, "A") == all);
-    println!("postfix started on node2: back in {mx} after {} ms", back.as_millis());
+    let back = wait_until(
+        "node2 back in the MX answer",
+        Duration::from_secs(10),
+        || dig(&lab, mx, "A") == all,
+    );
+    println!(
+        "postfix started on node2: back in {mx} after {} ms",
+        back.as_millis()
+    );
 
     // Every state change is in the journal.
     let journal = stdout(&lab.exec(
         "node1",
-        &["journalctl", "-u", "pigeonair-balancer", "--no-pager", "-o", "cat"],
+        &[
+            "journalctl",
+            "-u",
+            "pigeonair-balancer",
+            "--no-pager",
+            "-o",
+            "cat",
+        ],
     ));
-    assert!(journal.contains("node2 203.0.113.12:25: down after 2 failed checks"), "{journal}");
-    assert!(journal.contains("node2 203.0.113.12:25: up after 2 passed checks"), "{journal}");
+    assert!(
+        journal.contains("node2 203.0.113.12:25: down after 2 failed checks"),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("node2 203.0.113.12:25: up after 2 passed checks"),
+        "{journal}"
+    );
 
     // A bad config is refused; the daemon keeps answering from the last good one.
     let bad = CONFIG.replace("ttl = 5", "ttl = 5\n[dns.names]\nmx = [0]");
@@ -154,16 +256,35 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
 
     // The zone export for ISPs with their own DNS.
     pipe(&lab, "node1", "cat > /etc/pigeonair/balancer.toml", CONFIG);
-    let zone = stdout(&lab.exec("node1", &["pigeonair-balancer", "zone-export", "--serial", "2026112901"]));
-    assert!(zone.contains("mx") && zone.contains("203.0.113.12"), "{zone}");
+    let zone = stdout(&lab.exec(
+        "node1",
+        &[
+            "pigeonair-balancer",
+            "zone-export",
+            "--serial",
+            "2026112901",
+        ],
+    ));
+    assert!(
+        zone.contains("mx") && zone.contains("203.0.113.12"),
+        "{zone}"
+    );
     if pigeonair_host::find_tool("named-checkzone").is_some() {
         let dir = std::env::temp_dir().join(format!("pigeonair-zone-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("zone");
         std::fs::write(&file, &zone).expect("zone");
-        let check = Command::new("named-checkzone").arg("cluster.example.net").arg(&file).output().expect("named-checkzone");
+        let check = Command::new("named-checkzone")
+            .arg("cluster.example.net")
+            .arg(&file)
+            .output()
+            .expect("named-checkzone");
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(check.status.success(), "{}\n{zone}", String::from_utf8_lossy(&check.stdout));
+        assert!(
+            check.status.success(),
+            "{}\n{zone}",
+            String::from_utf8_lossy(&check.stdout)
+        );
     }
     drop(lab);
 }

@@ -178,6 +178,38 @@ fn kernel_dest_reply_parses_and_emits_the_same_bytes() {
 }
 
 #[test]
+fn kernel_ipv6_persistent_service_reply() {
+    // `ipvsadm -A -t [2001:db8::240]:993 -s rr -p 300`, captured as above.
+    let raw = bytes(&format!(
+        "
+    40010000 2300 0200 04000000 a0000000 # 320 bytes, IPVS, NLM_F_MULTI, seq 4, pid 160
+    01 01 0000                 # IPVS_CMD_NEW_SERVICE, version 1
+    2c01 0100                  # IPVS_CMD_ATTR_SERVICE, 300 bytes
+      0600 0100 0a00 0000      #   AF = 10 (AF_INET6)
+      0600 0200 0600 0000      #   PROTOCOL = TCP
+      1400 0300                #   ADDR: the whole union
+        20010db8000000000000000000000240 # 2001:db8::240
+      0600 0400 03e1 0000      #   PORT = 993, network byte order
+      0700 0600 727200 00      #   SCHED_NAME = \"rr\\0\" (7 bytes + 1 padding)
+      0c00 0700 03000000 ffffffff # FLAGS: PERSISTENT | HASHED, mask
+      0800 0800 2c010000       #   TIMEOUT = 300 s
+      0800 0900 80000000       #   NETMASK = 128 (a prefix length for IPv6)
+    {STATS}"
+    ));
+    let m = parse(&raw);
+    let service = Service::from_attrs(inner(&m).service().unwrap()).unwrap();
+    assert_eq!(
+        service,
+        Service::new(
+            ServiceKey::tcp("[2001:db8::240]:993".parse().unwrap()),
+            "rr",
+            Some(300)
+        )
+    );
+    assert_eq!(emit(&m), raw);
+}
+
+#[test]
 fn new_service_request_bytes() {
     // What we send for `ipvsadm -A -t 203.0.113.240:25 -s wlc`: every attribute the kernel
     // needs for a full entry, with the flags mask set so the kernel takes our flags as given.

@@ -46,18 +46,29 @@ enum What {
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().what {
-        What::Ipvs { runs, keepalived_runs, services } => {
+        What::Ipvs {
+            runs,
+            keepalived_runs,
+            services,
+        } => {
             let scenario = std::env::current_exe()?.with_file_name("balancer-scenario");
             let vm = Vm::from_image()?;
             for args in [
                 vec!["bench-program".to_string(), services.to_string()],
-                vec!["bench-detect".to_string(), runs.to_string(), keepalived_runs.to_string()],
+                vec![
+                    "bench-detect".to_string(),
+                    runs.to_string(),
+                    keepalived_runs.to_string(),
+                ],
             ] {
                 let mut argv = vec![scenario.display().to_string()];
                 argv.extend(args);
                 let out = vm.run(&argv, &[], Duration::from_secs(1800))?;
                 for line in out.output().lines().filter(|l| {
-                    l.starts_with("program ") || l.starts_with("pigeonair-balancer (") || l.starts_with("keepalived") || l.contains("FAILED")
+                    l.starts_with("program ")
+                        || l.starts_with("pigeonair-balancer (")
+                        || l.starts_with("keepalived")
+                        || l.contains("FAILED")
                 }) {
                     println!("{line}");
                 }
@@ -72,26 +83,44 @@ const LAB: &str = "bench-dns";
 const MX: &str = "mx.cluster.example.net";
 
 fn dig(lab: &LabCli) -> String {
-    stdout(&lab.client(&["dig", "@203.0.113.11", MX, "A", "+short", "+time=1", "+tries=1"]))
+    stdout(&lab.client(&[
+        "dig",
+        "@203.0.113.11",
+        MX,
+        "A",
+        "+short",
+        "+time=1",
+        "+tries=1",
+    ]))
 }
 
 fn until(lab: &LabCli, f: impl Fn(&str) -> bool) -> f64 {
     let t = Instant::now();
     while !f(&dig(lab)) {
-        assert!(t.elapsed() < Duration::from_secs(30), "no change within 30 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no change within 30 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     t.elapsed().as_secs_f64()
 }
 
 fn pipe(lab: &LabCli, node: &str, cmd: &str, input: &str) {
-    let bin = std::env::current_exe().expect("exe").with_file_name("pigeonair-lab");
+    let bin = std::env::current_exe()
+        .expect("exe")
+        .with_file_name("pigeonair-lab");
     let mut child = Command::new(bin)
         .args(["--name", lab.name(), "exec", node, "--", "sh", "-c", cmd])
         .stdin(Stdio::piped())
         .spawn()
         .expect("pigeonair-lab");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
     assert!(child.wait().expect("wait").success(), "{cmd} in {node}");
 }
 
@@ -100,18 +129,36 @@ fn dns(runs: usize) -> anyhow::Result<()> {
     let lab = LabCli::new(bin, LAB);
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "3"]);
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../appliance/core/examples/single-box.toml"))?;
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../appliance/core/examples/single-box.toml"
+    ))?;
     for i in 2..=3 {
         let answers = example
             .replace("203.0.113.11/24", &format!("203.0.113.1{i}/24"))
             .replace("10.42.0.11/24", &format!("10.42.0.1{i}/24"))
             .replace("mx1.example.com", &format!("mx{i}.example.com"));
-        pipe(&lab, &format!("node{i}"), "pigeonair-install --answers - >/dev/null", &answers);
+        pipe(
+            &lab,
+            &format!("node{i}"),
+            "pigeonair-install --answers - >/dev/null",
+            &answers,
+        );
     }
-    let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../balancer/examples/balancer-dns.toml"))?
-        .replace("drain = true", "");
-    pipe(&lab, "node1", "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml", &config);
-    until(&lab, |a| a.contains("203.0.113.12") && a.lines().count() == 3);
+    let config = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../balancer/examples/balancer-dns.toml"
+    ))?
+    .replace("drain = true", "");
+    pipe(
+        &lab,
+        "node1",
+        "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml",
+        &config,
+    );
+    until(&lab, |a| {
+        a.contains("203.0.113.12") && a.lines().count() == 3
+    });
     let (mut stopped, mut silent) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         lab.exec("node2", &["systemctl", "stop", "postfix"]);
@@ -126,7 +173,12 @@ fn dns(runs: usize) -> anyhow::Result<()> {
     }
     let show = |what: &str, mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        println!("DNS mode, {what}: median {:.3} s, max {:.3} s over {} runs (defaults: interval 200 ms, timeout 400 ms, fall 2; dig every 20 ms)", v[v.len() / 2], v[v.len() - 1], v.len());
+        println!(
+            "DNS mode, {what}: median {:.3} s, max {:.3} s over {} runs (defaults: interval 200 ms, timeout 400 ms, fall 2; dig every 20 ms)",
+            v[v.len() / 2],
+            v[v.len() - 1],
+            v.len()
+        );
     };
     show("postfix stopped on node2", stopped);
     show("node2's link down (silent)", silent);

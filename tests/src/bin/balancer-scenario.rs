@@ -21,8 +21,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,11 @@ const WORK: &str = "/run/tmp/balancer";
 type Res<T> = Result<T, String>;
 
 fn sh(cmd: &str) -> Res<String> {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().map_err(|e| format!("{cmd}: {e}"))?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{cmd}: exit {:?}: {}",
@@ -62,16 +66,20 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
 
 fn topology(dr: bool) -> Res<()> {
     sh("modprobe ip_vs; sysctl -qw net.ipv4.ip_forward=1")?;
-    sh("ip netns add client && ip link add vc type veth peer name c0 netns client \
+    sh(
+        "ip netns add client && ip link add vc type veth peer name c0 netns client \
         && ip addr add 198.51.100.1/24 dev vc && ip link set vc up \
         && ip -n client addr add 198.51.100.2/24 dev c0 && ip -n client link set c0 up && ip -n client link set lo up \
-        && ip -n client route add default via 198.51.100.1")?;
+        && ip -n client route add default via 198.51.100.1",
+    )?;
     sh("ip link add br0 type bridge && ip addr add 10.42.0.1/24 dev br0 && ip link set br0 up")?;
     if dr {
         // The real servers answer from the VIP, and in this VM their way back to the client
         // runs through the balancer, which holds the VIP itself: accept such sources.
-        sh("sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.br0.accept_local=1 \
-            net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.br0.rp_filter=0")?;
+        sh(
+            "sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.br0.accept_local=1 \
+            net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.br0.rp_filter=0",
+        )?;
     }
     for i in 1..=3 {
         let ns = format!("rs{i}");
@@ -105,7 +113,9 @@ impl RealServer {
         let mut threads = Vec::new();
         for port in PORTS {
             let name = ns.to_string();
-            let listener = in_netns(ns, move || TcpListener::bind(("0.0.0.0", port)).expect("bind"));
+            let listener = in_netns(ns, move || {
+                TcpListener::bind(("0.0.0.0", port)).expect("bind")
+            });
             listener.set_nonblocking(true).expect("nonblocking");
             let stop = stop.clone();
             threads.push(thread::spawn(move || {
@@ -154,7 +164,14 @@ fn converse(s: TcpStream, name: &str, port: u16, stop: &AtomicBool) {
         match r.read_line(&mut line) {
             Ok(0) => return,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
             Err(_) => return,
         }
         let cmd = line.trim().to_ascii_uppercase();
@@ -184,13 +201,22 @@ struct Session {
 
 fn connect(port: u16) -> Res<Session> {
     let addr: SocketAddr = format!("{VIP}:{port}").parse().expect("addr");
-    let s = in_netns("client", move || TcpStream::connect_timeout(&addr, Duration::from_secs(2)))
-        .map_err(|e| format!("client connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
+    let s = in_netns("client", move || {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+    })
+    .map_err(|e| format!("client connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
     let mut r = BufReader::new(s);
     let mut greeting = String::new();
-    r.read_line(&mut greeting).map_err(|e| format!("greeting from {addr}: {e}"))?;
-    let server = greeting.split_whitespace().nth(1).unwrap_or("").trim_start_matches("OK").to_string();
+    r.read_line(&mut greeting)
+        .map_err(|e| format!("greeting from {addr}: {e}"))?;
+    let server = greeting
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .trim_start_matches("OK")
+        .to_string();
     let server = if greeting.starts_with("* OK") {
         greeting.split_whitespace().nth(2).unwrap_or("").to_string()
     } else {
@@ -201,9 +227,14 @@ fn connect(port: u16) -> Res<Session> {
 
 impl Session {
     fn noop(&mut self) -> Res<String> {
-        self.r.get_mut().write_all(b"NOOP\r\n").map_err(|e| format!("NOOP: {e}"))?;
+        self.r
+            .get_mut()
+            .write_all(b"NOOP\r\n")
+            .map_err(|e| format!("NOOP: {e}"))?;
         let mut l = String::new();
-        self.r.read_line(&mut l).map_err(|e| format!("NOOP reply: {e}"))?;
+        self.r
+            .read_line(&mut l)
+            .map_err(|e| format!("NOOP reply: {e}"))?;
         Ok(l.trim().to_string())
     }
 }
@@ -219,9 +250,11 @@ fn table() -> Res<BTreeMap<ServiceKey, (Service, Vec<Destination>)>> {
 
 fn weight(port: u16, addr: &str) -> Res<Option<u32>> {
     let key = ServiceKey::tcp(format!("{VIP}:{port}").parse().expect("addr"));
-    Ok(table()?
-        .get(&key)
-        .and_then(|(_, ds)| ds.iter().find(|d| d.addr.to_string() == addr).map(|d| d.weight)))
+    Ok(table()?.get(&key).and_then(|(_, ds)| {
+        ds.iter()
+            .find(|d| d.addr.to_string() == addr)
+            .map(|d| d.weight)
+    }))
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> Res<bool>) -> Res<Duration> {
@@ -257,7 +290,9 @@ fn ipvsadm_lines() -> Res<BTreeSet<String>> {
 fn our_lines() -> Res<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for (k, (s, ds)) in table()? {
-        let ServiceKey::Addr { addr, .. } = k else { continue };
+        let ServiceKey::Addr { addr, .. } = k else {
+            continue;
+        };
         out.insert(format!("TCP {addr} {}", s.scheduler));
         for d in ds {
             let m = match d.forwarding {
@@ -282,7 +317,9 @@ fn config(forwarding: &str, drain: Option<&str>, scheduler: &str) -> String {
     for i in 1..=3 {
         let name = format!("rs{i}");
         let drain = drain == Some(name.as_str());
-        c.push_str(&format!("[[node]]\nname = \"{name}\"\naddress = \"10.42.0.1{i}\"\ndrain = {drain}\n"));
+        c.push_str(&format!(
+            "[[node]]\nname = \"{name}\"\naddress = \"10.42.0.1{i}\"\ndrain = {drain}\n"
+        ));
     }
     c
 }
@@ -349,8 +386,9 @@ fn scenario(forwarding: &str) -> Res<()> {
     let dr = forwarding == "dr";
     std::fs::create_dir_all(WORK).map_err(|e| e.to_string())?;
     topology(dr)?;
-    let mut servers: BTreeMap<String, RealServer> =
-        (1..=3).map(|i| (format!("rs{i}"), RealServer::start(&format!("rs{i}")))).collect();
+    let mut servers: BTreeMap<String, RealServer> = (1..=3)
+        .map(|i| (format!("rs{i}"), RealServer::start(&format!("rs{i}"))))
+        .collect();
     // Someone else's service, which the balancer must leave alone.
     sh("ipvsadm -A -t 192.0.2.9:80 -s rr && ipvsadm -a -t 192.0.2.9:80 -r 10.42.0.50:80 -m -w 1")?;
     write_config(&config(forwarding, None, "rr"))?;
@@ -358,23 +396,41 @@ fn scenario(forwarding: &str) -> Res<()> {
     let expected_method = if dr { "Route" } else { "Masq" };
 
     step("all three real servers in rotation", {
-        let took = wait_for("9 destinations at weight 100", Duration::from_secs(15), || {
-            let t = table()?;
-            Ok(PORTS.iter().all(|&p| {
-                let key = ServiceKey::tcp(format!("{VIP}:{p}").parse().expect("addr"));
-                t.get(&key).is_some_and(|(_, ds)| ds.len() == 3 && ds.iter().all(|d| d.weight == 100))
-            }))
-        })?;
+        let took = wait_for(
+            "9 destinations at weight 100",
+            Duration::from_secs(15),
+            || {
+                let t = table()?;
+                Ok(PORTS.iter().all(|&p| {
+                    let key = ServiceKey::tcp(format!("{VIP}:{p}").parse().expect("addr"));
+                    t.get(&key)
+                        .is_some_and(|(_, ds)| ds.len() == 3 && ds.iter().all(|d| d.weight == 100))
+                }))
+            },
+        )?;
         Ok(format!("{} ms after start", took.as_millis()))
     })?;
 
     step("the table we program equals ipvsadm -Ln", {
         let ours = our_lines()?;
         let theirs = ipvsadm_lines()?;
-        expect(ours == theirs, || format!("ours {ours:#?}\nipvsadm {theirs:#?}"))?;
-        expect(ours.iter().filter(|l| l.starts_with(VIP) && l.contains(expected_method)).count() == 9, || format!("{ours:#?}"))?;
-        expect(theirs.contains("TCP 192.0.2.9:80 rr"), || "the foreign service is gone".into())?;
-        Ok(format!("{} lines identical, 9 destinations {expected_method}", ours.len()))
+        expect(ours == theirs, || {
+            format!("ours {ours:#?}\nipvsadm {theirs:#?}")
+        })?;
+        expect(
+            ours.iter()
+                .filter(|l| l.starts_with(VIP) && l.contains(expected_method))
+                .count()
+                == 9,
+            || format!("{ours:#?}"),
+        )?;
+        expect(theirs.contains("TCP 192.0.2.9:80 rr"), || {
+            "the foreign service is gone".into()
+        })?;
+        Ok(format!(
+            "{} lines identical, 9 destinations {expected_method}",
+            ours.len()
+        ))
     })?;
 
     step("VIP on the balancer's interface", {
@@ -398,123 +454,276 @@ fn scenario(forwarding: &str) -> Res<()> {
         let victim = held.server.clone();
         write_config(&config(forwarding, Some(&victim), "rr"))?;
         let addr = format!("10.42.0.1{}", &victim[2..]);
-        let took = wait_for("weight 0 after drain", Duration::from_secs(5), || Ok(weight(25, &addr)? == Some(0)))?;
+        let took = wait_for("weight 0 after drain", Duration::from_secs(5), || {
+            Ok(weight(25, &addr)? == Some(0))
+        })?;
         let reply = held.noop()?;
-        expect(reply == format!("250 {victim}"), || format!("held session answered {reply:?}"))?;
+        expect(reply == format!("250 {victim}"), || {
+            format!("held session answered {reply:?}")
+        })?;
         let seen = spread(25, 12)?;
-        expect(!seen.contains_key(&victim), || format!("new connections still reach {victim}: {seen:?}"))?;
+        expect(!seen.contains_key(&victim), || {
+            format!("new connections still reach {victim}: {seen:?}")
+        })?;
         let reply = held.noop()?;
-        expect(reply == format!("250 {victim}"), || format!("held session answered {reply:?}"))?;
+        expect(reply == format!("250 {victim}"), || {
+            format!("held session answered {reply:?}")
+        })?;
         write_config(&config(forwarding, None, "rr"))?;
-        wait_for("weight back after undrain", Duration::from_secs(5), || Ok(weight(25, &addr)? == Some(100)))?;
-        Ok(format!("{victim} quiesced {} ms after the config changed; the held session kept answering; new ones went to {seen:?}", took.as_millis()))
-    })?;
-
-    step("a dead real server leaves rotation, then the table, and comes back", {
-        servers.remove("rs2").expect("rs2").kill();
-        let t0 = Instant::now();
-        let out = wait_for("rs2 weight 0", Duration::from_secs(5), || Ok(weight(25, "10.42.0.12")? == Some(0)))?;
-        let seen = spread(25, 9)?;
-        expect(!seen.contains_key("rs2"), || format!("{seen:?}"))?;
-        let removed = wait_for("rs2 removed", Duration::from_secs(10), || Ok(weight(25, "10.42.0.12")?.is_none()))?;
-        servers.insert("rs2".into(), RealServer::start("rs2"));
-        let t1 = Instant::now();
-        let back = wait_for("rs2 back", Duration::from_secs(5), || Ok(weight(25, "10.42.0.12")? == Some(100)))?;
-        let _ = t0;
-        let _ = t1;
+        wait_for("weight back after undrain", Duration::from_secs(5), || {
+            Ok(weight(25, &addr)? == Some(100))
+        })?;
         Ok(format!(
-            "out of rotation after {} ms, removed after {:.1} s (remove_after 5 s), back {} ms after restart",
-            out.as_millis(),
-            removed.as_secs_f64(),
-            back.as_millis()
+            "{victim} quiesced {} ms after the config changed; the held session kept answering; new ones went to {seen:?}",
+            took.as_millis()
         ))
     })?;
 
-    step("a table changed by hand is put back; foreign entries stay", {
-        sh(&format!("ipvsadm -e -t {VIP}:25 -r 10.42.0.11:25 -{} -w 5", if dr { "g" } else { "m" }))?;
-        sh(&format!("ipvsadm -d -t {VIP}:110 -r 10.42.0.13:110"))?;
-        sh(&format!("ipvsadm -a -t {VIP}:143 -r 10.42.0.99:143 -m -w 9"))?;
-        let took = wait_for("hand changes undone", Duration::from_secs(5), || {
-            Ok(weight(25, "10.42.0.11")? == Some(100)
-                && weight(110, "10.42.0.13")? == Some(100)
-                && weight(143, "10.42.0.99")?.is_none())
+    step(
+        "a dead real server leaves rotation, then the table, and comes back",
+        {
+            servers.remove("rs2").expect("rs2").kill();
+            let t0 = Instant::now();
+            let out = wait_for("rs2 weight 0", Duration::from_secs(5), || {
+                Ok(weight(25, "10.42.0.12")? == Some(0))
+            })?;
+            let seen = spread(25, 9)?;
+            expect(!seen.contains_key("rs2"), || format!("{seen:?}"))?;
+            let removed = wait_for("rs2 removed", Duration::from_secs(10), || {
+                Ok(weight(25, "10.42.0.12")?.is_none())
+            })?;
+            servers.insert("rs2".into(), RealServer::start("rs2"));
+            let t1 = Instant::now();
+            let back = wait_for("rs2 back", Duration::from_secs(5), || {
+                Ok(weight(25, "10.42.0.12")? == Some(100))
+            })?;
+            let _ = t0;
+            let _ = t1;
+            Ok(format!(
+                "out of rotation after {} ms, removed after {:.1} s (remove_after 5 s), back {} ms after restart",
+                out.as_millis(),
+                removed.as_secs_f64(),
+                back.as_millis()
+            ))
+        },
+    )?;
+
+    step(
+        "a silent real server (link down) leaves rotation and comes back",
+        {
+            sh("ip -n rs3 link set eth0 down")?;
+            let out = wait_for("rs3 weight 0", Duration::from_secs(5), || {
+                Ok(weight(143, "10.42.0.13")? == Some(0))
+            })?;
+            let seen = spread(143, 6)?;
+            expect(!seen.contains_key("rs3"), || format!("{seen:?}"))?;
+            sh("ip -n rs3 link set eth0 up && ip -n rs3 route replace default via 10.42.0.1")?;
+            let back = wait_for("rs3 back", Duration::from_secs(5), || {
+                Ok(weight(143, "10.42.0.13")? == Some(100))
+            })?;
+            Ok(format!(
+                "out of rotation after {} ms (check timeout 1000 ms here), back {} ms after the link came up",
+                out.as_millis(),
+                back.as_millis()
+            ))
+        },
+    )?;
+
+    step("IPv6: a service our library programs equals ipvsadm -Ln", {
+        sh("ip addr add 2001:db8:42::1/64 dev br0 nodad")?;
+        let key = ServiceKey::tcp("[2001:db8::240]:993".parse().expect("addr"));
+        let service = Service::new(key, "wlc", Some(300));
+        let dest = Destination {
+            addr: "2001:db8:42::11".parse().expect("ip"),
+            port: 993,
+            forwarding: if dr {
+                FwdMethod::Route
+            } else {
+                FwdMethod::Masq
+            },
+            weight: 7,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        let mut sock = IpvsSocket::open().map_err(|e| e.to_string())?;
+        for r in sock
+            .execute(&[service.new_request(), dest.new_request(&key)])
+            .map_err(|e| e.to_string())?
+        {
+            r.map_err(|e| e.to_string())?;
+        }
+        let theirs = sh("ipvsadm -Ln -t [2001:db8::240]:993")?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let method = if dr { "Route" } else { "Masq" };
+        expect(
+            theirs.contains("TCP [2001:db8::240]:993 wlc persistent 300")
+                && theirs.contains(&format!("-> [2001:db8:42::11]:993 {method} 7")),
+            || theirs.clone(),
+        )?;
+        let back = sock.table().map_err(|e| e.to_string())?;
+        let (s, d) = back.get(&key).ok_or("IPv6 service not read back")?;
+        expect(*s == service && d.len() == 1 && d[0].0 == dest, || {
+            format!("{s:?} {d:?}")
         })?;
-        let theirs = ipvsadm_lines()?;
-        expect(theirs.contains("192.0.2.9:80 -> 10.42.0.50:80 Masq 1"), || format!("{theirs:#?}"))?;
-        Ok(format!("put back within {} ms", took.as_millis()))
+        for r in sock
+            .execute(&[key.del_request()])
+            .map_err(|e| e.to_string())?
+        {
+            r.map_err(|e| e.to_string())?;
+        }
+        Ok("[2001:db8::240]:993 wlc persistent 300 -> [2001:db8:42::11]:993 weight 7: read back equal, shown by ipvsadm, deleted".into())
     })?;
+
+    step(
+        "a table changed by hand is put back; foreign entries stay",
+        {
+            sh(&format!(
+                "ipvsadm -e -t {VIP}:25 -r 10.42.0.11:25 -{} -w 5",
+                if dr { "g" } else { "m" }
+            ))?;
+            sh(&format!("ipvsadm -d -t {VIP}:110 -r 10.42.0.13:110"))?;
+            sh(&format!(
+                "ipvsadm -a -t {VIP}:143 -r 10.42.0.99:143 -m -w 9"
+            ))?;
+            let took = wait_for("hand changes undone", Duration::from_secs(5), || {
+                Ok(weight(25, "10.42.0.11")? == Some(100)
+                    && weight(110, "10.42.0.13")? == Some(100)
+                    && weight(143, "10.42.0.99")?.is_none())
+            })?;
+            let theirs = ipvsadm_lines()?;
+            expect(
+                theirs.contains("192.0.2.9:80 -> 10.42.0.50:80 Masq 1"),
+                || format!("{theirs:#?}"),
+            )?;
+            Ok(format!("put back within {} ms", took.as_millis()))
+        },
+    )?;
 
     step("a bad config is refused and the last good table kept", {
         let before = our_lines()?;
         let bin = balancer_bin();
         for (bad, field) in [
-            (config(forwarding, None, "fastest"), "ipvs.scheduler: \"fastest\": unknown scheduler"),
-            (config(forwarding, None, "rr").replace("ports = [25, 110, 143]", "ports = [25, 0]"), "ipvs.ports[1]: 0"),
-            (config(forwarding, None, "rr").replace(&format!("vip = \"{VIP}\""), "vip = \"10.42.0.12\""), "ipvs.vip: 10.42.0.12: this is a node's address"),
+            (
+                config(forwarding, None, "fastest"),
+                "ipvs.scheduler: \"fastest\": unknown scheduler",
+            ),
+            (
+                config(forwarding, None, "rr").replace("ports = [25, 110, 143]", "ports = [25, 0]"),
+                "ipvs.ports[1]: 0",
+            ),
+            (
+                config(forwarding, None, "rr")
+                    .replace(&format!("vip = \"{VIP}\""), "vip = \"10.42.0.12\""),
+                "ipvs.vip: 10.42.0.12: this is a node's address",
+            ),
         ] {
             let f = Path::new(WORK).join("bad.toml");
             std::fs::write(&f, &bad).map_err(|e| e.to_string())?;
-            let out = Command::new(&bin).arg("check-config").arg(&f).output().map_err(|e| e.to_string())?;
+            let out = Command::new(&bin)
+                .arg("check-config")
+                .arg(&f)
+                .output()
+                .map_err(|e| e.to_string())?;
             let err = String::from_utf8_lossy(&out.stderr);
-            expect(out.status.code() == Some(2) && err.contains(field), || format!("check-config: {:?} {err}", out.status.code()))?;
+            expect(out.status.code() == Some(2) && err.contains(field), || {
+                format!("check-config: {:?} {err}", out.status.code())
+            })?;
             write_config(&bad)?;
             let status = Path::new(WORK).join("status.json");
             wait_for("status shows the refusal", Duration::from_secs(5), || {
-                Ok(std::fs::read_to_string(&status).unwrap_or_default().contains(&field.replace('"', "\\\"")))
+                Ok(std::fs::read_to_string(&status)
+                    .unwrap_or_default()
+                    .contains(&field.replace('"', "\\\"")))
             })?;
         }
         thread::sleep(Duration::from_millis(1500));
         let after = our_lines()?;
-        expect(before == after, || format!("table changed:\n{before:#?}\n{after:#?}"))?;
+        expect(before == after, || {
+            format!("table changed:\n{before:#?}\n{after:#?}")
+        })?;
         write_config(&config(forwarding, None, "rr"))?;
         Ok("unknown scheduler, port 0 and a VIP that is a node address: each refused with its field, table unchanged".into())
     })?;
 
-    step("a netlink error from the kernel is reported; the daemon keeps the table", {
-        // The kernel loads schedulers on demand; with the loader disabled, asking for one not
-        // yet loaded makes IPVS_CMD_SET_SERVICE fail with ENOENT.
-        let loader = std::fs::read_to_string("/proc/sys/kernel/modprobe").map_err(|e| e.to_string())?;
-        std::fs::write("/proc/sys/kernel/modprobe", "/bin/false").map_err(|e| e.to_string())?;
-        let before = our_lines()?;
-        write_config(&config(forwarding, None, "sed"))?;
-        let status = Path::new(WORK).join("status.json");
-        let r = wait_for("status shows the kernel's refusal", Duration::from_secs(5), || {
-            Ok(std::fs::read_to_string(&status).unwrap_or_default().contains("scheduler or persistence engine not found"))
-        });
-        std::fs::write("/proc/sys/kernel/modprobe", loader.trim()).map_err(|e| e.to_string())?;
-        r?;
-        let after = our_lines()?;
-        expect(before == after, || format!("table changed:\n{before:#?}\n{after:#?}"))?;
-        let st = std::fs::read_to_string(&status).unwrap_or_default();
-        let line = st.lines().find(|l| l.contains("scheduler or persistence")).unwrap_or("").trim().to_string();
-        // With the loader back, the next pass succeeds.
-        wait_for("sed scheduler in force", Duration::from_secs(5), || Ok(our_lines()?.iter().any(|l| l.ends_with(" sed"))))?;
-        Ok(line)
-    })?;
+    step(
+        "a netlink error from the kernel is reported; the daemon keeps the table",
+        {
+            // The kernel loads schedulers on demand; with the loader disabled, asking for one not
+            // yet loaded makes IPVS_CMD_SET_SERVICE fail with ENOENT.
+            let loader =
+                std::fs::read_to_string("/proc/sys/kernel/modprobe").map_err(|e| e.to_string())?;
+            std::fs::write("/proc/sys/kernel/modprobe", "/bin/false").map_err(|e| e.to_string())?;
+            let before = our_lines()?;
+            write_config(&config(forwarding, None, "sed"))?;
+            let status = Path::new(WORK).join("status.json");
+            let r = wait_for(
+                "status shows the kernel's refusal",
+                Duration::from_secs(5),
+                || {
+                    Ok(std::fs::read_to_string(&status)
+                        .unwrap_or_default()
+                        .contains("scheduler or persistence engine not found"))
+                },
+            );
+            std::fs::write("/proc/sys/kernel/modprobe", loader.trim())
+                .map_err(|e| e.to_string())?;
+            r?;
+            let after = our_lines()?;
+            expect(before == after, || {
+                format!("table changed:\n{before:#?}\n{after:#?}")
+            })?;
+            let st = std::fs::read_to_string(&status).unwrap_or_default();
+            let line = st
+                .lines()
+                .find(|l| l.contains("scheduler or persistence"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            // With the loader back, the next pass succeeds.
+            wait_for("sed scheduler in force", Duration::from_secs(5), || {
+                Ok(our_lines()?.iter().any(|l| l.ends_with(" sed")))
+            })?;
+            Ok(line)
+        },
+    )?;
 
-    step("status shows services, servers, health, weights and connections", {
-        let _held = connect(143)?;
-        let out = Command::new(balancer_bin())
-            .args(["status", "--status-file"])
-            .arg(Path::new(WORK).join("status.json"))
-            .output()
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        expect(out.status.success() && text.contains(&format!("TCP {VIP}:143")) && text.contains("up"), || text.clone())?;
-        let json = Command::new(balancer_bin())
-            .args(["status", "--json", "--status-file"])
-            .arg(Path::new(WORK).join("status.json"))
-            .output()
-            .map_err(|e| e.to_string())?;
-        let v: serde_json::Value = serde_json::from_slice(&json.stdout).map_err(|e| e.to_string())?;
-        let active: u64 = v["rows"]
-            .as_array()
-            .map(|rows| rows.iter().filter_map(|r| r["active_conns"].as_u64()).sum())
-            .unwrap_or(0);
-        expect(active >= 1, || format!("no active connection in {v}"))?;
-        print!("{text}");
-        Ok(format!("{} rows, {active} active connection(s)", v["rows"].as_array().map(|r| r.len()).unwrap_or(0)))
-    })?;
+    step(
+        "status shows services, servers, health, weights and connections",
+        {
+            let _held = connect(143)?;
+            let out = Command::new(balancer_bin())
+                .args(["status", "--status-file"])
+                .arg(Path::new(WORK).join("status.json"))
+                .output()
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            expect(
+                out.status.success()
+                    && text.contains(&format!("TCP {VIP}:143"))
+                    && text.contains("up"),
+                || text.clone(),
+            )?;
+            let json = Command::new(balancer_bin())
+                .args(["status", "--json", "--status-file"])
+                .arg(Path::new(WORK).join("status.json"))
+                .output()
+                .map_err(|e| e.to_string())?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&json.stdout).map_err(|e| e.to_string())?;
+            let active: u64 = v["rows"]
+                .as_array()
+                .map(|rows| rows.iter().filter_map(|r| r["active_conns"].as_u64()).sum())
+                .unwrap_or(0);
+            expect(active >= 1, || format!("no active connection in {v}"))?;
+            print!("{text}");
+            Ok(format!(
+                "{} rows, {active} active connection(s)",
+                v["rows"].as_array().map(|r| r.len()).unwrap_or(0)
+            ))
+        },
+    )?;
 
     for (_, s) in servers {
         s.kill();
@@ -529,7 +738,9 @@ fn bench_program(n: usize) -> Res<()> {
     let mut desired = pigeonair_balancer::reconcile::Table::new();
     let mut restore = String::new();
     for i in 0..n {
-        let addr: SocketAddr = format!("203.0.{}.{}:25", 113 + i / 250, 1 + i % 250).parse().expect("addr");
+        let addr: SocketAddr = format!("203.0.{}.{}:25", 113 + i / 250, 1 + i % 250)
+            .parse()
+            .expect("addr");
         let key = ServiceKey::tcp(addr);
         restore.push_str(&format!("-A -t {addr} -s wlc\n"));
         let dests = (1..=3)
@@ -566,12 +777,26 @@ fn bench_program(n: usize) -> Res<()> {
         let failed = outcomes.iter().filter(|o| o.is_err()).count();
         let ours_t = t.elapsed();
         expect(failed == 0, || format!("{failed} requests refused"))?;
-        let count = sh("ipvsadm -Ln | grep -c -- '->' ")?.trim().parse::<usize>().unwrap_or(0);
-        expect(count == 1 + 3 * n, || format!("ipvsadm shows {count} destinations lines"))?;
+        let count = sh("ipvsadm -Ln | grep -c -- '->' ")?
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0);
+        expect(count == 1 + 3 * n, || {
+            format!("ipvsadm shows {count} destinations lines")
+        })?;
         sh("ipvsadm -C")?;
         let t = Instant::now();
-        let mut child = Command::new("ipvsadm").arg("-R").stdin(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
-        child.stdin.take().expect("stdin").write_all(restore.as_bytes()).map_err(|e| e.to_string())?;
+        let mut child = Command::new("ipvsadm")
+            .arg("-R")
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(restore.as_bytes())
+            .map_err(|e| e.to_string())?;
         let st = child.wait().map_err(|e| e.to_string())?;
         let theirs_t = t.elapsed();
         expect(st.success(), || "ipvsadm -R failed".into())?;
@@ -583,10 +808,14 @@ fn bench_program(n: usize) -> Res<()> {
     ours.sort_by(f64::total_cmp);
     theirs.sort_by(f64::total_cmp);
     let (o, t) = (ours[ours.len() / 2], theirs[theirs.len() / 2]);
-    println!("program {n} services x 3 destinations: pigeonair {:.3} s, ipvsadm -R {:.3} s, ratio {:.2} (median of 4 after a warm-up)", o, t, o / t);
+    println!(
+        "program {n} services x 3 destinations: pigeonair {:.3} s, ipvsadm -R {:.3} s, ratio {:.2} (median of 4 after a warm-up)",
+        o,
+        t,
+        o / t
+    );
     Ok(())
 }
-
 
 fn median(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -599,34 +828,56 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
 fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
     std::fs::create_dir_all(WORK).map_err(|e| e.to_string())?;
     topology(false)?;
-    let mut servers: BTreeMap<String, RealServer> =
-        (1..=3).map(|i| (format!("rs{i}"), RealServer::start(&format!("rs{i}")))).collect();
+    let mut servers: BTreeMap<String, RealServer> = (1..=3)
+        .map(|i| (format!("rs{i}"), RealServer::start(&format!("rs{i}"))))
+        .collect();
     let defaults = config("nat", None, "wlc")
-        .replace("interval_ms = 200\ntimeout_ms = 1000\nrise = 2\nfall = 2\n", "")
+        .replace(
+            "interval_ms = 200\ntimeout_ms = 1000\nrise = 2\nfall = 2\n",
+            "",
+        )
         .replace("ports = [25, 110, 143]", "ports = [25]");
     write_config(&defaults)?;
     let daemon = start_daemon()?;
-    let up = |limit| wait_for("rs2 in rotation", Duration::from_secs(limit), || Ok(weight(25, "10.42.0.12")? == Some(100)));
+    let up = |limit| {
+        wait_for("rs2 in rotation", Duration::from_secs(limit), || {
+            Ok(weight(25, "10.42.0.12")? == Some(100))
+        })
+    };
     up(15)?;
     let (mut refused, mut silent) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         // Start at a random phase of the check interval.
         thread::sleep(Duration::from_millis(37 * (refused.len() as u64 % 6)));
         servers.remove("rs2").expect("rs2").kill();
-        refused.push(wait_for("rs2 out", Duration::from_secs(10), || Ok(weight(25, "10.42.0.12")? != Some(100)))?.as_secs_f64());
+        refused.push(
+            wait_for("rs2 out", Duration::from_secs(10), || {
+                Ok(weight(25, "10.42.0.12")? != Some(100))
+            })?
+            .as_secs_f64(),
+        );
         servers.insert("rs2".into(), RealServer::start("rs2"));
         up(10)?;
         thread::sleep(Duration::from_millis(53 * (silent.len() as u64 % 5)));
         sh("ip -n rs2 link set eth0 down")?;
-        silent.push(wait_for("rs2 out", Duration::from_secs(10), || Ok(weight(25, "10.42.0.12")? != Some(100)))?.as_secs_f64());
+        silent.push(
+            wait_for("rs2 out", Duration::from_secs(10), || {
+                Ok(weight(25, "10.42.0.12")? != Some(100))
+            })?
+            .as_secs_f64(),
+        );
         sh("ip -n rs2 link set eth0 up && ip -n rs2 route replace default via 10.42.0.1")?;
         up(10)?;
     }
     drop(daemon);
     let (m, x) = median(refused);
-    println!("pigeonair-balancer (interval 200 ms, timeout 400 ms, fall 2), daemon refusing: median {m:.3} s, max {x:.3} s over {runs} runs");
+    println!(
+        "pigeonair-balancer (interval 200 ms, timeout 400 ms, fall 2), daemon refusing: median {m:.3} s, max {x:.3} s over {runs} runs"
+    );
     let (m, x) = median(silent);
-    println!("pigeonair-balancer (same), node silent (link down): median {m:.3} s, max {x:.3} s over {runs} runs");
+    println!(
+        "pigeonair-balancer (same), node silent (link down): median {m:.3} s, max {x:.3} s over {runs} runs"
+    );
     if keepalived_runs == 0 {
         return Ok(());
     }
@@ -636,9 +887,13 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
     }
     sh("ipvsadm -C")?;
     let conf = Path::new(WORK).join("keepalived.conf");
-    let mut text = format!("global_defs {{\n  router_id bench\n}}\nvirtual_server {VIP} 25 {{\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n");
+    let mut text = format!(
+        "global_defs {{\n  router_id bench\n}}\nvirtual_server {VIP} 25 {{\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n"
+    );
     for i in 1..=3 {
-        text.push_str(&format!("  real_server 10.42.0.1{i} 25 {{\n    TCP_CHECK {{\n    }}\n  }}\n"));
+        text.push_str(&format!(
+            "  real_server 10.42.0.1{i} 25 {{\n    TCP_CHECK {{\n    }}\n  }}\n"
+        ));
     }
     text.push_str("}\n");
     std::fs::write(&conf, text).map_err(|e| e.to_string())?;
@@ -652,9 +907,15 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
     let mut times = Vec::new();
     let result = (|| {
         for _ in 0..keepalived_runs {
-            wait_for("keepalived: rs2 in rotation", Duration::from_secs(130), || Ok(weight(25, "10.42.0.12")?.is_some_and(|w| w > 0)))?;
+            wait_for(
+                "keepalived: rs2 in rotation",
+                Duration::from_secs(130),
+                || Ok(weight(25, "10.42.0.12")?.is_some_and(|w| w > 0)),
+            )?;
             servers.remove("rs2").expect("rs2").kill();
-            let t = wait_for("keepalived: rs2 out", Duration::from_secs(130), || Ok(weight(25, "10.42.0.12")?.is_none_or(|w| w == 0)))?;
+            let t = wait_for("keepalived: rs2 out", Duration::from_secs(130), || {
+                Ok(weight(25, "10.42.0.12")?.is_none_or(|w| w == 0))
+            })?;
             times.push(t.as_secs_f64());
             servers.insert("rs2".into(), RealServer::start("rs2"));
         }
@@ -664,8 +925,14 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
     let _ = k.wait();
     result?;
     let (m, x) = median(times);
-    println!("keepalived {} defaults (TCP_CHECK, delay_loop 60 s, connect_timeout 5 s), daemon refusing: median {m:.1} s, max {x:.1} s over {keepalived_runs} runs",
-        sh("keepalived --version 2>&1 | head -1").unwrap_or_default().split_whitespace().nth(1).unwrap_or(""));
+    println!(
+        "keepalived {} defaults (TCP_CHECK, delay_loop 60 s, connect_timeout 5 s), daemon refusing: median {m:.1} s, max {x:.1} s over {keepalived_runs} runs",
+        sh("keepalived --version 2>&1 | head -1")
+            .unwrap_or_default()
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+    );
     Ok(())
 }
 

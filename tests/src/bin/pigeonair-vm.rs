@@ -9,7 +9,10 @@ use clap::{Parser, Subcommand};
 use pigeonair_tests::vm::Vm;
 
 #[derive(Parser)]
-#[command(name = "pigeonair-vm", about = "Run a host command inside a VM with the appliance's kernel")]
+#[command(
+    name = "pigeonair-vm",
+    about = "Run a host command inside a VM with the appliance's kernel"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -35,11 +38,18 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let Cmd::Run { timeout, env, console, command } = Cli::parse().command;
+    let Cmd::Run {
+        timeout,
+        env,
+        console,
+        command,
+    } = Cli::parse().command;
     let mut pairs = Vec::new();
     for e in env {
         match e.split_once('=') {
-            Some((k, v)) if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
+            Some((k, v))
+                if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
                 pairs.push((k.to_string(), v.to_string()))
             }
             _ => {
@@ -48,11 +58,16 @@ fn main() -> ExitCode {
             }
         }
     }
-    let result = Vm::from_image().and_then(|vm| vm.run(&command, &pairs, Duration::from_secs(timeout)));
+    let result =
+        Vm::from_image().and_then(|vm| vm.run(&command, &pairs, Duration::from_secs(timeout)));
     match result {
         Ok(out) => {
             print!("{}", if console { &out.console } else { out.output() });
-            eprintln!("pigeonair-vm: exit {} after {:.1} s", out.code, out.elapsed.as_secs_f64());
+            eprintln!(
+                "pigeonair-vm: exit {} after {:.1} s",
+                out.code,
+                out.elapsed.as_secs_f64()
+            );
             ExitCode::from(out.code.clamp(0, 255) as u8)
         }
         Err(e) => {
