@@ -84,6 +84,50 @@ impl LabCli {
         self.run(&args)
     }
 
+    /// Runs the shell command `cmd` inside `node` with `input` on its standard input.
+    pub fn exec_with_input(&self, node: &str, cmd: &str, input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .args(["--name", &self.name, "exec", node, "--", "sh", "-c", cmd])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin.display()));
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(input.as_bytes())
+            .expect("write to exec");
+        child.wait_with_output().expect("wait for exec")
+    }
+
+    /// Installs node `i` (2 and up) as a box of its own from the example answers file at its lab
+    /// addresses (public 203.0.113.(10+i), private 10.42.0.(10+i), hostname mx`i`.example.com).
+    pub fn install_own_box(&self, i: u8) {
+        let example = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../appliance/core/examples/single-box.toml"
+        ))
+        .expect("the example answers file");
+        let answers = example
+            .replace("203.0.113.11/24", &format!("203.0.113.{}/24", 10 + i))
+            .replace("10.42.0.11/24", &format!("10.42.0.{}/24", 10 + i))
+            .replace("mx1.example.com", &format!("mx{i}.example.com"));
+        let out = self.exec_with_input(
+            &format!("node{i}"),
+            "pigeonair-install --answers -",
+            &answers,
+        );
+        assert!(
+            out.status.success(),
+            "install node{i}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs `CMD…` at the client address and returns its output.
     pub fn client(&self, cmd: &[&str]) -> Output {
         let mut args = vec!["client", "--"];

@@ -13,52 +13,6 @@ use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const DNS: &str = "203.0.113.11";
 
-fn example_answers() -> String {
-    std::fs::read_to_string(format!(
-        "{}/../appliance/core/examples/single-box.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("example answers")
-}
-
-/// Installs node `i` (2 or 3) as its own box, at its lab addresses.
-fn install_node(lab: &LabCli, i: u8) {
-    let answers = example_answers()
-        .replace("203.0.113.11/24", &format!("203.0.113.1{i}/24"))
-        .replace("10.42.0.11/24", &format!("10.42.0.1{i}/24"))
-        .replace("mx1.example.com", &format!("mx{i}.example.com"));
-    let out = pipe(
-        lab,
-        &format!("node{i}"),
-        "pigeonair-install --answers -",
-        &answers,
-    );
-    assert!(
-        out.status.success(),
-        "install node{i}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Runs `cmd` in `node` with `input` on its standard input.
-fn pipe(lab: &LabCli, node: &str, cmd: &str, input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(["--name", lab.name(), "exec", node, "--", "sh", "-c", cmd])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("pigeonair-lab exec");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    child.wait_with_output().expect("wait")
-}
-
 const CONFIG: &str = r#"
 mode = "dns"
 [dns]
@@ -127,11 +81,10 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
     let lab = LabCli::new(BIN, "t-dns");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "3"]);
-    install_node(&lab, 2);
-    install_node(&lab, 3);
+    lab.install_own_box(2);
+    lab.install_own_box(3);
 
-    let out = pipe(
-        &lab,
+    let out = lab.exec_with_input(
         "node1",
         "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml",
         CONFIG,
@@ -248,14 +201,14 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
 
     // A bad config is refused; the daemon keeps answering from the last good one.
     let bad = CONFIG.replace("ttl = 5", "ttl = 5\n[dns.names]\nmx = [0]");
-    pipe(&lab, "node1", "cat > /etc/pigeonair/balancer.toml", &bad);
+    lab.exec_with_input("node1", "cat > /etc/pigeonair/balancer.toml", &bad);
     wait_until("refusal in the status", Duration::from_secs(5), || {
         stdout(&lab.exec("node1", &["pigeonair-balancer", "status"])).contains("config REFUSED")
     });
     assert_eq!(dig(&lab, mx, "A"), all);
 
     // The zone export for ISPs with their own DNS.
-    pipe(&lab, "node1", "cat > /etc/pigeonair/balancer.toml", CONFIG);
+    lab.exec_with_input("node1", "cat > /etc/pigeonair/balancer.toml", CONFIG);
     let zone = stdout(&lab.exec(
         "node1",
         &[

@@ -11,8 +11,6 @@
 //! `target/release/balancer-bench ipvs [--runs 10] [--keepalived-runs 3]`,
 //! `target/release/balancer-bench dns [--runs 10]`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -106,52 +104,19 @@ fn until(lab: &LabCli, f: impl Fn(&str) -> bool) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-fn pipe(lab: &LabCli, node: &str, cmd: &str, input: &str) {
-    let bin = std::env::current_exe()
-        .expect("exe")
-        .with_file_name("pigeonair-lab");
-    let mut child = Command::new(bin)
-        .args(["--name", lab.name(), "exec", node, "--", "sh", "-c", cmd])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("pigeonair-lab");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("wait").success(), "{cmd} in {node}");
-}
-
 fn dns(runs: usize) -> anyhow::Result<()> {
     let bin = std::env::current_exe()?.with_file_name("pigeonair-lab");
     let lab = LabCli::new(bin, LAB);
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "3"]);
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../appliance/core/examples/single-box.toml"
-    ))?;
-    for i in 2..=3 {
-        let answers = example
-            .replace("203.0.113.11/24", &format!("203.0.113.1{i}/24"))
-            .replace("10.42.0.11/24", &format!("10.42.0.1{i}/24"))
-            .replace("mx1.example.com", &format!("mx{i}.example.com"));
-        pipe(
-            &lab,
-            &format!("node{i}"),
-            "pigeonair-install --answers - >/dev/null",
-            &answers,
-        );
-    }
+    lab.install_own_box(2);
+    lab.install_own_box(3);
     let config = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../balancer/examples/balancer-dns.toml"
     ))?
     .replace("drain = true", "");
-    pipe(
-        &lab,
+    lab.exec_with_input(
         "node1",
         "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml",
         &config,
