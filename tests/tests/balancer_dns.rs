@@ -117,7 +117,9 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
     // Their checks rise on their own schedule, so each name is waited for.
     for name in ["smtp", "imap", "pop3"] {
         let fqdn = format!("{name}.cluster.example.net");
-        wait_until(&fqdn, Duration::from_secs(10), || dig(&lab, &fqdn, "A") == all);
+        wait_until(&fqdn, Duration::from_secs(10), || {
+            dig(&lab, &fqdn, "A") == all
+        });
     }
     assert_eq!(dig(&lab, "example.com", "MX"), vec![format!("10 {mx}.")]);
     let full = stdout(&lab.client(&["dig", &format!("@{DNS}"), mx, "A", "+time=1", "+tries=1"]));
