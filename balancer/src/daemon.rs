@@ -20,7 +20,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Mode, check_for_port};
-use crate::desired::{DestState, HealthMap, desired_table, dest_state};
+use crate::desired::{DestState, HealthMap, desired_table, dest_state, service_keys};
 use crate::dns::DnsView;
 use crate::health::{Health, Transition};
 use crate::ipvs::socket::{IpvsSocket, KernelTable};
@@ -134,9 +134,7 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                 s.config = Some(new.clone());
             }
             if let Mode::Ipvs(i) = &new.mode {
-                for key in desired_table(i, &new.nodes, &HealthMap::new(), Instant::now()).keys() {
-                    owned.insert(*key);
-                }
+                owned.extend(service_keys(i).map(|(_, key)| key));
                 save_owned(&opts.state_dir, &owned);
             }
             for node in &new.nodes {
@@ -179,15 +177,8 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                     match outcome {
                         Ok((kernel, errors, removed)) => {
                             if !removed.is_empty() {
-                                let wanted: BTreeSet<ServiceKey> = desired_table(
-                                    i,
-                                    &config.nodes,
-                                    &HealthMap::new(),
-                                    Instant::now(),
-                                )
-                                .keys()
-                                .copied()
-                                .collect();
+                                let wanted: BTreeSet<ServiceKey> =
+                                    service_keys(i).map(|(_, key)| key).collect();
                                 owned.retain(|k| wanted.contains(k) || !removed.contains(k));
                                 save_owned(&opts.state_dir, &owned);
                             }
@@ -513,18 +504,18 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
     match &config.mode {
         Mode::Ipvs(i) => {
             st.mode = "ipvs".into();
+            let forwarding = match i.forwarding {
+                crate::config::Forwarding::Nat => "NAT",
+                crate::config::Forwarding::Dr => "direct-routing",
+                crate::config::Forwarding::Tunnel => "tunnel",
+            };
             st.summary = format!(
-                "VIP {} on {}, {:?} forwarding, scheduler {}",
+                "VIP {} on {}, {forwarding} forwarding, scheduler {}",
                 i.vip,
                 i.interface.as_deref().unwrap_or("(not managed)"),
-                i.forwarding,
                 i.scheduler
-            )
-            .replace("Dr", "direct-routing")
-            .replace("Nat", "NAT")
-            .replace("Tunnel", "tunnel");
-            for &port in &i.ports {
-                let key = ServiceKey::tcp(SocketAddr::new(i.vip, port));
+            );
+            for (port, key) in service_keys(i) {
                 for n in &config.nodes {
                     let (h, label, since) = health_of(&n.name, port);
                     let kernel_dest =

@@ -54,6 +54,14 @@ pub fn dest_state(
     }
 }
 
+/// The services the balancer owns under `settings`: one TCP service per port on the VIP.
+pub fn service_keys(settings: &IpvsSettings) -> impl Iterator<Item = (u16, ServiceKey)> + '_ {
+    settings
+        .ports
+        .iter()
+        .map(|&port| (port, ServiceKey::tcp(SocketAddr::new(settings.vip, port))))
+}
+
 /// The services on the VIP, one per port, and their destinations.
 pub fn desired_table(
     settings: &IpvsSettings,
@@ -63,8 +71,7 @@ pub fn desired_table(
 ) -> Table {
     let persistence = (settings.persistence > 0).then_some(settings.persistence);
     let mut table = Table::new();
-    for &port in &settings.ports {
-        let key = ServiceKey::tcp(SocketAddr::new(settings.vip, port));
+    for (port, key) in service_keys(settings) {
         let service = Service::new(key, &settings.scheduler, persistence);
         let mut dests = Vec::new();
         for node in nodes {

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::io;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_generic::GenlMessage;
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
@@ -151,32 +152,48 @@ impl IpvsSocket {
         msg.serialize(&mut out);
         self.socket.send(&out, 0)?;
         let mut family = None;
+        let mut refused = false;
+        self.receive::<GenlMessage<GenlCtrl>>(|reply| {
+            Ok(match reply.payload {
+                NetlinkPayload::InnerMessage(m) => {
+                    for nla in &m.payload.nlas {
+                        if let GenlCtrlAttrs::FamilyId(id) = nla {
+                            family = Some(*id);
+                        }
+                    }
+                    false
+                }
+                NetlinkPayload::Error(e) => {
+                    refused = e.code.is_some();
+                    true
+                }
+                _ => false,
+            })
+        })?;
+        match family {
+            Some(id) if !refused => Ok(id),
+            _ => Err(IpvsError::NoIpvs),
+        }
+    }
+
+    /// Receives replies, each decoded as `M`, and hands them to `handle` until it returns true.
+    fn receive<M: NetlinkDeserializable>(
+        &mut self,
+        mut handle: impl FnMut(NetlinkMessage<M>) -> Result<bool, IpvsError>,
+    ) -> Result<(), IpvsError> {
         loop {
             let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
             let mut offset = 0;
             while offset < n {
-                let reply =
-                    NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(&self.buf[offset..n])
-                        .map_err(|e| IpvsError::Decode(e.to_string()))?;
-                offset += reply.header.length as usize;
-                match reply.payload {
-                    NetlinkPayload::InnerMessage(m) => {
-                        for nla in &m.payload.nlas {
-                            if let GenlCtrlAttrs::FamilyId(id) = nla {
-                                family = Some(*id);
-                            }
-                        }
-                    }
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => family.ok_or(IpvsError::NoIpvs),
-                            Some(_) => Err(IpvsError::NoIpvs),
-                        };
-                    }
-                    _ => {}
-                }
-                if reply.header.length == 0 {
+                let reply = NetlinkMessage::<M>::deserialize(&self.buf[offset..n])
+                    .map_err(|e| IpvsError::Decode(e.to_string()))?;
+                let len = reply.header.length as usize;
+                if len == 0 {
                     return Err(IpvsError::Decode("zero-length netlink message".into()));
+                }
+                offset += len;
+                if handle(reply)? {
+                    return Ok(());
                 }
             }
         }
@@ -212,42 +229,29 @@ impl IpvsSocket {
             let mut results: Vec<Option<Result<(), IpvsError>>> =
                 (0..batch.len()).map(|_| None).collect();
             let mut pending = batch.len();
-            while pending > 0 {
-                let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
-                let mut offset = 0;
-                while offset < n {
-                    let reply = NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(
-                        &self.buf[offset..n],
-                    )
-                    .map_err(|e| IpvsError::Decode(e.to_string()))?;
-                    let len = reply.header.length as usize;
-                    if len == 0 {
-                        return Err(IpvsError::Decode("zero-length netlink message".into()));
-                    }
-                    offset += len;
-                    let NetlinkPayload::Error(e) = reply.payload else {
-                        continue;
-                    };
-                    let Some(i) = seqs.iter().position(|&s| s == reply.header.sequence_number)
-                    else {
-                        continue;
-                    };
-                    if results[i].is_none() {
-                        pending -= 1;
-                    }
-                    results[i] = Some(match e.code {
-                        None => Ok(()),
-                        Some(code) => {
-                            let errno = -code.get();
-                            Err(IpvsError::Kernel {
-                                what: describe(&batch[i]),
-                                reason: reason(batch[i].cmd, errno),
-                                errno,
-                            })
-                        }
-                    });
+            self.receive::<GenlMessage<IpvsMessage>>(|reply| {
+                let NetlinkPayload::Error(e) = reply.payload else {
+                    return Ok(false);
+                };
+                let Some(i) = seqs.iter().position(|&s| s == reply.header.sequence_number) else {
+                    return Ok(false);
+                };
+                if results[i].is_none() {
+                    pending -= 1;
                 }
-            }
+                results[i] = Some(match e.code {
+                    None => Ok(()),
+                    Some(code) => {
+                        let errno = -code.get();
+                        Err(IpvsError::Kernel {
+                            what: describe(&batch[i]),
+                            reason: reason(batch[i].cmd, errno),
+                            errno,
+                        })
+                    }
+                });
+                Ok(pending == 0)
+            })?;
             outcomes.extend(results.into_iter().map(|r| r.expect("every ack counted")));
         }
         Ok(outcomes)
@@ -260,38 +264,28 @@ impl IpvsSocket {
         self.encode(request, NLM_F_REQUEST | NLM_F_DUMP, seq, &mut out);
         self.socket.send(&out, 0)?;
         let mut replies = Vec::new();
-        loop {
-            let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
-            let mut offset = 0;
-            while offset < n {
-                let reply =
-                    NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(&self.buf[offset..n])
-                        .map_err(|e| IpvsError::Decode(e.to_string()))?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    return Err(IpvsError::Decode("zero-length netlink message".into()));
-                }
-                offset += len;
-                if reply.header.sequence_number != seq {
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::InnerMessage(m) => replies.push(m.payload),
-                    NetlinkPayload::Done(_) => return Ok(replies),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(replies),
-                            Some(code) => Err(IpvsError::Kernel {
-                                what: describe(request),
-                                reason: reason(request.cmd, -code.get()),
-                                errno: -code.get(),
-                            }),
-                        };
-                    }
-                    _ => {}
-                }
+        self.receive::<GenlMessage<IpvsMessage>>(|reply| {
+            if reply.header.sequence_number != seq {
+                return Ok(false);
             }
-        }
+            match reply.payload {
+                NetlinkPayload::InnerMessage(m) => {
+                    replies.push(m.payload);
+                    Ok(false)
+                }
+                NetlinkPayload::Done(_) => Ok(true),
+                NetlinkPayload::Error(e) => match e.code {
+                    None => Ok(true),
+                    Some(code) => Err(IpvsError::Kernel {
+                        what: describe(request),
+                        reason: reason(request.cmd, -code.get()),
+                        errno: -code.get(),
+                    }),
+                },
+                _ => Ok(false),
+            }
+        })?;
+        Ok(replies)
     }
 
     /// Every service in the kernel.

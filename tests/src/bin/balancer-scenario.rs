@@ -211,17 +211,13 @@ fn connect(port: u16) -> Res<Session> {
     let mut greeting = String::new();
     r.read_line(&mut greeting)
         .map_err(|e| format!("greeting from {addr}: {e}"))?;
+    // "220 rs1 ESMTP", "+OK rs1 POP3", "* OK rs1 IMAP": the server's name follows the status.
+    let skip = if greeting.starts_with("* OK") { 2 } else { 1 };
     let server = greeting
         .split_whitespace()
-        .nth(1)
+        .nth(skip)
         .unwrap_or("")
-        .trim_start_matches("OK")
         .to_string();
-    let server = if greeting.starts_with("* OK") {
-        greeting.split_whitespace().nth(2).unwrap_or("").to_string()
-    } else {
-        server
-    };
     Ok(Session { server, r })
 }
 
@@ -483,7 +479,6 @@ fn scenario(forwarding: &str) -> Res<()> {
         "a dead real server leaves rotation, then the table, and comes back",
         {
             servers.remove("rs2").expect("rs2").kill();
-            let t0 = Instant::now();
             let out = wait_for("rs2 weight 0", Duration::from_secs(5), || {
                 Ok(weight(25, "10.42.0.12")? == Some(0))
             })?;
@@ -493,12 +488,9 @@ fn scenario(forwarding: &str) -> Res<()> {
                 Ok(weight(25, "10.42.0.12")?.is_none())
             })?;
             servers.insert("rs2".into(), RealServer::start("rs2"));
-            let t1 = Instant::now();
             let back = wait_for("rs2 back", Duration::from_secs(5), || {
                 Ok(weight(25, "10.42.0.12")? == Some(100))
             })?;
-            let _ = t0;
-            let _ = t1;
             Ok(format!(
                 "out of rotation after {} ms, removed after {:.1} s (remove_after 5 s), back {} ms after restart",
                 out.as_millis(),
