@@ -9,7 +9,7 @@ use crate::plan::Plan;
 const MAIN_CF: &str = include_str!("../../templates/postfix/main.cf");
 const MASTER_CF: &str = include_str!("../../templates/postfix/master.cf");
 /// The LDAP tables: `(file name, template)`.
-const TABLES: [(&str, &str); 8] = [
+const TABLES: [(&str, &str); 7] = [
     (
         "alias-domains.cf",
         include_str!("../../templates/postfix/ldap/alias-domains.cf"),
@@ -17,10 +17,6 @@ const TABLES: [(&str, &str); 8] = [
     (
         "aliases.cf",
         include_str!("../../templates/postfix/ldap/aliases.cf"),
-    ),
-    (
-        "forwards.cf",
-        include_str!("../../templates/postfix/ldap/forwards.cf"),
     ),
     (
         "disabled-domains.cf",

@@ -38,6 +38,14 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
     ]
 }
 
+/// The cn=config LDIF. Three choices worth knowing:
+/// - `olcLogLevel: none`: per-operation logging (`stats`) costs a journal write for every search,
+///   about 18 of them per delivered message; for debugging, set it at run time with
+///   `ldapmodify -Y EXTERNAL -H ldapi:///` (it lasts until the next apply changes this file);
+/// - syncprov on the database keeps `contextCSN` on the suffix, which pigeonaird polls to see
+///   that the directory changed (and which replication needs);
+/// - the monitor database (read by local root only) counts operations: `cn=Search,
+///   cn=Operations,cn=Monitor` is how tests and benchmarks count searches per message.
 fn config_ldif() -> RenderedFile {
     let admins = format!("dn.children=\"{ADMINS_DN}\"");
     let root = format!("dn.exact=\"{LOCAL_ROOT_DN}\"");
@@ -60,7 +68,7 @@ objectClass: olcGlobal
 cn: config
 olcArgsFile: /run/slapd/slapd.args
 olcPidFile: /run/slapd/slapd.pid
-olcLogLevel: stats
+olcLogLevel: none
 olcDisallows: bind_anon
 olcRequires: authc
 olcTLSCertificateFile: {TLS_CERT}
@@ -73,6 +81,7 @@ objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: {{0}}back_mdb
+olcModuleLoad: {{1}}syncprov
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -129,6 +138,17 @@ olcAccess: {{1}}to dn.subtree="{DOMAINS_DN}" attrs={POSTFIX_READS} by {admins} w
 olcAccess: {{2}}to dn.subtree="{DOMAINS_DN}" by {admins} write by dn.exact="{DOVECOT_DN}" read by * none
 olcAccess: {{3}}to dn.subtree="{NODES_DN}" by {admins} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
 olcAccess: {{4}}to * by {admins} write by * none
+
+dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcSyncProvConfig
+olcOverlay: {{0}}syncprov
+olcSpCheckpoint: 100 1
+
+dn: olcDatabase={{2}}monitor,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{2}}monitor
+olcAccess: {{0}}to * by {root} read by * none
 "#
     );
     RenderedFile {
