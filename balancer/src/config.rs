@@ -100,8 +100,12 @@ pub struct DnsSettings {
 pub struct CheckSettings {
     /// Time between the starts of two checks.
     pub interval: Duration,
-    /// How long one check may take.
+    /// How long the TCP connect may take: the node's kernel answers it, busy or not, so a short
+    /// bound catches a node that is off or unplugged.
     pub timeout: Duration,
+    /// How long the TLS handshake and the dialogue may take once connected: the daemon answers
+    /// them, and a node saturated by its own mail load answers late, so this bound is long.
+    pub reply_timeout: Duration,
     /// Consecutive successes that bring a failed server back.
     pub rise: u32,
     /// Consecutive failures that take a server out of rotation.
@@ -110,11 +114,13 @@ pub struct CheckSettings {
 
 impl Default for CheckSettings {
     /// Detection within a second: a refused connection is seen after two checks (≤ 0.4 s), a
-    /// silent node when the second of two overlapping checks times out (≤ 0.8 s).
+    /// silent node when the second of two overlapping connects times out (≤ 0.8 s). A daemon
+    /// that accepts but does not answer is out after 10 s; a busy one is never out.
     fn default() -> Self {
         CheckSettings {
             interval: Duration::from_millis(200),
             timeout: Duration::from_millis(400),
+            reply_timeout: Duration::from_secs(10),
             rise: 3,
             fall: 2,
         }
@@ -253,6 +259,7 @@ struct RawDns {
 struct RawCheck {
     interval_ms: Option<u64>,
     timeout_ms: Option<u64>,
+    reply_timeout_ms: Option<u64>,
     rise: Option<u32>,
     fall: Option<u32>,
 }
@@ -331,6 +338,11 @@ impl RawConfig {
                     .timeout_ms
                     .unwrap_or(d.timeout.as_millis() as u64),
             ),
+            reply_timeout: Duration::from_millis(
+                self.check
+                    .reply_timeout_ms
+                    .unwrap_or(d.reply_timeout.as_millis() as u64),
+            ),
             rise: self.check.rise.unwrap_or(d.rise),
             fall: self.check.fall.unwrap_or(d.fall),
         };
@@ -344,6 +356,12 @@ impl RawConfig {
             p.add(
                 "check.timeout_ms",
                 format!("{}: must be at least 10", check.timeout.as_millis()),
+            );
+        }
+        if check.reply_timeout < Duration::from_millis(10) {
+            p.add(
+                "check.reply_timeout_ms",
+                format!("{}: must be at least 10", check.reply_timeout.as_millis()),
             );
         }
         if check.rise == 0 {

@@ -331,9 +331,13 @@ fn reload(path: &Path, shared: &Arc<Mutex<Shared>>) -> Option<Arc<Config>> {
 }
 
 /// Checks one (node, port) for as long as the config stands. A check starts every `interval`
-/// even while earlier ones still wait for their `timeout`, so a silent node is seen after about
-/// `interval + timeout + (fall - 1) × interval`, not `fall × timeout`; outcomes are taken in the
-/// order the checks started, so a late failure never overrides a newer success.
+/// even while earlier ones still wait for their connect `timeout`, so a silent node is seen
+/// after about `interval + timeout + (fall - 1) × interval`, not `fall × timeout`. Outcomes are
+/// taken as they come, except that one older than an outcome already taken is dropped: a late
+/// failure never overrides a newer success, and a check stuck waiting for a reply does not hold
+/// back the newer ones behind it.
+/// No more than `timeout / interval + 1` checks are in flight: a busy node that is slow to
+/// answer (within `reply_timeout`) is not sent more and more connections.
 async fn checker(
     config: Arc<Config>,
     node: String,
@@ -342,20 +346,30 @@ async fn checker(
     wake: Arc<Notify>,
 ) {
     use futures_util::StreamExt;
-    use futures_util::stream::FuturesOrdered;
+    use futures_util::stream::FuturesUnordered;
     let (protocol, tls) = check_for_port(addr.port());
     let c = config.check;
     let key = (node.clone(), addr.port());
     let most_in_flight = (c.timeout.as_millis() / c.interval.as_millis().max(1)) as usize + 1;
-    let mut in_flight = FuturesOrdered::new();
+    let mut in_flight = FuturesUnordered::new();
+    // Checks are numbered in the order they start; `taken` is the newest whose outcome counted.
+    let mut started: u64 = 0;
+    let mut taken: u64 = 0;
     let mut tick = tokio::time::interval(c.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = tick.tick(), if in_flight.len() < most_in_flight => {
-                in_flight.push_back(crate::probe::check(addr, protocol, tls, c.timeout));
+                started += 1;
+                let n = started;
+                let check = crate::probe::check(addr, protocol, tls, c.timeout, c.reply_timeout);
+                in_flight.push(async move { (n, check.await) });
             }
-            Some(outcome) = in_flight.next() => {
+            Some((n, outcome)) = in_flight.next() => {
+                if n < taken {
+                    continue;
+                }
+                taken = n;
                 let error = outcome.as_ref().err().cloned();
                 let transition = {
                     let mut s = shared.lock().expect("not poisoned");

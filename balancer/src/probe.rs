@@ -1,6 +1,10 @@
 //! The health checks' dialogues, over TCP and optionally TLS: SMTP (`220` greeting, `EHLO`,
-//! `QUIT`), IMAP (`* OK`, `LOGOUT`) and POP3 (`+OK`, `QUIT`). Each check is bounded by one
-//! timeout for connect, handshake and dialogue together. Certificates are not verified: the
+//! `QUIT`), IMAP (`* OK`, `LOGOUT`) and POP3 (`+OK`, `QUIT`). Each check has two bounds: one
+//! for the TCP connect, which the node's kernel answers even when its daemons are starved of
+//! CPU (so it can be short: a node that is off or unplugged is seen at once), and a longer one
+//! for the TLS handshake and the dialogue, which the daemon answers (so a node busy with a
+//! delivery burst is slow, not dead). A stopped daemon refuses the connect outright, which is
+//! seen at once too. Certificates are not verified: the
 //! check asks "does this node's daemon answer", not "is this the right server" (the nodes'
 //! addresses come from the cluster's own config).
 
@@ -13,23 +17,36 @@ use tokio::net::TcpStream;
 
 use crate::config::Protocol;
 
-/// Runs one check of `addr`; `Err` says what failed, for status and the journal.
+/// Runs one check of `addr`: the connect within `connect_timeout`, then the TLS handshake (when
+/// `tls`) and the dialogue within `reply_timeout`; `Err` says what failed, for status and the
+/// journal.
 pub async fn check(
     addr: SocketAddr,
     protocol: Protocol,
     tls: bool,
-    timeout: Duration,
+    connect_timeout: Duration,
+    reply_timeout: Duration,
 ) -> Result<(), String> {
-    match tokio::time::timeout(timeout, run(addr, protocol, tls)).await {
+    let tcp = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Err(format!("connect: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "no TCP answer within {} ms",
+                connect_timeout.as_millis()
+            ));
+        }
+    };
+    match tokio::time::timeout(reply_timeout, session(tcp, protocol, tls)).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        Err(_) => Err(format!(
+            "connected, but no reply within {} ms",
+            reply_timeout.as_millis()
+        )),
     }
 }
 
-async fn run(addr: SocketAddr, protocol: Protocol, tls: bool) -> Result<(), String> {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+async fn session(tcp: TcpStream, protocol: Protocol, tls: bool) -> Result<(), String> {
     let _ = tcp.set_nodelay(true);
     if tls {
         let mut b =
@@ -155,6 +172,7 @@ mod tests {
     fn dialogues_pass_and_fail_on_the_right_replies() {
         rt().block_on(async {
             let t = Duration::from_secs(2);
+            let check = |addr, protocol, tls, t| check(addr, protocol, tls, t, t);
             let smtp = server(
                 "220-mx ESMTP\r\n220 ready\r\n",
                 "250-mx\r\n250 8BITMIME\r\n",
@@ -176,15 +194,20 @@ mod tests {
                     .unwrap_err()
                     .contains("+OK")
             );
+            // Connected (the kernel completes the handshake of a listener that never accepts)
+            // but no greeting: the reply bound applies, not the connect bound.
             let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let e = check(
+            let started = std::time::Instant::now();
+            let e = super::check(
                 silent.local_addr().unwrap(),
                 Protocol::Pop3,
                 false,
-                Duration::from_millis(100),
+                Duration::from_millis(50),
+                Duration::from_millis(300),
             )
             .await;
-            assert_eq!(e, Err("no answer within 100 ms".into()));
+            assert_eq!(e, Err("connected, but no reply within 300 ms".into()));
+            assert!(started.elapsed() >= Duration::from_millis(300));
             drop(silent);
             let closed = {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
