@@ -58,33 +58,44 @@ pub fn arrives(lab: &LabCli, user: &str, password: &str, needle: &str) -> bool {
     false
 }
 
-/// A submission on port 587 from the client to node1: AUTH PLAIN as `user` with `password`,
-/// after STARTTLS when `tls`, stopping after `quit_after` (an SMTP verb) when given.
+/// How a submission reaches node1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submission {
+    /// Port 587 without STARTTLS (AUTH must be refused).
+    Plain587,
+    /// Port 587 after STARTTLS.
+    StartTls587,
+    /// Port 465, TLS from the first byte (RFC 8314).
+    Implicit465,
+}
+
+/// A submission from the client to node1 (`how`): AUTH PLAIN as `user` with `password` (no
+/// AUTH at all when `user` is empty), stopping after `quit_after` (an SMTP verb) when given.
 pub fn submit(
     lab: &LabCli,
-    tls: bool,
+    how: Submission,
     from: &str,
     to: &str,
     user: &str,
     password: &str,
     quit_after: Option<&str>,
 ) -> Output {
-    let mut args = vec!["--port", "587"];
-    if tls {
-        args.push("--tls");
+    let mut args = match how {
+        Submission::Plain587 => vec!["--port", "587"],
+        Submission::StartTls587 => vec!["--port", "587", "--tls"],
+        Submission::Implicit465 => vec!["--port", "465", "--tls-on-connect"],
+    };
+    args.extend(["--to", to, "--from", from]);
+    if !user.is_empty() {
+        args.extend([
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            user,
+            "--auth-password",
+            password,
+        ]);
     }
-    args.extend([
-        "--to",
-        to,
-        "--from",
-        from,
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        user,
-        "--auth-password",
-        password,
-    ]);
     if let Some(verb) = quit_after {
         args.extend(["--quit-after", verb]);
     }

@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use pigeonair_tests::clients::{
-    NODE1 as NODE, arrives, imap_newest, mailclient, submit, swaks, text,
+    NODE1 as NODE, Submission, arrives, imap_newest, mailclient, submit, swaks, text,
 };
 use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 
@@ -617,7 +617,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     }
     let out = submit(
         &lab,
-        true,
+        Submission::StartTls587,
         "postmaster@example.com",
         "x@foreign.example",
         "*",

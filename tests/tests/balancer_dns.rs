@@ -56,6 +56,44 @@ fn dig(lab: &LabCli, name: &str, kind: &str) -> Vec<String> {
     lines
 }
 
+/// The nodes the balancer itself counts as passing every check of `fqdn`'s ports (from
+/// `status --json`, sorted). The answer set alone cannot tell: when no node passes, the DNS
+/// server answers with every node rather than with none.
+fn passing(lab: &LabCli, fqdn: &str) -> Vec<String> {
+    let text = stdout(&lab.exec("node1", &["pigeonair-balancer", "status", "--json"]));
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<String> = json["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["service"] == fqdn && r["health"] == "up")
+        .filter_map(|r| r["node"].as_str().map(str::to_string))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+/// Drops (or, with `on = false`, stops dropping) TCP to `port` at every node's input.
+fn block_port(lab: &LabCli, port: u16, on: bool) {
+    for node in ["node1", "node2", "node3"] {
+        let script = if on {
+            format!(
+                "nft add table inet t-block && nft add chain inet t-block input '{{ type filter hook input priority -10; }}' && nft add rule inet t-block input tcp dport {port} drop"
+            )
+        } else {
+            "nft delete table inet t-block".to_string()
+        };
+        let out = lab.exec(node, &["sh", "-c", &script]);
+        assert!(
+            out.status.success(),
+            "{node}: {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !f() {
@@ -113,14 +151,48 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
         &["systemctl", "is-active", "pigeonair-balancer.service"],
     );
     assert_eq!(stdout(&active).trim(), "active");
-    // TLS checks (465 for smtp, 993 for imap, 995 for pop3) pass against the real daemons.
-    // Their checks rise on their own schedule, so each name is waited for.
-    for name in ["smtp", "imap", "pop3"] {
+    // Every node passes every check of every name (TLS on 465 and 993 and 995 against the
+    // real daemons among them), as the balancer itself reports it per node, and dig gets all
+    // three. Checks rise on their own schedule, so each name is waited for.
+    let nodes = vec!["node1".to_string(), "node2".into(), "node3".into()];
+    for name in ["mx", "smtp", "imap", "pop3"] {
         let fqdn = format!("{name}.cluster.example.net");
-        wait_until(&fqdn, Duration::from_secs(10), || {
-            dig(&lab, &fqdn, "A") == all
-        });
+        let took = wait_until(
+            &format!("{fqdn}: every node passing its checks"),
+            Duration::from_secs(60),
+            || passing(&lab, &fqdn) == nodes && dig(&lab, &fqdn, "A") == all,
+        );
+        println!(
+            "{fqdn}: every node passing, {} ms after the first answer",
+            took.as_millis()
+        );
     }
+    // The wait above can fail: with 465 dropped on every node no node passes smtp's checks,
+    // and the balancer says so, although its answer (every node, as a last resort) is the same.
+    block_port(&lab, 465, true);
+    let smtp = "smtp.cluster.example.net";
+    let down = wait_until(
+        "smtp: no node passing with 465 dropped",
+        Duration::from_secs(60),
+        || passing(&lab, smtp).is_empty(),
+    );
+    assert_eq!(
+        dig(&lab, smtp, "A"),
+        all,
+        "the all-down fallback answers every node"
+    );
+    assert_eq!(passing(&lab, "imap.cluster.example.net"), nodes);
+    block_port(&lab, 465, false);
+    let up = wait_until(
+        "smtp: every node passing again",
+        Duration::from_secs(60),
+        || passing(&lab, smtp) == nodes,
+    );
+    println!(
+        "465 dropped on every node: smtp failing everywhere after {} ms, back {} ms after the drop ended",
+        down.as_millis(),
+        up.as_millis()
+    );
     assert_eq!(dig(&lab, "example.com", "MX"), vec![format!("10 {mx}.")]);
     let full = stdout(&lab.client(&["dig", &format!("@{DNS}"), mx, "A", "+time=1", "+tries=1"]));
     assert!(

@@ -4,7 +4,9 @@
 
 use std::process::Output;
 
-use pigeonair_tests::clients::{NODE1 as NODE, mailclient, replied, submit, swaks, text};
+use pigeonair_tests::clients::{
+    NODE1 as NODE, Submission, mailclient, replied, submit, swaks, text,
+};
 use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
@@ -174,7 +176,7 @@ fn one_box_receives_stores_and_serves_mail() {
     // Submission on 587: AUTH only after STARTTLS.
     let out = submit(
         &lab,
-        false,
+        Submission::Plain587,
         POSTMASTER,
         "someone@foreign.example",
         POSTMASTER,
@@ -189,7 +191,7 @@ fn one_box_receives_stores_and_serves_mail() {
     // With STARTTLS and AUTH it relays as that user.
     let out = submit(
         &lab,
-        true,
+        Submission::StartTls587,
         POSTMASTER,
         "someone@foreign.example",
         POSTMASTER,
@@ -204,7 +206,7 @@ fn one_box_receives_stores_and_serves_mail() {
     // ... but only with its own address as sender.
     let out = submit(
         &lab,
-        true,
+        Submission::StartTls587,
         "abuse@example.com",
         "someone@foreign.example",
         POSTMASTER,
@@ -214,6 +216,53 @@ fn one_box_receives_stores_and_serves_mail() {
     let t = text(&out);
     assert!(!out.status.success(), "sent as another address:\n{t}");
     assert!(replied(&t, "553"), "{t}");
+    // Submission on 465 (implicit TLS, RFC 8314): the same rules. Relay after AUTH…
+    let out = submit(
+        &lab,
+        Submission::Implicit465,
+        POSTMASTER,
+        "someone@foreign.example",
+        POSTMASTER,
+        PASSWORD,
+        Some("RCPT"),
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success(),
+        "465: authenticated relay refused:\n{t}"
+    );
+    assert!(t.contains("TLS started"), "465: no TLS:\n{t}");
+    // … only as the user's own address …
+    let out = submit(
+        &lab,
+        Submission::Implicit465,
+        "abuse@example.com",
+        "someone@foreign.example",
+        POSTMASTER,
+        PASSWORD,
+        Some("RCPT"),
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "465: sent as another address:\n{t}");
+    assert!(replied(&t, "553"), "{t}");
+    // … and nothing without AUTH, not even to a local mailbox.
+    for to in ["someone@foreign.example", POSTMASTER] {
+        let out = submit(
+            &lab,
+            Submission::Implicit465,
+            "someone@client.example",
+            to,
+            "",
+            "",
+            Some("RCPT"),
+        );
+        let t = text(&out);
+        assert!(
+            !out.status.success(),
+            "465 without AUTH accepted {to}:\n{t}"
+        );
+        assert!(replied(&t, "554"), "{t}");
+    }
     step("ownership");
     // The mail files belong to postmaster's uid from LDAP, not root.
     let owners = stdout(&lab.exec(
@@ -300,7 +349,7 @@ fn one_box_receives_stores_and_serves_mail() {
     // A wrong password is refused on submission.
     let out = submit(
         &lab,
-        true,
+        Submission::StartTls587,
         POSTMASTER,
         POSTMASTER,
         POSTMASTER,
