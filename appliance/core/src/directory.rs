@@ -25,6 +25,8 @@ use crate::plan::Plan;
 
 /// The directory's suffix.
 pub const BASE_DN: &str = "o=pigeonair";
+/// The node's own slapd over its Unix socket (root binds there with SASL EXTERNAL).
+pub const LDAPI_URL: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
 /// Where domains live.
 pub const DOMAINS_DN: &str = "ou=domains,o=pigeonair";
 /// Where nodes live.

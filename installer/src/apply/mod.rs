@@ -449,12 +449,28 @@ pub fn install(
                 }
                 clear_pending(unit)?;
             }
+            // pigeonaird has no rendered files (yet): it only has to run, once the directory
+            // and Dovecot it watches are there.
+            if opts.dry_run {
+                if !units::is_active(PIGEONAIRD) {
+                    changes.push(format!("would start {PIGEONAIRD}"));
+                }
+            } else {
+                units::enable(PIGEONAIRD)?;
+                if !units::is_active(PIGEONAIRD) {
+                    units::start(PIGEONAIRD)?;
+                    changes.push(format!("started {PIGEONAIRD}"));
+                }
+            }
             Ok(())
         },
         &mut report,
     )?;
     Ok(report)
 }
+
+/// The control plane's unit (package pigeonair).
+const PIGEONAIRD: &str = "pigeonaird.service";
 
 fn out_lines(out: &mut dyn FnMut(&str), text: &str) {
     for line in text.lines() {

@@ -11,7 +11,7 @@ use pigeonair_appliance::render::Secrets;
 use pigeonair_appliance::crypt::sha512_crypt;
 
 /// The ldapi URL of slapd's socket (path percent-encoded).
-pub const LDAPI_URL: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
+pub const LDAPI_URL: &str = pigeonair_appliance::directory::LDAPI_URL;
 
 /// Seeding failed.
 #[derive(Debug, thiserror::Error)]

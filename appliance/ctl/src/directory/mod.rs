@@ -18,7 +18,7 @@ use crate::error::CtlError;
 use crate::import::{Password, Record, check_records};
 
 /// slapd's local socket: root on a node binds there with SASL EXTERNAL.
-pub const LOCAL_URI: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
+pub const LOCAL_URI: &str = pigeonair_appliance::directory::LDAPI_URL;
 
 /// How to authenticate.
 #[derive(Debug, Clone)]

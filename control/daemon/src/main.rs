@@ -1,0 +1,186 @@
+//! pigeonaird: watches the node's directory and flushes Dovecot's auth cache whenever the
+//! directory changes (see the crate's documentation). Logs to the journal.
+
+use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ldap3::controls::{MakeCritical, RefreshMode, SyncRequest};
+use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
+use log::{error, info, warn};
+use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL};
+use pigeonair_control::watch::{Pending, cookie};
+
+#[derive(Parser)]
+#[command(version, about = "PigeonAir's control plane on a node")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon (systemd starts it as pigeonaird.service).
+    Run,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if systemd_journal_logger::connected_to_journal() {
+        systemd_journal_logger::JournalLog::new()?
+            .with_syslog_identifier("pigeonaird".into())
+            .install()?;
+    } else {
+        log::set_boxed_logger(Box::new(Stderr))?;
+    }
+    log::set_max_level(log::LevelFilter::Info);
+    match args.command {
+        Cmd::Run => run(),
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    info!("pigeonaird started: watching the directory (RFC 4533 persistent search over ldapi)");
+    let pending = Arc::new((Mutex::new(Pending::new()), Condvar::new()));
+    let flusher = pending.clone();
+    std::thread::spawn(move || flush_loop(&flusher));
+    let ask = |reason: &str| {
+        let (lock, wake) = &*pending;
+        lock.lock().expect("not poisoned").ask();
+        wake.notify_one();
+        log::debug!("flush asked: {reason}");
+    };
+    // Problems are logged when they start and when they end, not once a retry.
+    let mut unreachable: Option<String> = None;
+    loop {
+        let outcome = watch(&mut |event| {
+            if unreachable.take().is_some() {
+                info!("directory reachable again");
+            }
+            ask(event);
+        });
+        let e = match outcome {
+            Ok(()) => "the persistent search ended".to_string(),
+            Err(e) => e,
+        };
+        if unreachable.as_deref() != Some(e.as_str()) {
+            warn!("directory watch stopped ({e}); retrying every second");
+            unreachable = Some(e);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Connects, reads the directory's state and follows its changes until the connection ends.
+/// `changed` is called once at the start (anything cached before may be stale) and then for
+/// every change slapd sends.
+fn watch(changed: &mut dyn FnMut(&str)) -> Result<(), String> {
+    let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));
+    let mut conn = LdapConn::with_settings(settings, LDAPI_URL)
+        .map_err(|e| format!("connect to {LDAPI_URL}: {e}"))?;
+    conn.sasl_external_bind()
+        .and_then(|r| r.success())
+        .map_err(|e| format!("bind as root over ldapi: {e}"))?;
+    let (entries, _) = conn
+        .search(BASE_DN, Scope::Base, "(objectClass=*)", vec!["contextCSN"])
+        .and_then(|r| r.success())
+        .map_err(|e| format!("read contextCSN of {BASE_DN}: {e}"))?;
+    let csns: Vec<String> = entries
+        .into_iter()
+        .next()
+        .map(SearchEntry::construct)
+        .and_then(|mut e| e.attrs.remove("contextCSN"))
+        .unwrap_or_default();
+    changed("watch (re)started");
+    let request = SyncRequest {
+        mode: RefreshMode::RefreshAndPersist,
+        cookie: (!csns.is_empty()).then(|| cookie(&csns)),
+        reload_hint: false,
+    };
+    let mut stream = conn
+        .with_controls(request.critical())
+        .streaming_search(BASE_DN, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
+        .map_err(|e| format!("start the persistent search: {e}"))?;
+    // Every entry slapd sends is a change after the cookie; intermediate messages (syncInfo:
+    // refresh done, new cookie) are not.
+    while let Some(entry) = stream
+        .next()
+        .map_err(|e| format!("persistent search: {e}"))?
+    {
+        if !entry.is_intermediate() {
+            changed("an entry changed");
+        }
+    }
+    let result = stream.result();
+    Err(format!(
+        "persistent search ended: {} {}",
+        result.rc, result.text
+    ))
+}
+
+/// Runs flushes as they are asked for, one at a time; a failed one is retried after a second.
+fn flush_loop(pending: &(Mutex<Pending>, Condvar)) {
+    let (lock, wake) = pending;
+    let mut failing: Option<String> = None;
+    loop {
+        let covers = {
+            let mut p = lock.lock().expect("not poisoned");
+            loop {
+                if let Some(c) = p.take() {
+                    break c;
+                }
+                p = wake.wait(p).expect("not poisoned");
+            }
+        };
+        match flush_auth_cache() {
+            Ok(what) => {
+                info!("directory changed: Dovecot's auth cache flushed ({what})");
+                failing = None;
+                lock.lock().expect("not poisoned").done(covers);
+            }
+            Err(e) => {
+                if failing.as_deref() != Some(e.as_str()) {
+                    error!("flushing Dovecot's auth cache: {e}; retrying every second");
+                    failing = Some(e);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// `doveadm auth cache flush`; returns what it said ("N cache entries flushed").
+fn flush_auth_cache() -> Result<String, String> {
+    let out = Command::new("doveadm")
+        .args(["auth", "cache", "flush"])
+        .output()
+        .map_err(|e| format!("doveadm: {e}"))?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        Ok(said)
+    } else {
+        Err(format!(
+            "doveadm auth cache flush: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Logs to standard error when not under systemd.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        eprintln!(
+            "pigeonaird: {}: {}",
+            r.level().as_str().to_lowercase(),
+            r.args()
+        );
+    }
+    fn flush(&self) {}
+}
