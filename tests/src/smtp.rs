@@ -70,3 +70,47 @@ pub fn send(
     let _ = reply(&mut reader, '2');
     Ok(())
 }
+
+/// Sends `n` messages over `concurrency` parallel connections, one message per connection,
+/// message `i` to `rcpts[i % rcpts.len()]` (each about 1.5 kB). Fails on the first refused one.
+pub fn send_many(
+    addr: SocketAddr,
+    proto: Protocol,
+    rcpts: &[String],
+    n: usize,
+    concurrency: usize,
+) -> io::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if rcpts.is_empty() {
+        return Err(io::Error::other("no recipients"));
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let rcpts: Arc<Vec<String>> = Arc::new(rcpts.to_vec());
+    let workers: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let next = Arc::clone(&next);
+            let rcpts = Arc::clone(&rcpts);
+            std::thread::spawn(move || -> io::Result<()> {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok(());
+                    }
+                    let rcpt = &rcpts[i % rcpts.len()];
+                    let body = format!(
+                        "From: bench@client.example\r\nTo: {rcpt}\r\nSubject: bench {i}\r\n\r\n{}\r\n",
+                        "A line of a benchmark message body, about a hundred bytes long, repeated. "
+                            .repeat(20)
+                    );
+                    send(addr, proto, "bench@client.example", rcpt, &body)?;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join()
+            .map_err(|_| io::Error::other("sender panicked"))??;
+    }
+    Ok(())
+}

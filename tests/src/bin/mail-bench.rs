@@ -11,8 +11,6 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -44,37 +42,13 @@ enum Inner {
         messages: usize,
         #[arg(long)]
         concurrency: usize,
+        /// Recipients, taken in turn (default: postmaster@example.com).
+        #[arg(long = "rcpt")]
+        rcpts: Vec<String>,
     },
 }
 
 const RCPT: &str = "postmaster@example.com";
-
-fn send_all(lmtp: bool, addr: SocketAddr, n: usize, c: usize) -> anyhow::Result<()> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let proto = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
-    let workers: Vec<_> = (0..c)
-        .map(|_| {
-            let next = Arc::clone(&next);
-            std::thread::spawn(move || -> std::io::Result<()> {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return Ok(());
-                    }
-                    let body = format!(
-                        "From: bench@client.example\r\nTo: {RCPT}\r\nSubject: bench {i}\r\n\r\n{}\r\n",
-                        "A line of a benchmark message body, about a hundred bytes long, repeated. ".repeat(20)
-                    );
-                    smtp::send(addr, proto, "bench@client.example", RCPT, &body)?;
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().map_err(|_| anyhow::anyhow!("sender panicked"))??;
-    }
-    Ok(())
-}
 
 fn maildir_count(lab: &LabCli) -> usize {
     let out = lab.exec(
@@ -150,9 +124,16 @@ fn main() -> anyhow::Result<()> {
         addr,
         messages,
         concurrency,
+        rcpts,
     }) = args.inner
     {
-        return send_all(lmtp, addr, messages, concurrency);
+        let rcpts = if rcpts.is_empty() {
+            vec![RCPT.to_string()]
+        } else {
+            rcpts
+        };
+        let proto = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
+        return Ok(smtp::send_many(addr, proto, &rcpts, messages, concurrency)?);
     }
     let dir = std::env::current_exe()?
         .parent()
