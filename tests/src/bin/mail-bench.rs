@@ -7,7 +7,13 @@
 //!   when in the Maildir, against the same messages injected straight into Dovecot's LMTP on
 //!   the node (the ratio is the figure).
 //!
-//! Run as root after `scripts/build`: `target/debug/mail-bench [--messages 1000] [--concurrency 4]`.
+//! - `--compare-stock`: instead, the same loads against PigeonAir (node1) and, in the same run,
+//!   a stock Postfix + Dovecot box set up by hand on node2 (hash map, passwd-file: see
+//!   `tests/stock/setup.sh`): SMTP accept rate, time until every message is in its mailbox,
+//!   and the ratio, for a burst to one mailbox and for mail spread over 30 mailboxes.
+//!
+//! Run as root after `scripts/build`: `target/debug/mail-bench [--messages 1000] [--concurrency 4]
+//! [--compare-stock]`.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -28,6 +34,12 @@ struct Args {
     /// Concurrent connections.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Compare PigeonAir with a stock Postfix + Dovecot box under the same loads, in one run.
+    #[arg(long)]
+    compare_stock: bool,
+    /// Rounds of the comparison (the boxes alternate; medians are printed).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(Subcommand)]
@@ -51,8 +63,12 @@ enum Inner {
 const RCPT: &str = "postmaster@example.com";
 
 fn maildir_count(lab: &LabCli) -> usize {
+    maildir_count_on(lab, "node1")
+}
+
+fn maildir_count_on(lab: &LabCli, node: &str) -> usize {
     let out = lab.exec(
-        "node1",
+        node,
         &[
             "sh",
             "-c",
@@ -97,6 +113,165 @@ fn throughput(
     let rate = n as f64 / secs;
     println!("{what:<34} {rate:.1} msg/s ({secs:.2} s)");
     Ok(rate)
+}
+
+/// How long a comparison load may wait for its messages to reach the mailboxes: a box that
+/// defers (Postfix retries after minutes) is reported with what it delivered by then.
+const COMPARE_WAIT: Duration = Duration::from_secs(60);
+
+/// One load against one box: seconds until the SMTP client had every message accepted, and
+/// either the seconds until every message was in its Maildir or, past `COMPARE_WAIT`, how many
+/// were.
+fn load(
+    lab: &LabCli,
+    node: &str,
+    addr: &str,
+    rcpts: &[String],
+    n: usize,
+    c: usize,
+) -> anyhow::Result<(f64, Result<f64, usize>)> {
+    let me = std::env::current_exe()?;
+    let base = maildir_count_on(lab, node);
+    let mut args = vec![
+        me.to_string_lossy().into_owned(),
+        "send".into(),
+        "--addr".into(),
+        addr.into(),
+        "--messages".into(),
+        n.to_string(),
+        "--concurrency".into(),
+        c.to_string(),
+    ];
+    for r in rcpts {
+        args.extend(["--rcpt".to_string(), r.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let t = Instant::now();
+    let out = lab.client(&args);
+    anyhow::ensure!(
+        out.status.success(),
+        "{node}: sending failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let accepted = t.elapsed().as_secs_f64();
+    loop {
+        let count = maildir_count_on(lab, node) - base;
+        if count >= n {
+            return Ok((accepted, Ok(t.elapsed().as_secs_f64())));
+        }
+        if t.elapsed() > COMPARE_WAIT {
+            // Leave nothing queued for the next load to count.
+            lab.exec(node, &["postsuper", "-d", "ALL"]);
+            return Ok((accepted, Err(count)));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `--compare-stock`: PigeonAir on node1 against a stock box on node2, same loads, one run.
+fn compare_stock(
+    lab: &LabCli,
+    answers: &str,
+    n: usize,
+    c: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "2"]);
+    install(lab, answers)?;
+    let users: Vec<String> = (1..=30).map(|i| format!("u{i:02}")).collect();
+    let csv: String = users
+        .iter()
+        .map(|u| format!("user,{u}@example.com,password-of-{u}\n"))
+        .collect();
+    let out = lab.exec_with_input(
+        "node1",
+        "cat > /tmp/users.csv && pigeonctl import /tmp/users.csv",
+        &csv,
+    );
+    anyhow::ensure!(
+        out.status.success(),
+        "import on node1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = include_str!("../../stock/setup.sh");
+    let out = lab.exec_with_input(
+        "node2",
+        &format!(
+            "cat > /tmp/stock-setup.sh && sh /tmp/stock-setup.sh mx2.example.com example.com postmaster {}",
+            users.join(" ")
+        ),
+        script,
+    );
+    anyhow::ensure!(
+        out.status.success(),
+        "stock box on node2: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let boxes = [
+        ("PigeonAir", "node1", "203.0.113.11:25"),
+        ("stock", "node2", "203.0.113.12:25"),
+    ];
+    // Warm both (first connections, caches, proxymap) before measuring.
+    for (_, node, addr) in boxes {
+        let _ = load(lab, node, addr, &[RCPT.to_string()], 20, 2)?;
+    }
+    let one = vec![RCPT.to_string()];
+    let spread: Vec<String> = users.iter().map(|u| format!("{u}@example.com")).collect();
+    println!("== PigeonAir against a stock Postfix + Dovecot box (hash map, passwd-file)");
+    println!("   {n} messages, {c} SMTP sessions, median of {rounds} rounds, boxes alternating");
+    for (what, rcpts) in [("to one mailbox", &one), ("over 30 mailboxes", &spread)] {
+        let mut figures: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); 2];
+        let mut short: Vec<Vec<usize>> = vec![Vec::new(); 2];
+        for round in 0..rounds {
+            for k in 0..2 {
+                // Alternate which box goes first, so neither always runs on a warmer machine.
+                let i = (k + round) % 2;
+                let (_, node, addr) = boxes[i];
+                let (accepted, done) = load(lab, node, addr, rcpts, n, c)?;
+                figures[i].0.push(n as f64 / accepted);
+                match done {
+                    Ok(secs) => figures[i].1.push(n as f64 / secs),
+                    Err(count) => short[i].push(count),
+                }
+            }
+        }
+        println!("-- {what}");
+        let mut rates = Vec::new();
+        for (i, (name, _, _)) in boxes.iter().enumerate() {
+            let accepted = median(figures[i].0.clone());
+            let stored = (short[i].is_empty()).then(|| median(figures[i].1.clone()));
+            let stored_text = match stored {
+                Some(r) => format!("{r:7.1} msg/s"),
+                None => format!(
+                    "not all within {} s: {:?} of {n} (the rest deferred)",
+                    COMPARE_WAIT.as_secs(),
+                    short[i]
+                ),
+            };
+            println!(
+                "{name:<10} SMTP accepted {accepted:7.1} msg/s   in the mailboxes {stored_text}"
+            );
+            rates.push((accepted, stored));
+        }
+        let stored_ratio = match (rates[0].1, rates[1].1) {
+            (Some(a), Some(b)) => format!("{:.2}", a / b),
+            (Some(_), None) => "PigeonAir delivered all, the stock box did not".into(),
+            (None, _) => "PigeonAir did not deliver all".into(),
+        };
+        println!(
+            "ratio PigeonAir / stock: accepted {:.2}, in the mailboxes {stored_ratio}",
+            rates[0].0 / rates[1].0
+        );
+    }
+    lab.ok(&["down"]);
+    Ok(())
 }
 
 fn install(lab: &LabCli, answers: &str) -> anyhow::Result<Duration> {
@@ -144,6 +319,10 @@ fn main() -> anyhow::Result<()> {
         "{}/../appliance/core/examples/single-box.toml",
         env!("CARGO_MANIFEST_DIR")
     );
+    if args.compare_stock {
+        let lab = LabCli::new(dir.join("pigeonair-lab"), "bench-stock");
+        return compare_stock(&lab, &answers, args.messages, args.concurrency, args.rounds);
+    }
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
 
