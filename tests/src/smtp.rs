@@ -36,6 +36,22 @@ fn reply(reader: &mut impl BufRead, expect: char) -> io::Result<()> {
     }
 }
 
+/// How long each step of one transaction took, from sending the command to the end of its
+/// reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Connect and banner.
+    pub banner: Duration,
+    /// EHLO or LHLO.
+    pub hello: Duration,
+    /// MAIL FROM.
+    pub mail: Duration,
+    /// RCPT TO.
+    pub rcpt: Duration,
+    /// The message and its final dot, until the reply.
+    pub end_of_data: Duration,
+}
+
 /// Sends one message with `body` (CRLF lines, without the final dot) to `rcpt`.
 pub fn send(
     addr: SocketAddr,
@@ -44,31 +60,49 @@ pub fn send(
     rcpt: &str,
     body: &str,
 ) -> io::Result<()> {
+    send_timed(addr, proto, from, rcpt, body).map(|_| ())
+}
+
+/// [`send`], timing each command.
+pub fn send_timed(
+    addr: SocketAddr,
+    proto: Protocol,
+    from: &str,
+    rcpt: &str,
+    body: &str,
+) -> io::Result<Timings> {
+    use std::time::Instant;
+    let mut t = Timings::default();
+    let start = Instant::now();
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     stream.set_nodelay(true)?;
     let mut w = stream;
     reply(&mut reader, '2')?;
+    t.banner = start.elapsed();
     let hello = match proto {
         Protocol::Smtp => "EHLO",
         Protocol::Lmtp => "LHLO",
     };
-    w.write_all(format!("{hello} bench.client.example\r\n").as_bytes())?;
-    reply(&mut reader, '2')?;
-    w.write_all(format!("MAIL FROM:<{from}>\r\n").as_bytes())?;
-    reply(&mut reader, '2')?;
-    w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())?;
-    reply(&mut reader, '2')?;
-    w.write_all(b"DATA\r\n")?;
-    reply(&mut reader, '3')?;
-    w.write_all(body.as_bytes())?;
-    w.write_all(b".\r\n")?;
+    let mut step = |w: &mut TcpStream, line: &[u8], expect: char| -> io::Result<Duration> {
+        let s = Instant::now();
+        w.write_all(line)?;
+        reply(&mut reader, expect)?;
+        Ok(s.elapsed())
+    };
+    t.hello = step(
+        &mut w,
+        format!("{hello} bench.client.example\r\n").as_bytes(),
+        '2',
+    )?;
+    t.mail = step(&mut w, format!("MAIL FROM:<{from}>\r\n").as_bytes(), '2')?;
+    t.rcpt = step(&mut w, format!("RCPT TO:<{rcpt}>\r\n").as_bytes(), '2')?;
+    step(&mut w, b"DATA\r\n", '3')?;
     // LMTP answers once per recipient: one here.
-    reply(&mut reader, '2')?;
-    w.write_all(b"QUIT\r\n")?;
-    let _ = reply(&mut reader, '2');
-    Ok(())
+    t.end_of_data = step(&mut w, format!("{body}.\r\n").as_bytes(), '2')?;
+    let _ = step(&mut w, b"QUIT\r\n", '2');
+    Ok(t)
 }
 
 /// Sends `n` messages over `concurrency` parallel connections, one message per connection,

@@ -58,6 +58,51 @@ enum Inner {
         #[arg(long = "rcpt")]
         rcpts: Vec<String>,
     },
+    /// Send N messages one after another, timing each SMTP command; prints p50 and p99.
+    Latency {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        messages: usize,
+        /// Recipients, taken in turn (default: postmaster@example.com).
+        #[arg(long = "rcpt")]
+        rcpts: Vec<String>,
+    },
+}
+
+/// `latency`: one session at a time, so each figure is the server's own time for a command.
+fn latency(addr: SocketAddr, n: usize, rcpts: &[String]) -> anyhow::Result<()> {
+    let mut all: Vec<smtp::Timings> = Vec::with_capacity(n);
+    for i in 0..n {
+        let rcpt = &rcpts[i % rcpts.len()];
+        let body = format!(
+            "From: bench@client.example\r\nTo: {rcpt}\r\nSubject: latency {i}\r\n\r\nshort\r\n"
+        );
+        all.push(smtp::send_timed(
+            addr,
+            Protocol::Smtp,
+            "bench@client.example",
+            rcpt,
+            &body,
+        )?);
+    }
+    let pct = |f: fn(&smtp::Timings) -> Duration| {
+        let mut v: Vec<f64> = all.iter().map(|t| f(t).as_secs_f64() * 1e3).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
+    };
+    let rows: [(&str, fn(&smtp::Timings) -> Duration); 5] = [
+        ("banner", |t| t.banner),
+        ("EHLO", |t| t.hello),
+        ("MAIL", |t| t.mail),
+        ("RCPT", |t| t.rcpt),
+        ("end of data", |t| t.end_of_data),
+    ];
+    for (name, f) in rows {
+        let (p50, p99) = pct(f);
+        println!("{name:<12} p50 {p50:6.2} ms   p99 {p99:6.2} ms");
+    }
+    Ok(())
 }
 
 const RCPT: &str = "postmaster@example.com";
@@ -294,6 +339,19 @@ fn install(lab: &LabCli, answers: &str) -> anyhow::Result<Duration> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Inner::Latency {
+        addr,
+        messages,
+        rcpts,
+    }) = &args.inner
+    {
+        let rcpts = if rcpts.is_empty() {
+            vec![RCPT.to_string()]
+        } else {
+            rcpts.clone()
+        };
+        return latency(*addr, (*messages).max(1), &rcpts);
+    }
     if let Some(Inner::Send {
         lmtp,
         addr,
