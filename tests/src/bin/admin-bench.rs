@@ -3,7 +3,10 @@
 //! - `pigeonctl import` of N users (hashed passwords, as in a migration) against a raw
 //!   `ldapadd` of the equivalent LDIF on the same node (the speed ratio is the figure);
 //! - lookup latency for one user among N: Postfix (RCPT TO round trip on port 25) and Dovecot
-//!   (IMAP LOGIN round trip on 143), measured inside the node on loopback, p50 and p99.
+//!   (IMAP LOGIN round trip on 143), measured inside the node on loopback, p50 and p99: RCPT
+//!   and LOGIN of random users, and LOGIN of one user again and again (what the auth cache
+//!   answers), first as installed (auth cache on) and then, in the same run, with Dovecot's
+//!   auth cache off (`auth_cache_size = 0`, Dovecot's default).
 //!
 //! Run as root after `scripts/build`: `target/debug/admin-bench [--users 100000] [--samples 300]`.
 
@@ -97,16 +100,14 @@ fn probe(users: usize, samples: usize) -> anyhow::Result<()> {
     }
     w.write_all(b"QUIT\r\n")?;
     // Dovecot: a LOGIN per connection (passdb and userdb lookups), on loopback where plain
-    // LOGIN is allowed.
-    let mut login = Vec::new();
-    for _ in 0..samples {
+    // LOGIN is allowed: random users, then one user again and again.
+    let login_once = |user: &str| -> anyhow::Result<Duration> {
         let s = TcpStream::connect("127.0.0.1:143")?;
         let mut r = BufReader::new(s.try_clone()?);
         s.set_nodelay(true)?;
         let mut w = s;
         let mut greeting = String::new();
         r.read_line(&mut greeting)?;
-        let user = format!("u{}@bench.example", pick(&mut seed, users));
         let t = Instant::now();
         w.write_all(format!("a LOGIN {user} {PASSWORD}\r\n").as_bytes())?;
         let reply = loop {
@@ -116,14 +117,29 @@ fn probe(users: usize, samples: usize) -> anyhow::Result<()> {
                 break l;
             }
         };
-        login.push(t.elapsed());
+        let took = t.elapsed();
         anyhow::ensure!(reply.starts_with("a OK"), "LOGIN {user}: {reply}");
         w.write_all(b"b LOGOUT\r\n")?;
+        Ok(took)
+    };
+    let mut login = Vec::new();
+    for _ in 0..samples {
+        login.push(login_once(&format!(
+            "u{}@bench.example",
+            pick(&mut seed, users)
+        ))?);
+    }
+    let one = format!("u{}@bench.example", pick(&mut seed, users));
+    let mut again = Vec::new();
+    for _ in 0..samples {
+        again.push(login_once(&one)?);
     }
     let (p50, p99) = percentiles(rcpt);
     println!("Postfix RCPT lookup (1 of {users})   p50 {p50:.2} ms  p99 {p99:.2} ms");
     let (p50, p99) = percentiles(login);
     println!("Dovecot IMAP LOGIN (1 of {users})    p50 {p50:.2} ms  p99 {p99:.2} ms");
+    let (p50, p99) = percentiles(again);
+    println!("Dovecot IMAP LOGIN, same user again  p50 {p50:.2} ms  p99 {p99:.2} ms");
     Ok(())
 }
 
@@ -248,23 +264,43 @@ fn main() -> anyhow::Result<()> {
         "== lookup latency, {} samples each, inside the node",
         args.samples
     );
-    let out = lab.exec(
-        "node1",
-        &[
-            "admin-bench",
-            "probe",
-            "--users",
-            &n.to_string(),
-            "--samples",
-            &args.samples.to_string(),
-        ],
-    );
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    anyhow::ensure!(
-        out.status.success(),
-        "probe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (label, setup) in [
+        ("auth cache on (as installed)", None),
+        (
+            "auth cache off (Dovecot's default), same node",
+            Some(
+                "sed -i 's/^auth_cache_size = .*/auth_cache_size = 0/' /etc/dovecot/dovecot.conf && doveadm reload",
+            ),
+        ),
+    ] {
+        if let Some(cmd) = setup {
+            let out = lab.exec("node1", &["sh", "-c", cmd]);
+            anyhow::ensure!(
+                out.status.success(),
+                "{cmd}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        println!("-- {label}");
+        let out = lab.exec(
+            "node1",
+            &[
+                "admin-bench",
+                "probe",
+                "--users",
+                &n.to_string(),
+                "--samples",
+                &args.samples.to_string(),
+            ],
+        );
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        anyhow::ensure!(
+            out.status.success(),
+            "probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     lab.ok(&["down"]);
     Ok(())
 }

@@ -40,6 +40,18 @@ enum What {
         #[arg(long, default_value_t = 10)]
         runs: usize,
     },
+    /// DNS mode on a 3-node lab: a mail burst saturates the machine while the balancer checks
+    /// node2; how often is the healthy, busy node taken out? The default checks (a short
+    /// bound for the connect, a long one for the dialogue) against one short bound for both
+    /// (what the checks were before), in the same run.
+    Load {
+        /// Messages in each burst.
+        #[arg(long, default_value_t = 4000)]
+        messages: usize,
+        /// Concurrent SMTP sessions of each burst.
+        #[arg(long, default_value_t = 48)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +85,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
         What::Dns { runs } => dns(runs)?,
+        What::Load {
+            messages,
+            concurrency,
+        } => load(messages, concurrency)?,
     }
     Ok(())
 }
@@ -147,6 +163,114 @@ fn dns(runs: usize) -> anyhow::Result<()> {
     };
     show("postfix stopped on node2", stopped);
     show("node2's link down (silent)", silent);
+    lab.run(&["down"]);
+    Ok(())
+}
+
+/// The host's CPU time so far: (busy, total) jiffies from /proc/stat.
+fn cpu_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    // idle + iowait
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+fn load(messages: usize, concurrency: usize) -> anyhow::Result<()> {
+    let bin = std::env::current_exe()?.with_file_name("pigeonair-lab");
+    let sender = std::env::current_exe()?.with_file_name("mail-bench");
+    let lab = LabCli::new(bin, "bench-load");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "3"]);
+    lab.install_own_box(2);
+    lab.install_own_box(3);
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../balancer/examples/balancer-dns.toml"
+    ))?;
+    let variants = [
+        (
+            "default checks (connect 400 ms, dialogue 10 s)",
+            base.clone(),
+        ),
+        (
+            "one 400 ms bound for connect and dialogue (as before)",
+            base.replace(
+                "mode = \"dns\"",
+                "mode = \"dns\"\n[check]\ntimeout_ms = 400\nreply_timeout_ms = 400",
+            ),
+        ),
+    ];
+    println!(
+        "== a healthy node under its own mail load: {messages} messages over {concurrency} SMTP sessions to node2, per variant"
+    );
+    for (label, config) in variants {
+        lab.exec_with_input(
+            "node1",
+            "mkdir -p /etc/pigeonair && cat > /etc/pigeonair/balancer.toml && systemctl restart pigeonair-balancer.service",
+            &config,
+        );
+        until(&lab, |a| {
+            a.contains("203.0.113.12") && a.lines().count() == 3
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        let since = stdout(&lab.exec("node1", &["date", "+%s"]))
+            .trim()
+            .to_string();
+        let (b0, t0) = cpu_jiffies();
+        let started = Instant::now();
+        let out = lab.client(&[
+            &sender.to_string_lossy(),
+            "send",
+            "--addr",
+            "203.0.113.12:25",
+            "--messages",
+            &messages.to_string(),
+            "--concurrency",
+            &concurrency.to_string(),
+        ]);
+        anyhow::ensure!(
+            out.status.success(),
+            "the burst was refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let took = started.elapsed().as_secs_f64();
+        let (b1, t1) = cpu_jiffies();
+        std::thread::sleep(Duration::from_secs(2));
+        let journal = stdout(&lab.exec(
+            "node1",
+            &[
+                "journalctl",
+                "-u",
+                "pigeonair-balancer",
+                "--since",
+                &format!("@{since}"),
+                "-o",
+                "cat",
+                "--no-pager",
+            ],
+        ));
+        let outs: Vec<&str> = journal
+            .lines()
+            .filter(|l| l.starts_with("node2 ") && l.contains("down after"))
+            .collect();
+        println!(
+            "{label}: node2 taken out {} time(s) during a {took:.1} s burst, host CPU {:.0}% busy{}",
+            outs.len(),
+            100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
+            outs.first()
+                .map(|l| format!("; first: {l}"))
+                .unwrap_or_default()
+        );
+    }
     lab.run(&["down"]);
     Ok(())
 }
