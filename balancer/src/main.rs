@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pigeonair_balancer::config::{self, Config, Mode};
 use pigeonair_balancer::daemon::{self, DEFAULT_STATE_DIR, Options};
 use pigeonair_balancer::ipvs::socket::IpvsSocket;
@@ -105,6 +105,7 @@ fn read_config(path: &PathBuf) -> Result<Config, ExitCode> {
 }
 
 fn main() -> ExitCode {
+    pigeonair_docs::write_if_asked(Cli::command);
     match Cli::parse().command {
         Cmd::Run {
             config,

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use pigeonair_appliance::answers::to_toml;
 use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::parse_answers;
@@ -17,7 +17,11 @@ use pigeonair_installer::tui::form::Form;
 use pigeonair_installer::tui::{App, InstallEvent, Outcome, interfaces, terminal};
 
 #[derive(Parser)]
-#[command(version, about = "Install this box as a PigeonAir node")]
+#[command(
+    name = "pigeonair-install",
+    version,
+    about = "Install this box as a PigeonAir node"
+)]
 struct Cli {
     /// The answers file (TOML; see README, "The answers file"); `-` reads standard input.
     #[arg(long)]
@@ -34,6 +38,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    pigeonair_docs::write_if_asked(Cli::command);
     let cli = Cli::parse();
     if let Ok(journal) = systemd_journal_logger::JournalLog::new() {
         let _ = journal

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
+    name = "pigeonctl",
     version,
     about = "Administer PigeonAir: domains, users, aliases, quotas (LDAP writes only)"
 )]
@@ -223,6 +224,7 @@ enum AliasCmd {
 }
 
 fn main() -> ExitCode {
+    pigeonair_docs::write_if_asked(Cli::command);
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

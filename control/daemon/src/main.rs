@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use ldap3::controls::{MakeCritical, RefreshMode, SyncRequest};
 use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
 use log::{error, info, warn};
@@ -13,7 +13,11 @@ use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL};
 use pigeonair_control::watch::{Pending, cookie};
 
 #[derive(Parser)]
-#[command(version, about = "PigeonAir's control plane on a node")]
+#[command(
+    name = "pigeonaird",
+    version,
+    about = "PigeonAir's control plane on a node"
+)]
 struct Args {
     #[command(subcommand)]
     command: Cmd,
@@ -26,6 +30,7 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    pigeonair_docs::write_if_asked(Args::command);
     let args = Args::parse();
     if systemd_journal_logger::connected_to_journal() {
         systemd_journal_logger::JournalLog::new()?
