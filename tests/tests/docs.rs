@@ -3,7 +3,7 @@
 //! without a warning and the completions load in bash. Checked on the real .deb that
 //! `scripts/build` makes (the one the image installs).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const PROGRAMS: [&str; 4] = [
@@ -27,7 +27,7 @@ fn deb() -> PathBuf {
 }
 
 /// A file of the package, by its path inside it (`./usr/...`).
-fn member(deb: &PathBuf, path: &str) -> Vec<u8> {
+fn member(deb: &Path, path: &str) -> Vec<u8> {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
