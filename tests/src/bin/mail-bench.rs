@@ -70,6 +70,9 @@ enum Inner {
     },
 }
 
+/// Which duration of a transaction's [`smtp::Timings`].
+type Step = fn(&smtp::Timings) -> Duration;
+
 /// `latency`: one session at a time, so each figure is the server's own time for a command.
 fn latency(addr: SocketAddr, n: usize, rcpts: &[String]) -> anyhow::Result<()> {
     let mut all: Vec<smtp::Timings> = Vec::with_capacity(n);
@@ -86,12 +89,12 @@ fn latency(addr: SocketAddr, n: usize, rcpts: &[String]) -> anyhow::Result<()> {
             &body,
         )?);
     }
-    let pct = |f: fn(&smtp::Timings) -> Duration| {
+    let pct = |f: Step| {
         let mut v: Vec<f64> = all.iter().map(|t| f(t).as_secs_f64() * 1e3).collect();
         v.sort_by(f64::total_cmp);
         (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
     };
-    let rows: [(&str, fn(&smtp::Timings) -> Duration); 5] = [
+    let rows: [(&str, Step); 5] = [
         ("banner", |t| t.banner),
         ("EHLO", |t| t.hello),
         ("MAIL", |t| t.mail),
