@@ -100,13 +100,16 @@ impl Steps<'_> {
         let _ = writeln!(self.out, "image: {line}");
     }
 
+    /// Runs one step: says what it does and about how long it takes (`expect`), then how long
+    /// it took.
     fn run<T>(
         &mut self,
         what: &str,
+        expect: &str,
         f: impl FnOnce() -> Result<T, BuildError>,
     ) -> Result<T, BuildError> {
         let started = Instant::now();
-        let _ = writeln!(self.out, "image: {what} …");
+        let _ = writeln!(self.out, "image: {what} ({expect}) …");
         let result = f();
         let secs = started.elapsed().as_secs_f64();
         match &result {
@@ -243,6 +246,7 @@ fn build_base(
             spec.variant,
             root.display()
         ),
+        "once, then cached: about 30 s, longer on a slow mirror; log in build.log",
         || {
             host::run_logged(
                 Command::new("debootstrap")
@@ -266,6 +270,7 @@ fn build_base(
             "install {} Debian packages and set up the appliance",
             spec.packages.len()
         ),
+        "once, then cached: about 25 s",
         || {
             host::run_logged(
                 nspawn_run(root)
@@ -304,6 +309,7 @@ fn build_packages(
         .collect();
     steps.run(
         &format!("install {} PigeonAir package(s)", names.len()),
+        "whenever they change: about a second",
         || {
             host::run_logged(
                 nspawn_run(base)

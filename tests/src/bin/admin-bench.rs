@@ -8,7 +8,7 @@
 //!   answers), first as installed (auth cache on) and then, in the same run, with Dovecot's
 //!   auth cache off (`auth_cache_size = 0`, Dovecot's default).
 //!
-//! Run as root after `scripts/build`: `target/debug/admin-bench [--users 100000] [--samples 300]`.
+//! Run as root after `scripts/build`: `target/release/admin-bench [--users 100000] [--samples 300]`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

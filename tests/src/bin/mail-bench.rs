@@ -12,7 +12,7 @@
 //!   `tests/stock/setup.sh`): SMTP accept rate, time until every message is in its mailbox,
 //!   and the ratio, for a burst to one mailbox and for mail spread over 30 mailboxes.
 //!
-//! Run as root after `scripts/build`: `target/debug/mail-bench [--messages 1000] [--concurrency 4]
+//! Run as root after `scripts/build`: `target/release/mail-bench [--messages 1000] [--concurrency 4]
 //! [--compare-stock]`.
 
 use std::net::SocketAddr;
