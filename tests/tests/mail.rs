@@ -467,11 +467,22 @@ fn an_install_killed_at_any_point_converges_when_run_again() {
         }
     }
     assert!(killed >= 3, "only {killed} runs were killed mid-way");
+    // What the daemons said, for a failure's message.
+    let units = || {
+        stdout(&lab.exec(
+            "node1",
+            &[
+                "sh",
+                "-c",
+                "systemctl status --no-pager -l postfix@- postfix dovecot slapd 2>&1 | tail -n 40; journalctl -q --no-pager -n 40 -u postfix@- -t postfix/master -t postfix/postfix-script",
+            ],
+        ))
+    };
     let out = run(None);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}\n{}", text(&out), units());
     let out = run(None);
     let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    assert!(out.status.success(), "{t}\n{}", units());
     assert!(t.lines().any(|l| l == "0 changed"), "not converged:\n{t}");
     // The converged node serves mail.
     let sent = swaks(
