@@ -318,6 +318,31 @@ fn compare_stock(
             rates[0].0 / rates[1].0
         );
     }
+    println!("-- per-command SMTP latency, one session at a time, 300 messages over 30 mailboxes");
+    let me = std::env::current_exe()?;
+    for (name, _, addr) in boxes {
+        let mut args = vec![
+            me.to_string_lossy().into_owned(),
+            "latency".into(),
+            "--addr".into(),
+            addr.into(),
+            "--messages".into(),
+            "300".into(),
+        ];
+        for r in &spread {
+            args.extend(["--rcpt".to_string(), r.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = lab.client(&args);
+        anyhow::ensure!(
+            out.status.success(),
+            "{name}: latency run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            println!("{name:<10} {line}");
+        }
+    }
     lab.ok(&["down"]);
     Ok(())
 }
