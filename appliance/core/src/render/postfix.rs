@@ -70,7 +70,8 @@ pub fn render(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
             Unit::Postfix,
         ),
     ];
-    // proxymap opens the tables after dropping to user postfix: 0640 root:postfix.
+    // The daemons open their tables as root before dropping privileges; the bind password stays
+    // out of reach of everyone else: 0640 root:postfix.
     for (name, template) in TABLES {
         files.push(RenderedFile::secret(
             &format!("/etc/postfix/ldap/{name}"),
