@@ -573,3 +573,44 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
     );
     lab.ok(&["down"]);
 }
+
+/// A fresh box has no Postfix queue directories: the first `postfix check` makes them, mkdir
+/// then chown, so an install killed between the two leaves a root-owned `public/`. Postfix only
+/// warns about it and then cannot bind its pickup socket there (seen in the killed-install
+/// test above). The next install must repair it.
+#[test]
+fn a_half_made_postfix_queue_is_repaired_by_the_next_install() {
+    if !lab_host_ready("half_made_queue") {
+        return;
+    }
+    let lab = LabCli::new(BIN, "t-queue");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "1"]);
+    let out = lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /var/spool/postfix/public && chown root:root /var/spool/postfix/public",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = install(&lab, "", "", &example_answers());
+    assert!(out.status.success(), "{}", text(&out));
+    let owner = stdout(&lab.exec(
+        "node1",
+        &["stat", "-c", "%U:%G", "/var/spool/postfix/public"],
+    ));
+    assert_eq!(owner.trim(), "postfix:postdrop");
+    let sent = swaks(
+        &lab,
+        &[
+            "--to",
+            "postmaster@example.com",
+            "--from",
+            "a@client.example",
+        ],
+    );
+    assert!(sent.status.success(), "{}", text(&sent));
+    lab.ok(&["down"]);
+}

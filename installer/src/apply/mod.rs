@@ -441,6 +441,13 @@ pub fn install(
                 }
                 units::enable(service)?;
                 if !units::is_active(service) {
+                    if unit == Unit::Postfix {
+                        // Postfix makes its queue directories on first use, one step at a time
+                        // (mkdir, then chown): an install killed between the two left a
+                        // root-owned public/ that Postfix only warns about and then cannot
+                        // bind in. set-permissions puts every owner and mode back first.
+                        host::run(Command::new("postfix").arg("set-permissions"))?;
+                    }
                     units::start(service)?;
                     changes.push(format!("started {service}"));
                 } else if is_pending(unit) {
