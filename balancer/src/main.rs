@@ -59,36 +59,7 @@ enum Cmd {
 }
 
 fn init_logging() {
-    // The journal when there is one, stderr otherwise (the VM tests, a terminal).
-    if std::env::var_os("JOURNAL_STREAM").is_some()
-        || std::path::Path::new("/run/systemd/journal/socket").exists()
-    {
-        if let Ok(j) = systemd_journal_logger::JournalLog::new() {
-            if j.with_syslog_identifier("pigeonair-balancer".into())
-                .install()
-                .is_ok()
-            {
-                log::set_max_level(log::LevelFilter::Info);
-                return;
-            }
-        }
-    }
-    struct Stderr;
-    impl log::Log for Stderr {
-        fn enabled(&self, _: &log::Metadata) -> bool {
-            true
-        }
-        fn log(&self, r: &log::Record) {
-            eprintln!(
-                "pigeonair-balancer: {}: {}",
-                r.level().as_str().to_lowercase(),
-                r.args()
-            );
-        }
-        fn flush(&self) {}
-    }
-    let _ = log::set_logger(&Stderr);
-    log::set_max_level(log::LevelFilter::Info);
+    pigeonair_host::init_daemon_logging("pigeonair-balancer");
 }
 
 fn read_config(path: &PathBuf) -> Result<Config, ExitCode> {

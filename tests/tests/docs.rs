@@ -44,42 +44,39 @@ fn member(deb: &Path, path: &str) -> Vec<u8> {
     out.stdout
 }
 
-fn gunzip(bytes: &[u8]) -> String {
+/// Runs `program` with `args`, `input` on its standard input; returns its output.
+fn pipe(program: &str, args: &[&str], input: &[u8]) -> std::process::Output {
     use std::io::Write;
-    let mut child = Command::new("gzip")
-        .args(["-dc"])
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("gzip");
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/host-setup installs it)"));
     child
         .stdin
         .take()
         .expect("piped")
-        .write_all(bytes)
+        .write_all(input)
         .expect("write");
-    let out = child.wait_with_output().expect("gzip");
+    child.wait_with_output().expect("wait")
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let out = pipe("gzip", &["-dc"], bytes);
     assert!(out.status.success());
     String::from_utf8(out.stdout).expect("UTF-8 page")
 }
 
-/// groff's warnings for a man page (empty when it renders cleanly), rendered as `man` renders it.
+/// groff's warnings for a man page (empty when it renders cleanly), rendered as `man` renders it
+/// (`-k`: preconv first, as man-db does for UTF-8 pages).
 fn groff_warnings(page: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("groff")
-        // -k: preconv first, as man-db does for UTF-8 pages.
-        .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("groff (Debian package groff-base; scripts/host-setup installs it)");
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(page.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("groff");
+    let out = pipe(
+        "groff",
+        &["-k", "-man", "-Tutf8", "-ww", "-z"],
+        page.as_bytes(),
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -1,6 +1,10 @@
 //! Running system tools (debootstrap, systemd-nspawn, ip, nsenter, slapadd, postfix, systemctl)
 //! with errors an operator can act on: which command, its exit status, and the end of what it printed.
+//! Also the one logging set-up of PigeonAir's daemons ([`init_daemon_logging`]).
 #![forbid(unsafe_code)]
+
+mod logging;
+pub use logging::init_daemon_logging;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

@@ -32,14 +32,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     pigeonair_docs::write_if_asked(Args::command);
     let args = Args::parse();
-    if systemd_journal_logger::connected_to_journal() {
-        systemd_journal_logger::JournalLog::new()?
-            .with_syslog_identifier("pigeonaird".into())
-            .install()?;
-    } else {
-        log::set_boxed_logger(Box::new(Stderr))?;
-    }
-    log::set_max_level(log::LevelFilter::Info);
+    pigeonair_host::init_daemon_logging("pigeonaird");
     match args.command {
         Cmd::Run => run(),
     }
@@ -171,21 +164,4 @@ fn flush_auth_cache() -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
-}
-
-/// Logs to standard error when not under systemd.
-struct Stderr;
-
-impl log::Log for Stderr {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record) {
-        eprintln!(
-            "pigeonaird: {}: {}",
-            r.level().as_str().to_lowercase(),
-            r.args()
-        );
-    }
-    fn flush(&self) {}
 }
