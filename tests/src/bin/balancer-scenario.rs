@@ -684,8 +684,16 @@ fn scenario(forwarding: &str) -> Res<()> {
                 .trim()
                 .to_string();
             // With the loader back, the next pass succeeds.
+            // Every service, not the first one: the kernel edits them one after the other, and
+            // while it swaps a service's scheduler (one RCU grace period, long under TCG) that
+            // service refuses new connections ("no scheduler": ICMP port unreachable).
             let took = wait_for("sed scheduler in force", BOUND, || {
-                Ok(our_lines()?.iter().any(|l| l.ends_with(" sed")))
+                let lines = our_lines()?;
+                Ok(PORTS.iter().all(|p| {
+                    lines
+                        .iter()
+                        .any(|l| l.starts_with(&format!("TCP {VIP}:{p} ")) && l.ends_with(" sed"))
+                }))
             })?;
             Ok(format!(
                 "{line}; sed in force {} ms after the module loader came back",
