@@ -1,9 +1,88 @@
 //! A minimal SMTP/LMTP sender for benchmarks: one message per connection, the dialogue a real
 //! MTA has (banner, EHLO or LHLO, MAIL, RCPT, DATA, QUIT), and a check of every reply code.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Where the server listens: a TCP address, or a Unix socket (a path starting with `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `ADDRESS:PORT`.
+    Tcp(SocketAddr),
+    /// `/path/to/socket`.
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with('/') {
+            return Ok(Endpoint::Unix(PathBuf::from(s)));
+        }
+        s.parse()
+            .map(Endpoint::Tcp)
+            .map_err(|_| format!("{s:?}: give ADDRESS:PORT or the path of a Unix socket"))
+    }
+}
+
+/// One connection, TCP or Unix.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn connect(to: &Endpoint) -> io::Result<Stream> {
+        let s = match to {
+            Endpoint::Tcp(addr) => {
+                let s = TcpStream::connect_timeout(addr, Duration::from_secs(10))?;
+                s.set_nodelay(true)?;
+                s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                Stream::Tcp(s)
+            }
+            Endpoint::Unix(path) => {
+                let s = UnixStream::connect(path)?;
+                s.set_read_timeout(Some(Duration::from_secs(30)))?;
+                Stream::Unix(s)
+            }
+        };
+        Ok(s)
+    }
+
+    fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
 
 /// SMTP (`EHLO`) or LMTP (`LHLO`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +133,7 @@ pub struct Timings {
 
 /// Sends one message with `body` (CRLF lines, without the final dot) to `rcpt`.
 pub fn send(
-    addr: SocketAddr,
+    addr: &Endpoint,
     proto: Protocol,
     from: &str,
     rcpt: &str,
@@ -65,7 +144,7 @@ pub fn send(
 
 /// [`send`], timing each command.
 pub fn send_timed(
-    addr: SocketAddr,
+    addr: &Endpoint,
     proto: Protocol,
     from: &str,
     rcpt: &str,
@@ -74,10 +153,8 @@ pub fn send_timed(
     use std::time::Instant;
     let mut t = Timings::default();
     let start = Instant::now();
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let stream = Stream::connect(addr)?;
     let mut reader = BufReader::new(stream.try_clone()?);
-    stream.set_nodelay(true)?;
     let mut w = stream;
     reply(&mut reader, '2')?;
     t.banner = start.elapsed();
@@ -85,7 +162,7 @@ pub fn send_timed(
         Protocol::Smtp => "EHLO",
         Protocol::Lmtp => "LHLO",
     };
-    let mut step = |w: &mut TcpStream, line: &[u8], expect: char| -> io::Result<Duration> {
+    let mut step = |w: &mut Stream, line: &[u8], expect: char| -> io::Result<Duration> {
         let s = Instant::now();
         w.write_all(line)?;
         reply(&mut reader, expect)?;
@@ -108,7 +185,7 @@ pub fn send_timed(
 /// Sends `n` messages over `concurrency` parallel connections, one message per connection,
 /// message `i` to `rcpts[i % rcpts.len()]` (each about 1.5 kB). Fails on the first refused one.
 pub fn send_many(
-    addr: SocketAddr,
+    addr: &Endpoint,
     proto: Protocol,
     rcpts: &[String],
     n: usize,
@@ -125,6 +202,7 @@ pub fn send_many(
         .map(|_| {
             let next = Arc::clone(&next);
             let rcpts = Arc::clone(&rcpts);
+            let addr = addr.clone();
             std::thread::spawn(move || -> io::Result<()> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -137,7 +215,7 @@ pub fn send_many(
                         "A line of a benchmark message body, about a hundred bytes long, repeated. "
                             .repeat(20)
                     );
-                    send(addr, proto, "bench@client.example", rcpt, &body)?;
+                    send(&addr, proto, "bench@client.example", rcpt, &body)?;
                 }
             })
         })

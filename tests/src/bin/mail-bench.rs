@@ -5,7 +5,7 @@
 //! - no-op re-apply time;
 //! - delivery throughput: N messages over SMTP from the client with concurrency C, counted
 //!   when in the Maildir, against the same messages injected straight into Dovecot's LMTP on
-//!   the node (the ratio is the figure).
+//!   the node, on the Unix socket Postfix delivers to (the ratio is the figure).
 //!
 //! - `--compare-stock`: instead, the same loads against PigeonAir (node1) and, in the same run,
 //!   a stock Postfix + Dovecot box set up by hand on node2 (hash map, passwd-file: see
@@ -15,12 +15,11 @@
 //! Run as root after `scripts/build`: `target/release/mail-bench [--messages 1000] [--concurrency 4]
 //! [--compare-stock]`.
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use pigeonair_tests::smtp::{self, Protocol};
+use pigeonair_tests::smtp::{self, Endpoint, Protocol};
 use pigeonair_tests::support::LabCli;
 
 #[derive(Parser)]
@@ -49,7 +48,8 @@ enum Inner {
         #[arg(long)]
         lmtp: bool,
         #[arg(long)]
-        addr: SocketAddr,
+        /// ADDRESS:PORT, or the path of a Unix socket.
+        addr: Endpoint,
         #[arg(long)]
         messages: usize,
         #[arg(long)]
@@ -61,7 +61,8 @@ enum Inner {
     /// Send N messages one after another, timing each SMTP command; prints p50 and p99.
     Latency {
         #[arg(long)]
-        addr: SocketAddr,
+        /// ADDRESS:PORT, or the path of a Unix socket.
+        addr: Endpoint,
         #[arg(long)]
         messages: usize,
         /// Recipients, taken in turn (default: postmaster@example.com).
@@ -74,7 +75,7 @@ enum Inner {
 type Step = fn(&smtp::Timings) -> Duration;
 
 /// `latency`: one session at a time, so each figure is the server's own time for a command.
-fn latency(addr: SocketAddr, n: usize, rcpts: &[String]) -> anyhow::Result<()> {
+fn latency(addr: &Endpoint, n: usize, rcpts: &[String]) -> anyhow::Result<()> {
     let mut all: Vec<smtp::Timings> = Vec::with_capacity(n);
     for i in 0..n {
         let rcpt = &rcpts[i % rcpts.len()];
@@ -378,7 +379,7 @@ fn main() -> anyhow::Result<()> {
         } else {
             rcpts.clone()
         };
-        return latency(*addr, (*messages).max(1), &rcpts);
+        return latency(addr, (*messages).max(1), &rcpts);
     }
     if let Some(Inner::Send {
         lmtp,
@@ -394,7 +395,7 @@ fn main() -> anyhow::Result<()> {
             rcpts
         };
         let proto = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
-        return Ok(smtp::send_many(addr, proto, &rcpts, messages, concurrency)?);
+        return Ok(smtp::send_many(&addr, proto, &rcpts, messages, concurrency)?);
     }
     let dir = std::env::current_exe()?
         .parent()
@@ -472,6 +473,7 @@ fn main() -> anyhow::Result<()> {
         ))
         .output()?;
     anyhow::ensure!(copy.status.success(), "copy into the node failed");
+    // Into the socket Postfix delivers to, so the two paths end in the same listener.
     let lmtp_rate = throughput(&lab, "LMTP straight into Dovecot", n, || {
         lab.exec(
             "node1",
@@ -480,7 +482,7 @@ fn main() -> anyhow::Result<()> {
                 "send",
                 "--lmtp",
                 "--addr",
-                "10.42.0.11:24",
+                "/var/spool/postfix/private/dovecot-lmtp",
                 "--messages",
                 &n.to_string(),
                 "--concurrency",
