@@ -110,6 +110,8 @@ fn latency(addr: &Endpoint, n: usize, rcpts: &[String]) -> anyhow::Result<()> {
 }
 
 const RCPT: &str = "postmaster@example.com";
+/// Dovecot's LMTP socket in Postfix's chroot: where Postfix delivers on both boxes.
+const LMTP_SOCKET: &str = "/var/spool/postfix/private/dovecot-lmtp";
 
 fn maildir_count(lab: &LabCli) -> usize {
     maildir_count_on(lab, "node1")
@@ -179,24 +181,56 @@ fn load(
     n: usize,
     c: usize,
 ) -> anyhow::Result<(f64, Result<f64, usize>)> {
+    load_via(lab, node, Via::Smtp(addr), rcpts, n, c)
+}
+
+/// How a load reaches a box.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// SMTP from the client address to this address.
+    Smtp(&'a str),
+    /// LMTP from inside the node into Dovecot's socket (`mail-bench` copied to the node).
+    LmtpSocket,
+}
+
+/// [`load`], over SMTP or straight into Dovecot.
+fn load_via(
+    lab: &LabCli,
+    node: &str,
+    via: Via,
+    rcpts: &[String],
+    n: usize,
+    c: usize,
+) -> anyhow::Result<(f64, Result<f64, usize>)> {
     let me = std::env::current_exe()?;
     let base = maildir_count_on(lab, node);
-    let mut args = vec![
-        me.to_string_lossy().into_owned(),
-        "send".into(),
+    let (program, lmtp, addr) = match via {
+        Via::Smtp(addr) => (me.to_string_lossy().into_owned(), None, addr),
+        Via::LmtpSocket => (
+            "/usr/local/bin/mail-bench".to_string(),
+            Some("--lmtp"),
+            LMTP_SOCKET,
+        ),
+    };
+    let mut args = vec![program, "send".into()];
+    args.extend(lmtp.map(String::from));
+    args.extend([
         "--addr".into(),
         addr.into(),
         "--messages".into(),
         n.to_string(),
         "--concurrency".into(),
         c.to_string(),
-    ];
+    ]);
     for r in rcpts {
         args.extend(["--rcpt".to_string(), r.clone()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let t = Instant::now();
-    let out = lab.client(&args);
+    let out = match via {
+        Via::Smtp(_) => lab.client(&args),
+        Via::LmtpSocket => lab.exec(node, &args),
+    };
     anyhow::ensure!(
         out.status.success(),
         "{node}: sending failed: {}",
@@ -319,6 +353,29 @@ fn compare_stock(
             rates[0].0 / rates[1].0
         );
     }
+    // What Postfix costs on each box: the same load over SMTP against straight into the
+    // Dovecot socket Postfix delivers to.
+    println!("-- over 30 mailboxes: SMTP against LMTP straight into Dovecot's socket");
+    for (name, node, addr) in boxes {
+        copy_into(lab, node)?;
+        let (mut smtp, mut lmtp) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            for (via, into) in [(Via::Smtp(addr), &mut smtp), (Via::LmtpSocket, &mut lmtp)] {
+                if let (_, Ok(secs)) = load_via(lab, node, via, &spread, n, c)? {
+                    into.push(n as f64 / secs);
+                }
+            }
+        }
+        if smtp.is_empty() || lmtp.is_empty() {
+            println!("{name:<10} not all delivered within {} s", COMPARE_WAIT.as_secs());
+            continue;
+        }
+        let (s, l) = (median(smtp), median(lmtp));
+        println!(
+            "{name:<10} SMTP {s:7.1} msg/s   LMTP {l:7.1} msg/s   ratio SMTP / LMTP {:.2}",
+            s / l
+        );
+    }
     println!("-- per-command SMTP latency, one session at a time, 300 messages over 30 mailboxes");
     let me = std::env::current_exe()?;
     for (name, _, addr) in boxes {
@@ -345,6 +402,22 @@ fn compare_stock(
         }
     }
     lab.ok(&["down"]);
+    Ok(())
+}
+
+/// Copies this program into `node` as /usr/local/bin/mail-bench (for loads sent from inside).
+fn copy_into(lab: &LabCli, node: &str) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let copy = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --name {} exec {node} -- sh -c 'cat > /usr/local/bin/mail-bench && chmod +x /usr/local/bin/mail-bench' < {}",
+            lab.bin().display(),
+            lab.name(),
+            me.display()
+        ))
+        .output()?;
+    anyhow::ensure!(copy.status.success(), "copy into {node} failed");
     Ok(())
 }
 
@@ -463,16 +536,7 @@ fn main() -> anyhow::Result<()> {
         ])
     })?;
     // The same messages straight into Dovecot's LMTP, sent from inside the node.
-    let copy = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{} --name {} exec node1 -- sh -c 'cat > /usr/local/bin/mail-bench && chmod +x /usr/local/bin/mail-bench' < {}",
-            lab.bin().display(),
-            lab.name(),
-            me.display()
-        ))
-        .output()?;
-    anyhow::ensure!(copy.status.success(), "copy into the node failed");
+    copy_into(&lab, "node1")?;
     // Into the socket Postfix delivers to, so the two paths end in the same listener.
     let lmtp_rate = throughput(&lab, "LMTP straight into Dovecot", n, || {
         lab.exec(
@@ -482,7 +546,7 @@ fn main() -> anyhow::Result<()> {
                 "send",
                 "--lmtp",
                 "--addr",
-                "/var/spool/postfix/private/dovecot-lmtp",
+                LMTP_SOCKET,
                 "--messages",
                 &n.to_string(),
                 "--concurrency",
