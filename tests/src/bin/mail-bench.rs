@@ -367,7 +367,10 @@ fn compare_stock(
             }
         }
         if smtp.is_empty() || lmtp.is_empty() {
-            println!("{name:<10} not all delivered within {} s", COMPARE_WAIT.as_secs());
+            println!(
+                "{name:<10} not all delivered within {} s",
+                COMPARE_WAIT.as_secs()
+            );
             continue;
         }
         let (s, l) = (median(smtp), median(lmtp));
@@ -468,7 +471,13 @@ fn main() -> anyhow::Result<()> {
             rcpts
         };
         let proto = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
-        return Ok(smtp::send_many(&addr, proto, &rcpts, messages, concurrency)?);
+        return Ok(smtp::send_many(
+            &addr,
+            proto,
+            &rcpts,
+            messages,
+            concurrency,
+        )?);
     }
     let dir = std::env::current_exe()?
         .parent()
