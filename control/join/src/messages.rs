@@ -1,0 +1,237 @@
+//! The join messages (JSON bodies of `POST /v1/join`) and their checks.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// A secret in a message: serialised as its text, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// What a joining node sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The token's id.
+    pub token_id: String,
+    /// The token's secret (base64url, as in the token).
+    pub secret: Secret,
+    /// The joining node's host name (FQDN): its `ou=nodes` entry and `mailHost` value.
+    pub hostname: String,
+    /// Its address on the private cluster network.
+    pub private_address: IpAddr,
+    /// Its public address.
+    pub public_address: IpAddr,
+    /// A PEM certificate request for its key, with the host name as CN.
+    pub csr_pem: String,
+}
+
+/// A cluster member, as the joining node learns of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Host name.
+    pub hostname: String,
+    /// Private address.
+    pub private_address: IpAddr,
+    /// Public address.
+    pub public_address: IpAddr,
+    /// `joining`, `active`, `draining`.
+    pub state: String,
+}
+
+/// What a node needs from the cluster to become a replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// The cluster's mail domain (the first node's `[mail] domain`).
+    pub domain: String,
+    /// The directory's base DN.
+    pub ldap_base: String,
+    /// The provider the replica's syncrepl consumes from, exactly as the provider's slapd
+    /// listens (`ldap://PRIVATE-ADDRESS/`).
+    pub provider_uri: String,
+    /// The private network (CIDR), as the first node's answers give it.
+    pub private_network: String,
+    /// Bind password of `cn=postfix,ou=services`.
+    pub postfix_ldap_password: Secret,
+    /// Bind password of `cn=dovecot,ou=services`.
+    pub dovecot_ldap_password: Secret,
+    /// The secret a proxying node presents to a mailbox's home node.
+    pub proxy_secret: Secret,
+    /// Dovecot's `doveadm_password` (mailbox moves between nodes).
+    pub doveadm_password: Secret,
+    /// The members, the joining node not among them.
+    pub members: Vec<Member>,
+}
+
+/// The answer to an accepted join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinResponse {
+    /// The joining node's certificate (PEM), signed by the cluster CA.
+    pub certificate_pem: String,
+    /// The cluster CA's certificate (PEM).
+    pub ca_pem: String,
+    /// What it needs to become a replica.
+    pub cluster: ClusterSettings,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalKind {
+    /// No token with that id (never made, or removed).
+    TokenUnknown,
+    /// The secret does not match the token.
+    TokenSecret,
+    /// The token was used by another node.
+    TokenUsed,
+    /// The token expired.
+    TokenExpired,
+    /// The token was revoked.
+    TokenRevoked,
+    /// The request is malformed (the message names the field).
+    BadRequest,
+    /// A member has this host name already.
+    HostnameTaken,
+    /// A member has this private or public address already.
+    AddressTaken,
+    /// The member could not complete the join (its log has the details).
+    Internal,
+}
+
+impl RefusalKind {
+    /// The HTTP status the control plane answers with.
+    pub fn status(self) -> u16 {
+        match self {
+            RefusalKind::BadRequest => 400,
+            RefusalKind::TokenUnknown
+            | RefusalKind::TokenSecret
+            | RefusalKind::TokenExpired
+            | RefusalKind::TokenRevoked => 403,
+            RefusalKind::TokenUsed | RefusalKind::HostnameTaken | RefusalKind::AddressTaken => 409,
+            RefusalKind::Internal => 500,
+        }
+    }
+}
+
+/// A refused join: one line for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    /// What kind of refusal.
+    pub kind: RefusalKind,
+    /// The line to show.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal of `kind` saying `message`.
+    pub fn new(kind: RefusalKind, message: impl Into<String>) -> Self {
+        Refusal {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether `name` is a host name PigeonAir accepts for a node: at least two labels of
+/// lower-case letters, digits and inner hyphens, at most 253 characters.
+pub fn valid_hostname(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').count() >= 2
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+impl JoinRequest {
+    /// Checks the fields that need no directory: each problem names its field.
+    pub fn check(&self) -> Result<(), Refusal> {
+        let bad = |m: String| Err(Refusal::new(RefusalKind::BadRequest, m));
+        if crate::token::TokenId::try_new(&self.token_id).is_err() {
+            return bad(format!(
+                "token_id {:?} is not a token id: copy the whole token",
+                self.token_id
+            ));
+        }
+        if crate::token::decode_secret(&self.secret.0).is_none() {
+            return bad("secret is not a token's secret: copy the whole token".into());
+        }
+        if !valid_hostname(&self.hostname) {
+            return bad(format!(
+                "hostname {:?} is not a lower-case fully qualified name (mx2.example.net)",
+                self.hostname
+            ));
+        }
+        for (field, ip) in [
+            ("private_address", self.private_address),
+            ("public_address", self.public_address),
+        ] {
+            if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
+                return bad(format!("{field} {ip} is not a node's address"));
+            }
+        }
+        if self.private_address == self.public_address {
+            return bad(format!(
+                "private_address and public_address are both {}: the cluster network is a network of its own",
+                self.private_address
+            ));
+        }
+        crate::csr::check_request(self.csr_pem.as_bytes(), &self.hostname)
+            .map_err(|e| Refusal::new(RefusalKind::BadRequest, format!("csr_pem: {e}")))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        for ok in ["mx2.example.net", "a.b", "node-3.mail.example.com"] {
+            assert!(valid_hostname(ok), "{ok}");
+        }
+        for bad in [
+            "mx2",
+            "MX2.example.net",
+            "-a.b",
+            "a-.b",
+            "a..b",
+            "a_b.c",
+            "",
+        ] {
+            assert!(!valid_hostname(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refusal_statuses() {
+        assert_eq!(RefusalKind::TokenUsed.status(), 409);
+        assert_eq!(RefusalKind::TokenExpired.status(), 403);
+        assert_eq!(RefusalKind::BadRequest.status(), 400);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let s = Secret("hunter2".into());
+        assert_eq!(format!("{s:?}"), "Secret(..)");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2\"");
+    }
+}
