@@ -10,7 +10,9 @@
 //! │       └── ou=aliases
 //! │           └── mail=abuse@example.com      pigeonairAlias
 //! ├── ou=nodes
-//! │   └── cn=mx1.example.com                  pigeonairNode
+//! │   └── cn=mx1.example.com                  pigeonairNode (roles: provider, ca)
+//! ├── ou=tokens                               admins only
+//! │   └── cn=<token id>                       pigeonairJoinToken (hash, expiry, state)
 //! ├── ou=services                             one bind account per service
 //! │   ├── cn=postfix                          reads domains, users, aliases (routing only)
 //! │   └── cn=dovecot                          reads users (passwords, uid, quota)
@@ -31,6 +33,8 @@ pub const LDAPI_URL: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
 pub const DOMAINS_DN: &str = "ou=domains,o=pigeonair";
 /// Where nodes live.
 pub const NODES_DN: &str = "ou=nodes,o=pigeonair";
+/// Where join tokens live (admins only: they hold the tokens' hashes).
+pub const TOKENS_DN: &str = "ou=tokens,o=pigeonair";
 /// Where service accounts live.
 pub const SERVICES_DN: &str = "ou=services,o=pigeonair";
 /// Where administrators live.
@@ -70,6 +74,11 @@ pub fn alias_dn(address: &str, domain: &str) -> String {
 /// The DN of a node.
 pub fn node_dn(hostname: &str) -> String {
     format!("cn={hostname},{NODES_DN}")
+}
+
+/// The DN of a join token.
+pub fn token_dn(id: &str) -> String {
+    format!("cn={id},{TOKENS_DN}")
 }
 
 /// An entry to add: DN and attributes, values in order.
@@ -156,6 +165,7 @@ pub fn seed_entries(plan: &Plan, s: &SeedSecrets) -> Vec<Entry> {
             ),
         ou(DOMAINS_DN, "domains"),
         ou(NODES_DN, "nodes"),
+        ou(TOKENS_DN, "tokens"),
         ou(SERVICES_DN, "services"),
         ou(ADMINS_DN, "admins"),
         Entry::new(COUNTERS_DN)
@@ -193,7 +203,9 @@ pub fn seed_entries(plan: &Plan, s: &SeedSecrets) -> Vec<Entry> {
                 "pigeonairPrivateAddress",
                 &[&plan.private.address.to_string()],
             )
-            .attr("pigeonairNodeState", &["active"]),
+            .attr("pigeonairNodeState", &["active"])
+            // The first node holds the writable directory and the cluster CA's key.
+            .attr("pigeonairNodeRole", &["provider", "ca"]),
         Entry::new(domain_dn(domain))
             .attr("objectClass", &["pigeonairDomain"])
             .attr("cn", &[domain])

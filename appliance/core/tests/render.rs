@@ -13,6 +13,8 @@ fn secrets() -> Secrets {
     Secrets {
         postfix_ldap: "POSTFIX-LDAP-SECRET".into(),
         dovecot_ldap: "DOVECOT-LDAP-SECRET".into(),
+        proxy: "PROXY-SECRET".into(),
+        doveadm: "DOVEADM-SECRET".into(),
     }
 }
 

@@ -51,6 +51,9 @@ enum Cmd {
     /// Aliases: addresses that deliver to other addresses.
     #[command(subcommand)]
     Alias(AliasCmd),
+    /// Cluster nodes and the tokens new nodes join with.
+    #[command(subcommand)]
+    Node(NodeCmd),
     /// Import domains, users and aliases from a CSV or LDIF file (`-`: standard input); checked
     /// whole first: with any problem nothing is imported.
     Import {
@@ -196,6 +199,26 @@ enum UserCmd {
     Remove {
         /// The address.
         address: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Make a one-time join token (printed once; the directory keeps only its hash), or list
+    /// or revoke tokens. Run it on a cluster node: the token pins the cluster CA it finds there.
+    Token {
+        /// How long the token is accepted: 90s, 30m, 1h, 7d (at most 7d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Join through this node (default: the first active node holding the CA's key).
+        #[arg(long)]
+        via: Option<String>,
+        /// List tokens (never their secrets).
+        #[arg(long, conflicts_with_all = ["revoke", "via"])]
+        list: bool,
+        /// Revoke an unused token by its id.
+        #[arg(long, value_name = "ID", conflicts_with = "via")]
+        revoke: Option<String>,
     },
 }
 
@@ -377,6 +400,62 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                     report.domains, report.users, report.aliases
                 )
             });
+            Ok(())
+        }
+        Cmd::Node(NodeCmd::Token {
+            ttl,
+            via,
+            list,
+            revoke,
+        }) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            if *list {
+                let tokens = connect()?.token_list(now)?;
+                out(json, &tokens, || {
+                    tokens
+                        .iter()
+                        .map(|t| {
+                            format!(
+                                "{:<10} {:<8} expires {}{}\n",
+                                t.id,
+                                t.state,
+                                t.expires,
+                                t.used_by
+                                    .as_ref()
+                                    .map(|b| format!("  used by {b}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                });
+                return Ok(());
+            }
+            if let Some(id) = revoke {
+                let t = connect()?.token_revoke(id)?;
+                done(json, format!("revoked token {}", t.id));
+                return Ok(());
+            }
+            let ttl = pigeonair_join::time::parse_ttl(ttl).map_err(CtlError::Invalid)?;
+            let ca_path = pigeonair_appliance::render::CLUSTER_CA_CERT;
+            let ca = std::fs::read(ca_path).map_err(|e| {
+                CtlError::Invalid(format!(
+                    "{ca_path}: {e}: run `pigeonctl node token` on a cluster node"
+                ))
+            })?;
+            let t = connect()?.token_add(ttl, via.as_deref(), &ca, now)?;
+            // The token alone on standard output (TOKEN=$(pigeonctl node token)); the note
+            // for people on standard error.
+            out(json, &t, || format!("{}\n", t.token));
+            if !json {
+                eprintln!(
+                    "token {} joins through {} until {} (UTC); one node may use it, once: \
+                     put it in the new node's answers as [cluster] join = \"TOKEN\"",
+                    t.id, t.via, t.expires
+                );
+            }
             Ok(())
         }
         Cmd::Domain(cmd) => match cmd {

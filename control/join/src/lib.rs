@@ -17,6 +17,7 @@
 
 pub mod csr;
 pub mod messages;
+pub mod time;
 pub mod token;
 
 pub use messages::{ClusterSettings, JoinRequest, JoinResponse, Refusal, RefusalKind};

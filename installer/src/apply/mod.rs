@@ -13,6 +13,7 @@
 //!
 //! Re-applying the same plan changes nothing and says "0 changed".
 
+pub mod cluster_ca;
 pub mod files;
 pub mod secrets;
 pub mod seed;
@@ -53,6 +54,9 @@ pub enum ApplyError {
     /// A command failed.
     #[error(transparent)]
     Host(#[from] HostError),
+    /// The cluster's certificates could not be made.
+    #[error(transparent)]
+    Ca(#[from] cluster_ca::CaError),
     /// The directory could not be seeded.
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
@@ -284,6 +288,19 @@ pub fn install(
                     tls::make(plan.hostname.as_str())?;
                 }
                 changes.push(format!("made a key and certificate for {}", plan.hostname));
+            }
+            if !cluster_ca::present() {
+                if !opts.dry_run {
+                    cluster_ca::make(
+                        plan.domain.as_str(),
+                        plan.hostname.as_str(),
+                        plan.private.address.addr().into(),
+                    )?;
+                }
+                changes.push(format!(
+                    "made the cluster CA and {}'s cluster certificate",
+                    plan.hostname
+                ));
             }
             Ok(())
         },

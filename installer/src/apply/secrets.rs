@@ -17,6 +17,15 @@ pub fn load_or_make(root: &Root) -> Result<(Secrets, bool), FileError> {
     let path = root.path(SECRETS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => match toml::from_str::<Secrets>(&text) {
+            // A file from before clusters lacks the cluster's own secrets: add them.
+            Ok(mut s) if s.proxy.is_empty() || s.doveadm.is_empty() => {
+                for field in [&mut s.proxy, &mut s.doveadm] {
+                    if field.is_empty() {
+                        *field = random_secret(32);
+                    }
+                }
+                Ok((s, true))
+            }
             Ok(s) => Ok((s, false)),
             // A damaged file (an apply killed while writing is impossible: writes are
             // atomic) is replaced; the service accounts' passwords are converged to it.
@@ -34,6 +43,8 @@ fn make() -> Secrets {
     Secrets {
         postfix_ldap: random_secret(32),
         dovecot_ldap: random_secret(32),
+        proxy: random_secret(32),
+        doveadm: random_secret(32),
     }
 }
 
@@ -42,7 +53,7 @@ pub fn as_file(secrets: &Secrets) -> RenderedFile {
     RenderedFile {
         path: SECRETS_FILE.into(),
         contents: format!(
-            "# Service accounts' LDAP bind passwords, made by pigeonair-install.\n{}",
+            "# The cluster's secrets (service accounts' LDAP bind passwords, proxy, doveadm), made by\n# pigeonair-install.\n{}",
             toml::to_string(secrets).expect("secrets serialise")
         ),
         mode: 0o600,

@@ -93,20 +93,37 @@ impl RenderedFile {
     }
 }
 
-/// Per-node secrets made at install and kept in `/etc/pigeonair/secrets.toml` (root only):
-/// the service accounts' bind passwords.
+/// The cluster's secrets, made at the first node's install, handed to each joining node over
+/// the join's TLS channel, and kept in `/etc/pigeonair/secrets.toml` (root only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 pub struct Secrets {
     /// Postfix's bind password (`cn=postfix,ou=services,…`).
     pub postfix_ldap: String,
     /// Dovecot's bind password (`cn=dovecot,ou=services,…`).
     pub dovecot_ldap: String,
+    /// What a proxying node presents to a mailbox's home node (empty in a file written before
+    /// clusters: made then).
+    #[serde(default)]
+    pub proxy: String,
+    /// Dovecot's `doveadm_password`, for mailbox moves between nodes (likewise).
+    #[serde(default)]
+    pub doveadm: String,
 }
 
 /// Where PigeonAir keeps the node's TLS key and certificate (made with openssl at install).
 pub const TLS_CERT: &str = "/etc/pigeonair/tls/node.crt";
 /// The node's TLS key.
 pub const TLS_KEY: &str = "/etc/pigeonair/tls/node.key";
+/// The cluster CA's certificate, on every node: what peers' certificates are checked against.
+pub const CLUSTER_CA_CERT: &str = "/etc/pigeonair/cluster/ca.crt";
+/// The cluster CA's key, only on the nodes with the `ca` role (root only; never printed, never
+/// in the directory).
+pub const CLUSTER_CA_KEY: &str = "/etc/pigeonair/cluster/ca.key";
+/// This node's certificate from the cluster CA (host name and private address): replication,
+/// the control plane, proxying and LMTP between nodes.
+pub const CLUSTER_CERT: &str = "/etc/pigeonair/cluster/node.crt";
+/// This node's key for [`CLUSTER_CERT`] (root and ssl-cert, which openldap joins).
+pub const CLUSTER_KEY: &str = "/etc/pigeonair/cluster/node.key";
 
 /// Every file the plan wants on the node, sorted by path.
 pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {

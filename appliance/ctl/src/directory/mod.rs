@@ -3,7 +3,10 @@
 mod aliases;
 mod domains;
 mod import;
+mod nodes;
 mod users;
+
+pub use nodes::{NewToken, TokenInfo};
 
 use std::collections::{BTreeMap, HashSet};
 

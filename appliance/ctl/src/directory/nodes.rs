@@ -1,0 +1,209 @@
+//! Join tokens: make one, list them, revoke one. A token's secret is shown once and never
+//! stored; its entry holds the SHA-256 of the secret, the expiry and the state.
+
+use std::net::{IpAddr, SocketAddr};
+
+use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
+use pigeonair_appliance::directory::{NODES_DN, TOKENS_DN, token_dn};
+use pigeonair_join::time::{from_generalized, to_generalized};
+use pigeonair_join::token::secret_hash;
+use pigeonair_join::{CONTROL_PORT, Fingerprint, Token, TokenId};
+use serde::Serialize;
+
+use super::{Directory, first};
+use crate::error::CtlError;
+
+/// A token as `node token --list` shows it (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Its public id.
+    pub id: String,
+    /// `unused`, `used`, `revoked`, or `expired` (unused past its expiry).
+    pub state: String,
+    /// When it stops being accepted (GeneralizedTime, UTC).
+    pub expires: String,
+    /// The node that joined with it.
+    pub used_by: Option<String>,
+}
+
+/// A new token: the only time its text is shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewToken {
+    /// Its public id.
+    pub id: String,
+    /// The token, for the joining node's answers (`[cluster] join = "…"`).
+    pub token: String,
+    /// When it stops being accepted (GeneralizedTime, UTC).
+    pub expires: String,
+    /// The member it joins through.
+    pub via: String,
+}
+
+const TOKEN_ATTRS: [&str; 4] = [
+    "cn",
+    "pigeonairTokenState",
+    "pigeonairTokenExpires",
+    "pigeonairTokenUsedBy",
+];
+
+fn token_info(e: &SearchEntry, now: u64) -> TokenInfo {
+    let expires = first(e, "pigeonairTokenExpires");
+    let mut state = first(e, "pigeonairTokenState");
+    if state == "unused" && from_generalized(&expires).is_none_or(|t| t <= now) {
+        state = "expired".into();
+    }
+    let used_by = Some(first(e, "pigeonairTokenUsedBy")).filter(|s| !s.is_empty());
+    TokenInfo {
+        id: first(e, "cn"),
+        state,
+        expires,
+        used_by,
+    }
+}
+
+/// The address (without its prefix length) of a node's `pigeonairPrivateAddress`.
+fn private_ip(e: &SearchEntry) -> Option<IpAddr> {
+    first(e, "pigeonairPrivateAddress")
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+}
+
+impl Directory {
+    /// Makes a token valid for `ttl_secs` from `now` (unix seconds), pinned to the CA
+    /// certificate `ca_pem`, joining through `via` (a node holding the CA's key; default: the
+    /// first such active node).
+    pub fn token_add(
+        &mut self,
+        ttl_secs: u64,
+        via: Option<&str>,
+        ca_pem: &[u8],
+        now: u64,
+    ) -> Result<NewToken, CtlError> {
+        let ca = Fingerprint::of_pem(ca_pem).map_err(|e| {
+            CtlError::Invalid(format!(
+                "the cluster CA certificate is not a PEM certificate ({e}): is this a cluster node?"
+            ))
+        })?;
+        let filter = match via {
+            Some(host) => format!("(&(objectClass=pigeonairNode)(cn={}))", ldap_escape(host)),
+            None => {
+                "(&(objectClass=pigeonairNode)(pigeonairNodeRole=ca)(pigeonairNodeState=active))"
+                    .into()
+            }
+        };
+        let mut nodes = self.search(
+            NODES_DN,
+            Scope::OneLevel,
+            &filter,
+            &["cn", "pigeonairPrivateAddress", "pigeonairNodeRole"],
+        )?;
+        nodes.sort_by_key(|e| first(e, "cn"));
+        let node = match (via, nodes.into_iter().next()) {
+            (Some(host), None) => {
+                return Err(CtlError::NotFound(format!(
+                    "--via {host}: no such node (`pigeonctl node list` shows them)"
+                )));
+            }
+            (None, None) => {
+                return Err(CtlError::NotFound(
+                    "no active node holds the cluster CA's key: tokens cannot be made".into(),
+                ));
+            }
+            (_, Some(n)) => n,
+        };
+        let host = first(&node, "cn");
+        let holds_ca = node
+            .attrs
+            .get("pigeonairNodeRole")
+            .is_some_and(|r| r.iter().any(|v| v.eq_ignore_ascii_case("ca")));
+        if !holds_ca {
+            return Err(CtlError::Invalid(format!(
+                "--via {host}: that node does not hold the cluster CA's key; join through one that does (role ca in `pigeonctl node list`)"
+            )));
+        }
+        let ip = private_ip(&node).ok_or_else(|| {
+            CtlError::Invalid(format!(
+                "node {host} has no private address in the directory"
+            ))
+        })?;
+        let token = Token::generate(SocketAddr::new(ip, CONTROL_PORT), ca);
+        let expires = to_generalized(now + ttl_secs);
+        let dn = token_dn(&dn_escape(token.id.as_str()));
+        let hash = secret_hash(&token.secret);
+        let attrs = vec![
+            ("objectClass", ["pigeonairJoinToken"].into()),
+            ("cn", [token.id.as_str()].into()),
+            ("pigeonairTokenHash", [hash.as_str()].into()),
+            ("pigeonairTokenExpires", [expires.as_str()].into()),
+            ("pigeonairTokenState", ["unused"].into()),
+        ];
+        self.ldap
+            .add(&dn, attrs)
+            .and_then(|r| r.success())
+            .map_err(CtlError::ldap(format!("add token {}", token.id)))?;
+        Ok(NewToken {
+            id: token.id.to_string(),
+            token: token.to_string(),
+            expires,
+            via: host,
+        })
+    }
+
+    /// Every token, newest expiry first.
+    pub fn token_list(&mut self, now: u64) -> Result<Vec<TokenInfo>, CtlError> {
+        let mut tokens: Vec<TokenInfo> = self
+            .search(
+                TOKENS_DN,
+                Scope::OneLevel,
+                "(objectClass=pigeonairJoinToken)",
+                &TOKEN_ATTRS,
+            )?
+            .iter()
+            .map(|e| token_info(e, now))
+            .collect();
+        tokens.sort_by(|a, b| b.expires.cmp(&a.expires).then(a.id.cmp(&b.id)));
+        Ok(tokens)
+    }
+
+    /// Revokes an unused token. One LDAP modify that removes the value `unused`: it fails if
+    /// a join took the token meanwhile, so a token is never both used and revoked.
+    pub fn token_revoke(&mut self, id: &str) -> Result<TokenInfo, CtlError> {
+        let id = TokenId::try_new(id).map_err(|e| CtlError::Invalid(e.to_string()))?;
+        let dn = token_dn(&dn_escape(id.as_str()));
+        let found = self
+            .search(
+                &dn,
+                Scope::Base,
+                "(objectClass=pigeonairJoinToken)",
+                &TOKEN_ATTRS,
+            )?
+            .pop()
+            .ok_or_else(|| CtlError::NotFound(format!("no token {id}")))?;
+        let state = first(&found, "pigeonairTokenState");
+        if state != "unused" {
+            let by = first(&found, "pigeonairTokenUsedBy");
+            return Err(CtlError::Refused(match state.as_str() {
+                "used" => format!("token {id} was used already (by {by}): nothing to revoke"),
+                _ => format!("token {id} is {state} already"),
+            }));
+        }
+        let mods = vec![
+            Mod::Delete("pigeonairTokenState", ["unused"].into()),
+            Mod::Add("pigeonairTokenState", ["revoked"].into()),
+        ];
+        match self.ldap.modify(&dn, mods).and_then(|r| r.success()) {
+            Ok(_) => {}
+            // noSuchAttribute: the value `unused` went meanwhile (a join took the token).
+            Err(ldap3::LdapError::LdapResult { result }) if result.rc == 16 => {
+                return Err(CtlError::Refused(format!(
+                    "token {id} was used while being revoked: `pigeonctl node token --list` shows by whom"
+                )));
+            }
+            Err(e) => return Err(CtlError::ldap(format!("revoke token {id}"))(e)),
+        }
+        let mut info = token_info(&found, 0);
+        info.state = "revoked".into();
+        Ok(info)
+    }
+}
