@@ -3,9 +3,16 @@
 //! auth cache is flushed, so a password change, a disabled user or a new quota takes effect at
 //! once although logins and deliveries are answered from the cache.
 //!
+//! It also serves the control plane on the private address ([`server`]): today the member's
+//! side of a join ([`join`]); [`client`] is the joining node's side, which `pigeonair-install`
+//! uses. The join protocol itself (tokens, certificates, messages) is `pigeonair-join`, pure.
+//!
 //! [`watch`] is the pure part (the sync cookie, coalescing changes into flushes);
 //! `main.rs` is the shell (ldapi, doveadm, the journal).
 
 #![forbid(unsafe_code)]
 
+pub mod client;
+pub mod join;
+pub mod server;
 pub mod watch;

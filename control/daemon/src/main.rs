@@ -1,5 +1,6 @@
 //! pigeonaird: watches the node's directory and flushes Dovecot's auth cache whenever the
-//! directory changes (see the crate's documentation). Logs to the journal.
+//! directory changes, and serves the control plane on the private address (see the crate's
+//! documentation). Logs to the journal.
 
 use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
@@ -40,6 +41,7 @@ fn main() -> anyhow::Result<()> {
 
 fn run() -> anyhow::Result<()> {
     info!("pigeonaird started: watching the directory (RFC 4533 persistent search over ldapi)");
+    std::thread::spawn(pigeonair_control::server::run_forever);
     let pending = Arc::new((Mutex::new(Pending::new()), Condvar::new()));
     let flusher = pending.clone();
     std::thread::spawn(move || flush_loop(&flusher));

@@ -23,5 +23,6 @@ pub mod token;
 pub use messages::{ClusterSettings, JoinRequest, JoinResponse, Refusal, RefusalKind};
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 
-/// The control plane's port (HTTPS with mutual TLS), on the private address only.
-pub const CONTROL_PORT: u16 = 7443;
+/// The control plane's port (HTTPS with mutual TLS), on the private address only (the node's
+/// firewall table, `pigeonair_appliance::render::firewall`, drops it elsewhere).
+pub const CONTROL_PORT: u16 = pigeonair_appliance::render::firewall::CONTROL_PORT;

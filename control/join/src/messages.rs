@@ -26,10 +26,10 @@ pub struct JoinRequest {
     pub secret: Secret,
     /// The joining node's host name (FQDN): its `ou=nodes` entry and `mailHost` value.
     pub hostname: String,
-    /// Its address on the private cluster network.
-    pub private_address: IpAddr,
-    /// Its public address.
-    pub public_address: IpAddr,
+    /// Its address on the private cluster network, with prefix length (`10.42.0.12/24`).
+    pub private_address: String,
+    /// Its public address, with prefix length.
+    pub public_address: String,
     /// A PEM certificate request for its key, with the host name as CN.
     pub csr_pem: String,
 }
@@ -40,10 +40,10 @@ pub struct JoinRequest {
 pub struct Member {
     /// Host name.
     pub hostname: String,
-    /// Private address.
-    pub private_address: IpAddr,
-    /// Public address.
-    pub public_address: IpAddr,
+    /// Private address, with prefix length.
+    pub private_address: String,
+    /// Public address, with prefix length.
+    pub public_address: String,
     /// `joining`, `active`, `draining`.
     pub state: String,
 }
@@ -160,7 +160,21 @@ pub fn valid_hostname(name: &str) -> bool {
         })
 }
 
+/// `ADDRESS/PREFIX` as the directory stores node addresses: the address and the prefix length.
+pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = text.split_once('/')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (len <= max && len.to_string() == text.split_once('/')?.1).then_some((ip, len))
+}
+
 impl JoinRequest {
+    /// The private address without its prefix length (valid once [`JoinRequest::check`] passed).
+    pub fn private_ip(&self) -> Option<IpAddr> {
+        parse_cidr(&self.private_address).map(|(ip, _)| ip)
+    }
+
     /// Checks the fields that need no directory: each problem names its field.
     pub fn check(&self) -> Result<(), Refusal> {
         let bad = |m: String| Err(Refusal::new(RefusalKind::BadRequest, m));
@@ -179,18 +193,25 @@ impl JoinRequest {
                 self.hostname
             ));
         }
-        for (field, ip) in [
-            ("private_address", self.private_address),
-            ("public_address", self.public_address),
+        let mut ips = Vec::new();
+        for (field, text) in [
+            ("private_address", &self.private_address),
+            ("public_address", &self.public_address),
         ] {
+            let Some((ip, _)) = parse_cidr(text) else {
+                return bad(format!(
+                    "{field} {text:?} is not ADDRESS/PREFIX (10.42.0.12/24)"
+                ));
+            };
             if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
                 return bad(format!("{field} {ip} is not a node's address"));
             }
+            ips.push(ip);
         }
-        if self.private_address == self.public_address {
+        if ips[0] == ips[1] {
             return bad(format!(
                 "private_address and public_address are both {}: the cluster network is a network of its own",
-                self.private_address
+                ips[0]
             ));
         }
         crate::csr::check_request(self.csr_pem.as_bytes(), &self.hostname)

@@ -1,0 +1,304 @@
+//! The member's side of a join: check the request and the token against the directory, claim
+//! the token, register the node as `joining`, sign its certificate, answer with what it needs.
+//!
+//! Every refusal is decided before anything is written. The token is claimed with one LDAP
+//! modify that removes its value `unused`, so two nodes racing with one token cannot both win.
+//! A join re-run by the node that claimed the token (an install killed half-way and run again)
+//! is answered again: same node entry, a fresh certificate for its new request.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, dn_escape};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL, NODES_DN, node_dn, token_dn};
+use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, Secrets};
+use pigeonair_join::messages::{Member, Secret, parse_cidr};
+use pigeonair_join::time::from_generalized;
+use pigeonair_join::token::{decode_secret, secret_hash};
+use pigeonair_join::{ClusterSettings, JoinRequest, JoinResponse, Refusal, RefusalKind, csr};
+
+/// Where the installer keeps the cluster's secrets and the answers it installed.
+pub const SECRETS_FILE: &str = "/etc/pigeonair/secrets.toml";
+/// The answers this node was installed with.
+pub const SAVED_ANSWERS: &str = "/etc/pigeonair/answers.toml";
+
+fn internal(what: impl std::fmt::Display) -> Refusal {
+    log::error!("join: {what}");
+    Refusal::new(
+        RefusalKind::Internal,
+        format!("the member could not complete the join: {what}"),
+    )
+}
+
+fn ldap(what: &str) -> impl FnOnce(LdapError) -> Refusal + '_ {
+    move |e| internal(format!("directory: {what}: {e}"))
+}
+
+fn first(e: &SearchEntry, attr: &str) -> String {
+    e.attrs
+        .get(attr)
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Constant-time comparison of two hex digests (no early exit on the first difference).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// This node's view of the cluster it serves joins for.
+pub struct LocalCluster {
+    domain: String,
+    private_network: String,
+    provider_uri: String,
+    secrets: Secrets,
+}
+
+impl LocalCluster {
+    /// Reads the installed answers and the cluster's secrets.
+    pub fn load() -> Result<Self, String> {
+        let answers = std::fs::read_to_string(SAVED_ANSWERS)
+            .map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
+        let plan = pigeonair_appliance::parse_answers(&answers)
+            .map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
+        let secrets = std::fs::read_to_string(SECRETS_FILE)
+            .map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
+        let secrets: Secrets =
+            toml::from_str(&secrets).map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
+        Ok(LocalCluster {
+            domain: plan.domain.to_string(),
+            private_network: plan.private.address.network_cidr(),
+            provider_uri: format!("ldap://{}/", plan.private.address.addr()),
+            secrets,
+        })
+    }
+}
+
+fn connect() -> Result<LdapConn, Refusal> {
+    let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));
+    let mut conn = LdapConn::with_settings(settings, LDAPI_URL).map_err(ldap("connect"))?;
+    conn.sasl_external_bind()
+        .and_then(|r| r.success())
+        .map_err(ldap("bind as root over ldapi"))?;
+    Ok(conn)
+}
+
+fn search(
+    conn: &mut LdapConn,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attrs: Vec<&str>,
+) -> Result<Vec<SearchEntry>, Refusal> {
+    match conn.search(base, scope, filter, attrs).and_then(|r| r.success()) {
+        Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
+        Err(LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
+        Err(e) => Err(ldap("search")(e)),
+    }
+}
+
+/// Handles one join request at `now` (unix seconds).
+pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<JoinResponse, Refusal> {
+    req.check()?;
+    let private_ip = req.private_ip().expect("checked");
+    let public_ip = parse_cidr(&req.public_address).expect("checked").0;
+    let mut conn = connect()?;
+    let id = &req.token_id;
+    let tdn = token_dn(&dn_escape(id));
+    let token = search(
+        &mut conn,
+        &tdn,
+        Scope::Base,
+        "(objectClass=pigeonairJoinToken)",
+        vec![
+            "pigeonairTokenHash",
+            "pigeonairTokenState",
+            "pigeonairTokenExpires",
+            "pigeonairTokenUsedBy",
+        ],
+    )?
+    .pop()
+    .ok_or_else(|| {
+        Refusal::new(
+            RefusalKind::TokenUnknown,
+            format!(
+                "token {id} is not known to this cluster: make one with `pigeonctl node token` on a member"
+            ),
+        )
+    })?;
+    let secret = decode_secret(&req.secret.0).expect("checked");
+    if !same(&secret_hash(&secret), &first(&token, "pigeonairTokenHash")) {
+        return Err(Refusal::new(
+            RefusalKind::TokenSecret,
+            format!("the secret of token {id} does not match: copy the whole token"),
+        ));
+    }
+    let expires = first(&token, "pigeonairTokenExpires");
+    let state = first(&token, "pigeonairTokenState");
+    let used_by = first(&token, "pigeonairTokenUsedBy");
+    let rerun = state == "used" && used_by.eq_ignore_ascii_case(&req.hostname);
+    match state.as_str() {
+        "revoked" => {
+            return Err(Refusal::new(
+                RefusalKind::TokenRevoked,
+                format!("token {id} was revoked: make a new one with `pigeonctl node token`"),
+            ));
+        }
+        "used" if !rerun => {
+            return Err(Refusal::new(
+                RefusalKind::TokenUsed,
+                format!(
+                    "token {id} was used already (by {used_by}): make a new one with `pigeonctl node token`"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if from_generalized(&expires).is_none_or(|t| t <= now) {
+        return Err(Refusal::new(
+            RefusalKind::TokenExpired,
+            format!(
+                "token {id} expired at {expires} (UTC): make a new one with `pigeonctl node token`"
+            ),
+        ));
+    }
+    // The joining node's names must be its own: no member may have them already (except the
+    // entry this very join made before, on a re-run).
+    let nodes = search(
+        &mut conn,
+        NODES_DN,
+        Scope::OneLevel,
+        "(objectClass=pigeonairNode)",
+        vec![
+            "cn",
+            "pigeonairPrivateAddress",
+            "pigeonairPublicAddress",
+            "pigeonairNodeState",
+        ],
+    )?;
+    let ip_of = |e: &SearchEntry, attr: &str| parse_cidr(&first(e, attr)).map(|(ip, _)| ip);
+    let mut mine = false;
+    for n in &nodes {
+        let name = first(n, "cn");
+        let same_name = name.eq_ignore_ascii_case(&req.hostname);
+        if same_name && rerun {
+            mine = true;
+            continue;
+        }
+        if same_name {
+            return Err(Refusal::new(
+                RefusalKind::HostnameTaken,
+                format!(
+                    "a member is called {name} already: give the new node another hostname"
+                ),
+            ));
+        }
+        let taken: Option<IpAddr> = [
+            ip_of(n, "pigeonairPrivateAddress"),
+            ip_of(n, "pigeonairPublicAddress"),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|ip| *ip == private_ip || *ip == public_ip);
+        if let Some(ip) = taken {
+            return Err(Refusal::new(
+                RefusalKind::AddressTaken,
+                format!("member {name} has the address {ip} already: give the new node its own"),
+            ));
+        }
+    }
+    // Everything after this point writes; everything before it only read.
+    let ca_pem = std::fs::read(CLUSTER_CA_CERT).map_err(|e| internal(format!("{CLUSTER_CA_CERT}: {e}")))?;
+    let ca_key = std::fs::read(CLUSTER_CA_KEY).map_err(|e| {
+        internal(format!(
+            "{CLUSTER_CA_KEY}: {e} (join through a node that holds the CA's key)"
+        ))
+    })?;
+    let ca = X509::from_pem(&ca_pem).map_err(|e| internal(format!("{CLUSTER_CA_CERT}: {e}")))?;
+    let ca_key = PKey::private_key_from_pem(&ca_key)
+        .map_err(|e| internal(format!("{CLUSTER_CA_KEY}: {e}")))?;
+    let csr = csr::check_request(req.csr_pem.as_bytes(), &req.hostname)
+        .map_err(|e| Refusal::new(RefusalKind::BadRequest, format!("csr_pem: {e}")))?;
+    if !rerun {
+        let claim = vec![
+            Mod::Delete("pigeonairTokenState", ["unused"].into()),
+            Mod::Add("pigeonairTokenState", ["used"].into()),
+            Mod::Replace(
+                "pigeonairTokenUsedBy",
+                [req.hostname.as_str()].into(),
+            ),
+        ];
+        match conn.modify(&tdn, claim).and_then(|r| r.success()) {
+            Ok(_) => {}
+            Err(LdapError::LdapResult { result }) if result.rc == 16 => {
+                return Err(Refusal::new(
+                    RefusalKind::TokenUsed,
+                    format!("token {id} was used by another node a moment ago: make a new one"),
+                ));
+            }
+            Err(e) => return Err(ldap("claim the token")(e)),
+        }
+        log::info!("join: token {id} claimed by {}", req.hostname);
+    }
+    if !mine {
+        let dn = node_dn(&dn_escape(&req.hostname));
+        let attrs = vec![
+            ("objectClass", ["pigeonairNode"].into()),
+            ("cn", [req.hostname.as_str()].into()),
+            ("pigeonairPrivateAddress", [req.private_address.as_str()].into()),
+            ("pigeonairPublicAddress", [req.public_address.as_str()].into()),
+            ("pigeonairNodeState", ["joining"].into()),
+        ];
+        match conn.add(&dn, attrs).and_then(|r| r.success()) {
+            Ok(_) => {}
+            // Made by a run that died before it answered.
+            Err(LdapError::LdapResult { result }) if result.rc == 68 => {}
+            Err(e) => return Err(ldap("register the node")(e)),
+        }
+        log::info!("join: {} registered as joining", req.hostname);
+    }
+    let cert = csr::sign(&ca, &ca_key, &csr, &req.hostname, private_ip)
+        .and_then(|c| c.to_pem())
+        .map_err(|e| internal(format!("sign the node certificate: {e}")))?;
+    let members = nodes
+        .iter()
+        .filter(|n| !first(n, "cn").eq_ignore_ascii_case(&req.hostname))
+        .map(|n| Member {
+            hostname: first(n, "cn"),
+            private_address: first(n, "pigeonairPrivateAddress"),
+            public_address: first(n, "pigeonairPublicAddress"),
+            state: first(n, "pigeonairNodeState"),
+        })
+        .collect();
+    let _ = conn.unbind();
+    Ok(JoinResponse {
+        certificate_pem: String::from_utf8_lossy(&cert).into_owned(),
+        ca_pem: String::from_utf8_lossy(&ca_pem).into_owned(),
+        cluster: ClusterSettings {
+            domain: member.domain.clone(),
+            ldap_base: BASE_DN.into(),
+            provider_uri: member.provider_uri.clone(),
+            private_network: member.private_network.clone(),
+            postfix_ldap_password: Secret(member.secrets.postfix_ldap.clone()),
+            dovecot_ldap_password: Secret(member.secrets.dovecot_ldap.clone()),
+            proxy_secret: Secret(member.secrets.proxy.clone()),
+            doveadm_password: Secret(member.secrets.doveadm.clone()),
+            members,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_compare_in_full() {
+        assert!(same("abcd", "abcd"));
+        assert!(!same("abcd", "abce"));
+        assert!(!same("abcd", "abc"));
+    }
+}

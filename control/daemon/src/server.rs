@@ -1,0 +1,263 @@
+//! The control plane's HTTPS server, on the node's private address only ([`CONTROL_PORT`]).
+//!
+//! TLS with the node's cluster certificate; the chain it presents includes the cluster CA, so a
+//! joining node can pin the CA by the fingerprint in its token. Client certificates are asked
+//! for and verified against the cluster CA: `POST /v1/join` is the one route open without one
+//! (the token authenticates it); every other route answers only a peer's certificate.
+//!
+//! Routes:
+//! - `POST /v1/join` — a [`JoinRequest`] (JSON, at most 64 KiB) → a [`JoinResponse`] (200) or
+//!   a [`Refusal`] (4xx/5xx);
+//! - `GET /v1/status` — for peers: this node's host name (200, JSON).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::x509::X509;
+use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
+use pigeonair_join::{CONTROL_PORT, JoinRequest, Refusal, RefusalKind};
+use tokio::net::TcpListener;
+
+use crate::join::{self, LocalCluster};
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The node's cluster certificate or key could not be loaded.
+    #[error("TLS set-up ({CLUSTER_CERT}, {CLUSTER_KEY}, {CLUSTER_CA_CERT}): {0}")]
+    Tls(#[from] openssl::error::ErrorStack),
+    /// The address could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The TLS acceptor: the node's cluster certificate and the CA in its chain; client
+/// certificates asked for, and verified against the CA when given.
+pub fn acceptor() -> Result<SslAcceptor, openssl::error::ErrorStack> {
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    b.set_private_key_file(CLUSTER_KEY, SslFiletype::PEM)?;
+    b.set_certificate_file(CLUSTER_CERT, SslFiletype::PEM)?;
+    let ca = X509::from_pem(&std::fs::read(CLUSTER_CA_CERT).map_err(|_| {
+        openssl::error::ErrorStack::get()
+    })?)?;
+    b.add_extra_chain_cert(ca)?;
+    b.check_private_key()?;
+    b.set_ca_file(CLUSTER_CA_CERT)?;
+    b.set_verify(SslVerifyMode::PEER);
+    Ok(b.build())
+}
+
+fn json(status: u16, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+fn refusal(r: &Refusal) -> Response<Full<Bytes>> {
+    json(
+        r.kind.status(),
+        serde_json::to_string(r).expect("serialises"),
+    )
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn route(
+    req: Request<Incoming>,
+    peer: Option<String>,
+    cluster: Arc<Result<LocalCluster, String>>,
+    hostname: Arc<String>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = req.uri().path().to_owned();
+    Ok(match (req.method().clone(), path.as_str()) {
+        (Method::POST, "/v1/join") => {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => {
+                    return Ok(refusal(&Refusal::new(
+                        RefusalKind::BadRequest,
+                        format!("the request body is over {MAX_BODY} bytes or was cut"),
+                    )));
+                }
+            };
+            let request: JoinRequest = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Ok(refusal(&Refusal::new(
+                        RefusalKind::BadRequest,
+                        format!("the request is not a join request: {e}"),
+                    )));
+                }
+            };
+            let cluster = match &*cluster {
+                Ok(_) => cluster.clone(),
+                Err(e) => {
+                    log::error!("join refused: this node cannot serve joins: {e}");
+                    return Ok(refusal(&Refusal::new(
+                        RefusalKind::Internal,
+                        format!("this node cannot serve joins: {e}"),
+                    )));
+                }
+            };
+            let host = request.hostname.clone();
+            let answer = tokio::task::spawn_blocking(move || {
+                let c = cluster.as_ref().as_ref().expect("checked above");
+                join::handle(c, &request, now())
+            })
+            .await;
+            match answer {
+                Ok(Ok(resp)) => {
+                    log::info!("join: {host} accepted; its certificate is signed");
+                    json(200, serde_json::to_string(&resp).expect("serialises"))
+                }
+                Ok(Err(r)) => {
+                    log::warn!("join refused for {host}: {}", r.message);
+                    refusal(&r)
+                }
+                Err(e) => refusal(&Refusal::new(
+                    RefusalKind::Internal,
+                    format!("the join handler failed: {e}"),
+                )),
+            }
+        }
+        (Method::GET, "/v1/status") => match peer {
+            Some(p) => json(
+                200,
+                serde_json::json!({ "hostname": *hostname, "peer": p }).to_string(),
+            ),
+            None => json(
+                403,
+                serde_json::json!({ "message": "a cluster peer's certificate is required" })
+                    .to_string(),
+            ),
+        },
+        _ => json(
+            404,
+            serde_json::json!({ "message": format!("no route {path}") }).to_string(),
+        ),
+    })
+}
+
+/// Where to listen (the private address from the installed answers) and this node's host name.
+pub fn listen_address() -> Result<(SocketAddr, String), String> {
+    let text = std::fs::read_to_string(join::SAVED_ANSWERS)
+        .map_err(|e| format!("{}: {e}", join::SAVED_ANSWERS))?;
+    let plan = pigeonair_appliance::parse_answers(&text)
+        .map_err(|e| format!("{}: {e}", join::SAVED_ANSWERS))?;
+    Ok((
+        SocketAddr::new(plan.private.address.addr().into(), CONTROL_PORT),
+        plan.hostname.to_string(),
+    ))
+}
+
+/// Runs the server on a runtime of its own, retrying every 5 s while it cannot start (no
+/// answers or certificate yet, address not up). Never returns.
+pub fn run_forever() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("control plane: no runtime: {e}");
+            return;
+        }
+    };
+    let mut last: Option<String> = None;
+    loop {
+        let outcome = match listen_address() {
+            Ok((addr, host)) => runtime.block_on(serve(addr, host)).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            if last.as_deref() != Some(e.as_str()) {
+                log::warn!("control plane not serving ({e}); retrying every 5 s");
+                last = Some(e);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
+}
+
+/// Serves on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, hostname: String) -> Result<(), ServerError> {
+    let acceptor = Arc::new(acceptor()?);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let cluster = Arc::new(LocalCluster::load());
+    if let Err(e) = &*cluster {
+        log::warn!("this node cannot serve joins: {e}");
+    }
+    let hostname = Arc::new(hostname);
+    log::info!("control plane listening on https://{addr}/ (port {CONTROL_PORT})");
+    loop {
+        let (tcp, from) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let cluster = cluster.clone();
+        let hostname = hostname.clone();
+        tokio::spawn(async move {
+            let handshake = async {
+                let ssl = Ssl::new(acceptor.context()).map_err(|e| e.to_string())?;
+                let mut tls = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
+                Pin::new(&mut tls).accept().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(tls)
+            };
+            let tls = match tokio::time::timeout(REQUEST_TIMEOUT, handshake).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    log::debug!("TLS handshake with {from} failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            // Verified against the cluster CA by the handshake (SslVerifyMode::PEER).
+            let peer = tls.ssl().peer_certificate().and_then(|c| {
+                c.subject_name()
+                    .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+                    .next()
+                    .and_then(|e| e.data().to_string().ok())
+            });
+            let service = service_fn(move |req| {
+                route(req, peer.clone(), cluster.clone(), hostname.clone())
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(REQUEST_TIMEOUT)
+                .serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = conn.await {
+                log::debug!("connection from {from}: {e}");
+            }
+        });
+    }
+}
