@@ -5,4 +5,5 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod join;
 pub mod tui;

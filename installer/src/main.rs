@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use pigeonair_appliance::answers::to_toml;
 use pigeonair_appliance::crypt::sha512_crypt;
+use pigeonair_appliance::answers::{Answers, parse_any};
 use pigeonair_appliance::parse_answers;
-use pigeonair_appliance::plan::{AdminPassword, Plan};
+use pigeonair_appliance::plan::{AdminPassword, Plan, Role};
 use pigeonair_installer::apply::{self, Options};
 use pigeonair_installer::tui::form::Form;
 use pigeonair_installer::tui::{App, InstallEvent, Outcome, interfaces, terminal};
@@ -74,8 +75,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    let plan = match parse_answers(&text) {
-        Ok(plan) => plan,
+    let answers = match parse_any(&text) {
+        Ok(a) => a,
         Err(e) => {
             let source = if path.as_os_str() == "-" {
                 "answers".to_owned()
@@ -88,6 +89,27 @@ fn main() -> ExitCode {
             }
             log::error!("answers rejected: {e}");
             return ExitCode::from(2);
+        }
+    };
+    let plan = match answers {
+        Answers::Install(plan) => plan,
+        Answers::Join(j) => {
+            let mut print = |line: &str| {
+                println!("{line}");
+                log::info!("{line}");
+            };
+            match pigeonair_installer::join::plan_for(&j, cli.dry_run, &mut print) {
+                Ok(Some(plan)) => plan,
+                Ok(None) => return ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pigeonair-install: the join failed; nothing was changed here: {e}");
+                    log::error!("join failed: {e}");
+                    return match e {
+                        pigeonair_installer::join::JoinFailure::Answers(_) => ExitCode::from(2),
+                        _ => ExitCode::FAILURE,
+                    };
+                }
+            }
         }
     };
     apply_plan(&plan, cli.dry_run)
@@ -106,7 +128,7 @@ fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
     let mut app = App::new(interfaces::discover(), cli.save.clone()).with_ascii_borders(ascii);
     if let Some(plan) = &review {
         app.form = Form::from_plan(plan);
-        if let AdminPassword::Hash(h) = &plan.admin_password {
+        if let Some(AdminPassword::Hash(h)) = plan.admin_password() {
             app.password_hash = Some(h.clone());
         }
     }
@@ -115,12 +137,15 @@ fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
         let (tx, rx) = std::sync::mpsc::channel();
         let save = save.clone();
         std::thread::spawn(move || {
-            let hash = match &plan.admin_password {
-                AdminPassword::Hash(h) => h.clone(),
-                AdminPassword::Clear(p) => sha512_crypt(p),
+            let hash = match plan.admin_password() {
+                Some(AdminPassword::Hash(h)) => h.clone(),
+                Some(AdminPassword::Clear(p)) => sha512_crypt(p),
+                None => String::new(),
             };
             let plan = Plan {
-                admin_password: AdminPassword::Hash(hash.clone()),
+                role: Role::First {
+                    admin_password: AdminPassword::Hash(hash.clone()),
+                },
                 ..plan
             };
             let result = std::fs::write(&save, to_toml(&plan, &hash))

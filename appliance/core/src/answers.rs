@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::Deserialize;
 
 use crate::plan::{
-    AdminPassword, Balancer, Forwarding, Plan, PrivateNetwork, PublicNetwork, StorageModel,
+    AdminPassword, Balancer, Forwarding, Plan, PrivateNetwork, PublicNetwork, Role, StorageModel,
 };
 use crate::types::{ClusterName, Fqdn, InterfaceName, Ipv4Cidr, MailDomain};
 
@@ -48,6 +48,12 @@ pub struct RawCluster {
     pub storage: Option<String>,
     /// `balancer`
     pub balancer: Option<String>,
+    /// `join`: a joining node's token (`pigeonctl node token` on a member). Its answers then
+    /// hold only `[node]` and `[network]`; the rest comes from the cluster.
+    pub join: Option<String>,
+    /// `provider`: on a node that joined, the private address of the directory provider it
+    /// replicates from (saved answers only; written by the install that joined).
+    pub provider: Option<String>,
 }
 
 /// `[balancer]`: the IPVS balancer's virtual service.
@@ -428,6 +434,78 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
         v => c.optional("cluster.balancer", v, balancer_kind),
     };
     let domain = c.required("mail.domain", &raw.mail.domain, MailDomain::try_new);
+    let (hostname, public, private, dns) = node_networks(&mut c, raw);
+    let nets = NodeNetworks {
+        public: public.as_ref().map(|p| p.address),
+        gateway: public.as_ref().and_then(|p| p.gateway),
+        private: private.as_ref().map(|p| p.address),
+    };
+    let balancer = balancer(&mut c, balancer_kind, raw.balancer.as_ref(), &nets);
+    if raw.cluster.join.is_some() {
+        c.problem(
+            "cluster.join",
+            "these are a joining node's answers: pigeonair-install joins with them (they hold only \
+             [cluster] join, [node] and [network])",
+        );
+    }
+    let role = match &raw.cluster.provider {
+        Some(_) => {
+            if raw.admin.password.is_some() || raw.admin.password_hash.is_some() {
+                c.problem(
+                    "admin",
+                    "a node that joined has no [admin] of its own (the cluster's administrator is in the directory): remove it",
+                );
+            }
+            c.optional("cluster.provider", &raw.cluster.provider, ipv4)
+                .map(|provider| Role::Joined { provider })
+        }
+        None => admin_password(&mut c, &raw.admin).map(|admin_password| Role::First { admin_password }),
+    };
+    if !c.problems.is_empty() {
+        return Err(AnswersError::Invalid(c.problems));
+    }
+    // Every value is Some when no problem was recorded.
+    Ok(Plan {
+        cluster: cluster.expect("checked"),
+        storage: storage.expect("checked"),
+        balancer: balancer.expect("checked"),
+        domain: domain.expect("checked"),
+        hostname: hostname.expect("checked"),
+        public: public.expect("checked"),
+        private: private.expect("checked"),
+        dns,
+        role: role.expect("checked"),
+    })
+}
+
+fn admin_password(c: &mut Checker, admin: &RawAdmin) -> Option<AdminPassword> {
+    match (&admin.password, &admin.password_hash) {
+        (Some(_), Some(_)) => {
+            c.problem(
+                "admin.password",
+                "give admin.password or admin.password_hash, not both",
+            );
+            None
+        }
+        (None, None) => {
+            c.problem("admin.password", "missing (or give admin.password_hash)");
+            None
+        }
+        (p @ Some(_), None) => c.optional("admin.password", p, clear_password),
+        (None, h @ Some(_)) => c.optional("admin.password_hash", h, password_hash),
+    }
+}
+
+/// `[node]` and `[network]`: what every node's answers have, first or joining.
+fn node_networks(
+    c: &mut Checker,
+    raw: &RawAnswers,
+) -> (
+    Option<Fqdn>,
+    Option<PublicNetwork>,
+    Option<PrivateNetwork>,
+    Vec<Ipv4Addr>,
+) {
     let hostname = c.required("node.hostname", &raw.node.hostname, Fqdn::try_new);
 
     let pub_raw = &raw.network.public;
@@ -501,55 +579,100 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
             dns.push(ip);
         }
     }
-    let nets = NodeNetworks {
-        public: pub_addr,
-        gateway,
-        private: priv_addr,
+    let public = match (pub_if, pub_addr) {
+        (Some(interface), Some(address)) => Some(PublicNetwork {
+            interface,
+            address,
+            gateway,
+        }),
+        _ => None,
     };
-    let balancer = balancer(&mut c, balancer_kind, raw.balancer.as_ref(), &nets);
-    let admin_password = match (&raw.admin.password, &raw.admin.password_hash) {
-        (Some(_), Some(_)) => {
-            c.problem(
-                "admin.password",
-                "give admin.password or admin.password_hash, not both",
-            );
-            None
-        }
-        (None, None) => {
-            c.problem("admin.password", "missing (or give admin.password_hash)");
-            None
-        }
-        (p @ Some(_), None) => c.optional("admin.password", p, clear_password),
-        (None, h @ Some(_)) => c.optional("admin.password_hash", h, password_hash),
+    let private = match (priv_if, priv_addr) {
+        (Some(interface), Some(address)) => Some(PrivateNetwork { interface, address }),
+        _ => None,
     };
+    (hostname, public, private, dns)
+}
+
+/// A joining node's answers: its token, host name and networks. The rest of its plan comes
+/// from the cluster during the join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinAnswers {
+    /// `cluster.join`, as written (the installer parses it as a token).
+    pub token: String,
+    /// This node's host name.
+    pub hostname: Fqdn,
+    /// The public network.
+    pub public: PublicNetwork,
+    /// The private cluster network.
+    pub private: PrivateNetwork,
+    /// DNS resolvers.
+    pub dns: Vec<Ipv4Addr>,
+}
+
+/// What an answers file asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answers {
+    /// Install (or re-apply) this plan: a first node, or a node that joined already.
+    Install(Plan),
+    /// Join a cluster.
+    Join(JoinAnswers),
+}
+
+/// Parses an answers file of either kind.
+pub fn parse_any(text: &str) -> Result<Answers, AnswersError> {
+    let raw: RawAnswers =
+        toml::from_str(text).map_err(|e| AnswersError::Syntax(e.to_string().trim().to_owned()))?;
+    if raw.cluster.join.is_none() {
+        return validate(&raw).map(Answers::Install);
+    }
+    let mut c = Checker::default();
+    let token = c.required("cluster.join", &raw.cluster.join, |t| {
+        let t = t.trim();
+        if t.is_empty() {
+            Err("empty: paste the token `pigeonctl node token` printed on a member".into())
+        } else {
+            Ok(t.to_owned())
+        }
+    });
+    let from_cluster = "comes from the cluster when a node joins: remove it";
+    for (field, set) in [
+        ("cluster.name", raw.cluster.name.is_some()),
+        ("cluster.storage", raw.cluster.storage.is_some()),
+        ("cluster.balancer", raw.cluster.balancer.is_some()),
+        ("cluster.provider", raw.cluster.provider.is_some()),
+        ("balancer", raw.balancer.is_some()),
+        ("mail.domain", raw.mail.domain.is_some()),
+        (
+            "admin",
+            raw.admin.password.is_some() || raw.admin.password_hash.is_some(),
+        ),
+    ] {
+        if set {
+            c.problem(field, from_cluster);
+        }
+    }
+    let (hostname, public, private, dns) = node_networks(&mut c, &raw);
     if !c.problems.is_empty() {
         return Err(AnswersError::Invalid(c.problems));
     }
-    // Every value is Some when no problem was recorded.
-    Ok(Plan {
-        cluster: cluster.expect("checked"),
-        storage: storage.expect("checked"),
-        balancer: balancer.expect("checked"),
-        domain: domain.expect("checked"),
+    Ok(Answers::Join(JoinAnswers {
+        token: token.expect("checked"),
         hostname: hostname.expect("checked"),
-        public: PublicNetwork {
-            interface: pub_if.expect("checked"),
-            address: pub_addr.expect("checked"),
-            gateway,
-        },
-        private: PrivateNetwork {
-            interface: priv_if.expect("checked"),
-            address: priv_addr.expect("checked"),
-        },
+        public: public.expect("checked"),
+        private: private.expect("checked"),
         dns,
-        admin_password: admin_password.expect("checked"),
-    })
+    }))
 }
 
 /// The answers file for `plan`, with the administrator password as `password_hash`: what the
 /// installer saves on the node and the TUI saves from its summary. It parses back to the same
 /// plan (with the hash in place of clear text).
 pub fn to_toml(plan: &Plan, admin_hash: &str) -> String {
+    let provider = match &plan.role {
+        Role::Joined { provider } => format!("provider = \"{provider}\"\n"),
+        Role::First { .. } => String::new(),
+    };
     let (kind, table) = raw_balancer(&plan.balancer);
     let table = table
         .map(|t| {
@@ -562,7 +685,7 @@ pub fn to_toml(plan: &Plan, admin_hash: &str) -> String {
         .unwrap_or_default();
     let mut text = format!(
         "# PigeonAir answers file (saved by pigeonair-install; the password is kept as a hash).\n\
-         [cluster]\nname = \"{}\"\nstorage = \"distributed\"\nbalancer = \"{kind}\"\n\n{table}\
+         [cluster]\nname = \"{}\"\nstorage = \"distributed\"\nbalancer = \"{kind}\"\n{provider}\n{table}\
          [mail]\ndomain = \"{}\"\n\n[node]\nhostname = \"{}\"\n\n[network]\ndns = [{}]\n\n\
          [network.public]\ninterface = \"{}\"\naddress = \"{}\"\n",
         plan.cluster,
@@ -580,9 +703,12 @@ pub fn to_toml(plan: &Plan, admin_hash: &str) -> String {
         text.push_str(&format!("gateway = \"{gw}\"\n"));
     }
     text.push_str(&format!(
-        "\n[network.private]\ninterface = \"{}\"\naddress = \"{}\"\n\n[admin]\npassword_hash = \"{admin_hash}\"\n",
+        "\n[network.private]\ninterface = \"{}\"\naddress = \"{}\"\n",
         plan.private.interface, plan.private.address
     ));
+    if let Role::First { .. } = plan.role {
+        text.push_str(&format!("\n[admin]\npassword_hash = \"{admin_hash}\"\n"));
+    }
     text
 }
 
@@ -610,7 +736,9 @@ mod tests {
             let text = to_toml(&plan, hash);
             let again = parse_answers(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let expected = Plan {
-                admin_password: AdminPassword::Hash(hash.into()),
+                role: Role::First {
+                    admin_password: AdminPassword::Hash(hash.into()),
+                },
                 ..plan
             };
             assert_eq!(again, expected, "{text}");

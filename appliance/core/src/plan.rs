@@ -27,8 +27,35 @@ pub struct Plan {
     pub private: PrivateNetwork,
     /// DNS resolvers for the node.
     pub dns: Vec<Ipv4Addr>,
-    /// The administrator's password (`postmaster@` gets it too).
-    pub admin_password: AdminPassword,
+    /// Whether this node made the cluster or joined it.
+    pub role: Role,
+}
+
+/// Whether a node made the cluster or joined it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The cluster's first node: it makes the directory (the writable provider), the cluster
+    /// CA and the cluster's secrets.
+    First {
+        /// The administrator's password (`postmaster@` gets it too).
+        admin_password: AdminPassword,
+    },
+    /// A node that joined: its directory is a replica of the provider's.
+    Joined {
+        /// The provider's private address (its slapd listens on `ldap://ADDRESS/`).
+        provider: Ipv4Addr,
+    },
+}
+
+impl Plan {
+    /// The administrator's password, on the node that made the cluster.
+    pub fn admin_password(&self) -> Option<&AdminPassword> {
+        match &self.role {
+            Role::First { admin_password } => Some(admin_password),
+            Role::Joined { .. } => None,
+        }
+    }
 }
 
 /// The public side of the node.

@@ -51,6 +51,8 @@ fn same(a: &str, b: &str) -> bool {
 
 /// This node's view of the cluster it serves joins for.
 pub struct LocalCluster {
+    name: String,
+    balancer: (String, Option<pigeonair_appliance::answers::RawBalancer>),
     domain: String,
     private_network: String,
     provider_uri: String,
@@ -69,6 +71,8 @@ impl LocalCluster {
         let secrets: Secrets =
             toml::from_str(&secrets).map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
         Ok(LocalCluster {
+            name: plan.cluster.to_string(),
+            balancer: pigeonair_appliance::answers::raw_balancer(&plan.balancer),
             domain: plan.domain.to_string(),
             private_network: plan.private.address.network_cidr(),
             provider_uri: format!("ldap://{}/", plan.private.address.addr()),
@@ -278,6 +282,10 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         certificate_pem: String::from_utf8_lossy(&cert).into_owned(),
         ca_pem: String::from_utf8_lossy(&ca_pem).into_owned(),
         cluster: ClusterSettings {
+            name: member.name.clone(),
+            balancer: member.balancer.0.clone(),
+            balancer_vip: member.balancer.1.as_ref().and_then(|b| b.vip.clone()),
+            balancer_forwarding: member.balancer.1.as_ref().and_then(|b| b.forwarding.clone()),
             domain: member.domain.clone(),
             ldap_base: BASE_DN.into(),
             provider_uri: member.provider_uri.clone(),

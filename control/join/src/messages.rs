@@ -52,6 +52,16 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSettings {
+    /// The cluster's name (`[cluster] name`).
+    pub name: String,
+    /// `[cluster] balancer`: `none`, `dns` or `ipvs`.
+    pub balancer: String,
+    /// With `ipvs`: the `[balancer]` table's `vip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer_vip: Option<String>,
+    /// With `ipvs`: the `[balancer]` table's `forwarding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer_forwarding: Option<String>,
     /// The cluster's mail domain (the first node's `[mail] domain`).
     pub domain: String,
     /// The directory's base DN.

@@ -15,6 +15,7 @@
 
 pub mod cluster_ca;
 pub mod files;
+pub mod replica;
 pub mod secrets;
 pub mod seed;
 pub mod slapd;
@@ -28,8 +29,8 @@ use std::time::Instant;
 
 use pigeonair_appliance::Plan;
 use pigeonair_appliance::answers::to_toml;
-use pigeonair_appliance::directory::{MAIL_GID, SeedSecrets, VMAIL_DIR, seed_entries};
-use pigeonair_appliance::plan::AdminPassword;
+use pigeonair_appliance::directory::{MAIL_GID, SeedSecrets, VMAIL_DIR, node_dn, seed_entries};
+use pigeonair_appliance::plan::{AdminPassword, Role};
 use pigeonair_appliance::render::{RenderedFile, Unit, render_all};
 use pigeonair_host::{self as host, HostError};
 
@@ -57,6 +58,9 @@ pub enum ApplyError {
     /// The cluster's certificates could not be made.
     #[error(transparent)]
     Ca(#[from] cluster_ca::CaError),
+    /// The replica or the node's state in the directory.
+    #[error(transparent)]
+    Replica(#[from] replica::ReplicaError),
     /// The directory could not be seeded.
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
@@ -166,22 +170,23 @@ fn clear_pending(unit: Unit) -> Result<(), ApplyError> {
     }
 }
 
-/// The administrator's hash: from the plan, or the saved answers' hash when it still matches
-/// the clear password (a re-apply must not re-hash with a new salt), or a new one.
-fn admin_hash(plan: &Plan, root: &Root) -> String {
-    match &plan.admin_password {
+/// The administrator's hash (on the node that made the cluster): from the plan, or the saved
+/// answers' hash when it still matches the clear password (a re-apply must not re-hash with a
+/// new salt), or a new one.
+fn admin_hash(plan: &Plan, root: &Root) -> Option<String> {
+    Some(match plan.admin_password()? {
         AdminPassword::Hash(h) => h.clone(),
         AdminPassword::Clear(password) => {
             let saved = std::fs::read_to_string(root.path(SAVED_ANSWERS))
                 .ok()
                 .and_then(|t| pigeonair_appliance::parse_answers(&t).ok())
-                .and_then(|p| match p.admin_password {
-                    AdminPassword::Hash(h) if verify(password, &h) => Some(h),
+                .and_then(|p| match p.admin_password() {
+                    Some(AdminPassword::Hash(h)) if verify(password, h) => Some(h.clone()),
                     _ => None,
                 });
             saved.unwrap_or_else(|| sha512_crypt(password))
         }
-    }
+    })
 }
 
 /// Checks a daemon's configuration with `changes` applied, in a staging copy of its
@@ -260,7 +265,7 @@ pub fn install(
     host::require_root("pigeonair-install")?;
     let root = Root(PathBuf::from("/"));
     let mut report = Report::default();
-    let mut p = Progress::new(out, 5);
+    let mut p = Progress::new(out, 6);
 
     let secrets = p.run(
         "secrets",
@@ -289,7 +294,15 @@ pub fn install(
                 }
                 changes.push(format!("made a key and certificate for {}", plan.hostname));
             }
-            if !cluster_ca::present() {
+            if let Role::Joined { .. } = plan.role {
+                // A joining node's cluster certificate comes from the join, before apply.
+                if !cluster_ca::present() {
+                    return Err(ApplyError::Invalid {
+                        unit: "cluster certificate".into(),
+                        reason: "this node joined a cluster but has no cluster certificate: run the join answers again".into(),
+                    });
+                }
+            } else if !cluster_ca::present() {
                 if !opts.dry_run {
                     cluster_ca::make(
                         plan.domain.as_str(),
@@ -311,7 +324,7 @@ pub fn install(
     let mut desired = render_all(plan, &secrets);
     desired.push(RenderedFile {
         path: SAVED_ANSWERS.into(),
-        contents: to_toml(plan, &admin_hash),
+        contents: to_toml(plan, admin_hash.as_deref().unwrap_or_default()),
         mode: 0o600,
         owner: "root".into(),
         group: "root".into(),
@@ -390,6 +403,21 @@ pub fn install(
                 changes.push("started slapd".into());
             }
             slapd::wait_for_socket(std::time::Duration::from_secs(10))?;
+            let Some(admin_hash) = &admin_hash else {
+                // A replica: its entries come from the provider. Postfix and Dovecot start
+                // only once this node's own entry (which the join made) has arrived.
+                let waited = replica::wait_for_entry(
+                    &node_dn(plan.hostname.as_str()),
+                    std::time::Duration::from_secs(REPLICA_WAIT_SECS),
+                )?;
+                if let Some(waited) = waited {
+                    changes.push(format!(
+                        "replica in sync with the provider ({:.1} s)",
+                        waited.as_secs_f64()
+                    ));
+                }
+                return Ok(());
+            };
             let mut ldap = seed::connect_as_root()?;
             // The mailbox id is made once: a new one only when postmaster does not exist yet.
             let seed_secrets = SeedSecrets {
@@ -490,8 +518,40 @@ pub fn install(
         },
         &mut report,
     )?;
+
+    p.run(
+        "cluster",
+        |changes| {
+            // A node that joined takes traffic and new mailboxes once its own services answer:
+            // then it marks itself active (a write its replica chains to the provider).
+            if let Role::Joined { .. } = plan.role {
+                let dn = node_dn(plan.hostname.as_str());
+                if replica::node_state(&dn)?.as_deref() != Some("active") {
+                    if opts.dry_run {
+                        changes.push("would mark this node active".into());
+                        return Ok(());
+                    }
+                    let waited = replica::wait_for_services(
+                        plan.private.address.addr(),
+                        std::time::Duration::from_secs(60),
+                    )?;
+                    replica::set_state(&dn, "active")?;
+                    changes.push(format!(
+                        "SMTP, IMAP and POP3 answer ({:.1} s): marked {} active",
+                        waited.as_secs_f64(),
+                        plan.hostname
+                    ));
+                }
+            }
+            Ok(())
+        },
+        &mut report,
+    )?;
     Ok(report)
 }
+
+/// How long a joining node waits for its replica to receive the directory.
+const REPLICA_WAIT_SECS: u64 = 120;
 
 /// The control plane's unit (package pigeonair).
 const PIGEONAIRD: &str = "pigeonaird.service";

@@ -131,7 +131,7 @@ impl Form {
         f.set(Field::Hostname, plan.hostname.as_str());
         f.set(Field::Domain, plan.domain.as_str());
         f.set(Field::ClusterName, plan.cluster.as_str());
-        if let AdminPassword::Clear(p) = &plan.admin_password {
+        if let Some(AdminPassword::Clear(p)) = plan.admin_password() {
             f.set(Field::Password, p.clone());
             f.set(Field::PasswordAgain, p.clone());
         }
@@ -147,6 +147,8 @@ impl Form {
                 name: some(self.get(Field::ClusterName)),
                 storage: None,
                 balancer: balancer_kind,
+                join: None,
+                provider: None,
             },
             balancer: balancer.flatten(),
             mail: RawMail {

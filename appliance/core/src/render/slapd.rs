@@ -1,11 +1,11 @@
 //! slapd's configuration as a complete cn=config LDIF. Apply builds `/etc/ldap/slapd.d` from it
 //! with `slapadd -n0`, checks it with `slaptest`, and swaps it in only if it passes.
 
-use super::{RenderedFile, TLS_CERT, TLS_KEY, Unit};
+use super::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, RenderedFile, Unit};
 use crate::directory::{
     ADMINS_DN, BASE_DN, DOMAINS_DN, DOVECOT_DN, LOCAL_ROOT_DN, NODES_DN, POSTFIX_DN,
 };
-use crate::plan::Plan;
+use crate::plan::{Plan, Role};
 
 /// Where the rendered cn=config LDIF is kept (the source apply builds slapd.d from).
 pub const SLAPD_LDIF: &str = "/etc/pigeonair/slapd.ldif";
@@ -33,7 +33,7 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
         plan.private.address.addr()
     );
     vec![
-        config_ldif(),
+        config_ldif(plan),
         RenderedFile::public("/etc/default/slapd", defaults, Unit::Slapd),
     ]
 }
@@ -46,9 +46,52 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
 ///   that the directory changed (and which replication needs);
 /// - the monitor database (read by local root only) counts operations: `cn=Search,
 ///   cn=Operations,cn=Monitor` is how tests and benchmarks count searches per message.
-fn config_ldif() -> RenderedFile {
+///
+/// Between nodes, slapd speaks TLS with the node's cluster certificate and asks peers for
+/// theirs (`olcTLSVerifyClient: try`); a peer that binds with SASL EXTERNAL is the node its
+/// certificate names (`cn=HOST` → `cn=HOST,ou=nodes,…`), which reads and writes everything:
+/// that is how a replica follows the provider, and how writes made on a replica reach it.
+///
+/// On a node that joined, the database is a syncrepl consumer of the provider
+/// (refreshAndPersist over StartTLS, certificates checked both ways), its root DN is an identity
+/// nobody can bind as (so local root's writes are not applied to the replica alone: they are
+/// referred), and the chain overlay forwards those writes to the provider as this node.
+fn config_ldif(plan: &Plan) -> RenderedFile {
     let admins = format!("dn.children=\"{ADMINS_DN}\"");
+    let nodes = format!("dn.children=\"{NODES_DN}\"");
     let root = format!("dn.exact=\"{LOCAL_ROOT_DN}\"");
+    let tls = format!(
+        "tls_cert={CLUSTER_CERT} tls_key={CLUSTER_KEY} tls_cacert={CLUSTER_CA_CERT} tls_reqcert=demand"
+    );
+    let (root_dn, replica, chain) = match &plan.role {
+        Role::First { .. } => (LOCAL_ROOT_DN.to_owned(), String::new(), String::new()),
+        Role::Joined { provider } => (
+            format!("cn=replicator,{BASE_DN}"),
+            format!(
+                "olcSyncrepl: {{0}}rid=001 provider=ldap://{provider}/ bindmethod=sasl saslmech=EXTERNAL \
+                 starttls=critical {tls} searchbase=\"{BASE_DN}\" type=refreshAndPersist \
+                 retry=\"1 +\" timeout=10 network-timeout=5\nolcUpdateRef: ldap://{provider}/\n"
+            ),
+            format!(
+                r#"
+dn: olcOverlay={{0}}chain,olcDatabase={{-1}}frontend,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcChainConfig
+olcOverlay: {{0}}chain
+olcChainReturnError: TRUE
+
+dn: olcDatabase={{0}}ldap,olcOverlay={{0}}chain,olcDatabase={{-1}}frontend,cn=config
+objectClass: olcLDAPConfig
+objectClass: olcChainDatabase
+olcDatabase: {{0}}ldap
+olcDbURI: "ldap://{provider}/"
+olcDbStartTLS: start {tls}
+olcDbIDAssertBind: mode=none bindmethod=sasl saslmech=EXTERNAL starttls=critical {tls}
+olcDbRebindAsUser: FALSE
+"#
+            ),
+        ),
+    };
     let schema = SCHEMA_LDIF
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -71,9 +114,12 @@ olcPidFile: /run/slapd/slapd.pid
 olcLogLevel: none
 olcDisallows: bind_anon
 olcRequires: authc
-olcTLSCertificateFile: {TLS_CERT}
-olcTLSCertificateKeyFile: {TLS_KEY}
+olcTLSCertificateFile: {CLUSTER_CERT}
+olcTLSCertificateKeyFile: {CLUSTER_KEY}
+olcTLSCACertificateFile: {CLUSTER_CA_CERT}
+olcTLSVerifyClient: try
 olcTLSProtocolMin: 3.3
+olcAuthzRegexp: {{0}}"^cn=([^,=]+)$" "cn=$1,{NODES_DN}"
 olcPasswordCryptSaltFormat: $6$%.16s
 
 dn: cn=module{{0}},cn=config
@@ -82,6 +128,7 @@ cn: module{{0}}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: {{0}}back_mdb
 olcModuleLoad: {{1}}syncprov
+olcModuleLoad: {{2}}back_ldap
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -108,7 +155,7 @@ olcSizeLimit: 1000
 olcAccess: {{0}}to * by {root} manage by * break
 olcAccess: {{1}}to dn.exact="" by * read
 olcAccess: {{2}}to dn.base="cn=Subschema" by * read
-
+{chain}
 dn: olcDatabase={{0}}config,cn=config
 objectClass: olcDatabaseConfig
 olcDatabase: {{0}}config
@@ -120,7 +167,7 @@ objectClass: olcDatabaseConfig
 objectClass: olcMdbConfig
 olcDatabase: {{1}}mdb
 olcSuffix: {BASE_DN}
-olcRootDN: {LOCAL_ROOT_DN}
+olcRootDN: {root_dn}
 olcDbDirectory: {SLAPD_DB}
 olcDbMaxSize: 4294967296
 olcDbIndex: objectClass eq
@@ -133,11 +180,12 @@ olcDbIndex: pigeonairAliasTarget eq
 olcDbIndex: pigeonairAccountStatus eq
 olcDbIndex: entryCSN eq
 olcDbIndex: entryUUID eq
-olcAccess: {{0}}to attrs=userPassword by {admins} write by dn.exact="{DOVECOT_DN}" read by anonymous auth by * none
-olcAccess: {{1}}to dn.subtree="{DOMAINS_DN}" attrs={POSTFIX_READS} by {admins} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
-olcAccess: {{2}}to dn.subtree="{DOMAINS_DN}" by {admins} write by dn.exact="{DOVECOT_DN}" read by * none
-olcAccess: {{3}}to dn.subtree="{NODES_DN}" by {admins} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
-olcAccess: {{4}}to * by {admins} write by * none
+{replica}olcLimits: {{0}}{nodes} size=unlimited time=unlimited
+olcAccess: {{0}}to attrs=userPassword by {root} manage by {admins} write by {nodes} write by dn.exact="{DOVECOT_DN}" read by anonymous auth by * none
+olcAccess: {{1}}to dn.subtree="{DOMAINS_DN}" attrs={POSTFIX_READS} by {root} manage by {admins} write by {nodes} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
+olcAccess: {{2}}to dn.subtree="{DOMAINS_DN}" by {root} manage by {admins} write by {nodes} write by dn.exact="{DOVECOT_DN}" read by * none
+olcAccess: {{3}}to dn.subtree="{NODES_DN}" by {root} manage by {admins} write by {nodes} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
+olcAccess: {{4}}to * by {root} manage by {admins} write by {nodes} write by * none
 
 dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
 objectClass: olcOverlayConfig

@@ -1,0 +1,137 @@
+//! A joining node's directory and state: wait for the replica to receive the directory, wait
+//! for the node's own services to answer, and mark the node active (written on the local
+//! replica, which chains the write to the provider).
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ldap3::{LdapConn, LdapError, Mod, Scope, SearchEntry};
+use pigeonair_appliance::directory::LDAPI_URL;
+
+/// Something about the replica or the node's state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The local directory could not be read or written.
+    #[error("directory: {what}: {source}")]
+    Ldap {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: Box<LdapError>,
+    },
+    /// Something did not happen in time.
+    #[error("{0}")]
+    Timeout(String),
+}
+
+fn ldap(what: impl Into<String>) -> impl FnOnce(LdapError) -> ReplicaError {
+    let what = what.into();
+    move |e| ReplicaError::Ldap {
+        what,
+        source: Box::new(e),
+    }
+}
+
+fn connect() -> Result<LdapConn, ReplicaError> {
+    let mut conn = LdapConn::new(LDAPI_URL).map_err(ldap(format!("connect to {LDAPI_URL}")))?;
+    conn.sasl_external_bind()
+        .and_then(|r| r.success())
+        .map_err(ldap("bind as root over ldapi"))?;
+    Ok(conn)
+}
+
+fn read(conn: &mut LdapConn, dn: &str, attrs: Vec<&str>) -> Result<Option<SearchEntry>, ReplicaError> {
+    match conn
+        .search(dn, Scope::Base, "(objectClass=*)", attrs)
+        .and_then(|r| r.success())
+    {
+        Ok((mut entries, _)) => Ok(entries.pop().map(SearchEntry::construct)),
+        Err(LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
+        Err(e) => Err(ldap(format!("read {dn}"))(e)),
+    }
+}
+
+/// Waits until `dn` is in the local replica. `None` if it was there at once.
+pub fn wait_for_entry(dn: &str, limit: Duration) -> Result<Option<Duration>, ReplicaError> {
+    let started = Instant::now();
+    let mut conn = connect()?;
+    let mut first = true;
+    loop {
+        if read(&mut conn, dn, vec!["1.1"])?.is_some() {
+            return Ok((!first).then(|| started.elapsed()));
+        }
+        first = false;
+        if started.elapsed() > limit {
+            return Err(ReplicaError::Timeout(format!(
+                "the directory did not reach this node's replica within {} s ({dn} is not here): \
+                 check `journalctl -u slapd` here and on the provider (TLS, the private network)",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The node's `pigeonairNodeState`, as the local replica has it.
+pub fn node_state(dn: &str) -> Result<Option<String>, ReplicaError> {
+    let mut conn = connect()?;
+    Ok(read(&mut conn, dn, vec!["pigeonairNodeState"])?
+        .and_then(|e| e.attrs.get("pigeonairNodeState").and_then(|v| v.first().cloned())))
+}
+
+/// Whether the service on `port` of this node greets with `greeting`.
+fn greets(port: u16, greeting: &str) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with(greeting)
+}
+
+/// Waits until SMTP (25), IMAP (143) and POP3 (110) greet on this node.
+pub fn wait_for_services(
+    _private: std::net::Ipv4Addr,
+    limit: Duration,
+) -> Result<Duration, ReplicaError> {
+    let started = Instant::now();
+    let services = [(25, "220 "), (143, "* OK"), (110, "+OK")];
+    loop {
+        let silent: Vec<u16> = services
+            .iter()
+            .filter(|(port, greeting)| !greets(*port, greeting))
+            .map(|(port, _)| *port)
+            .collect();
+        if silent.is_empty() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return Err(ReplicaError::Timeout(format!(
+                "ports {silent:?} of this node did not answer within {} s: the node stays joining (see `systemctl status postfix dovecot`)",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sets the node's state (on a replica the write goes on to the provider), then waits until the
+/// replica shows it.
+pub fn set_state(dn: &str, state: &str) -> Result<(), ReplicaError> {
+    let mut conn = connect()?;
+    conn.modify(dn, vec![Mod::Replace("pigeonairNodeState", [state].into())])
+        .and_then(|r| r.success())
+        .map_err(ldap(format!("set {dn} {state}")))?;
+    let started = Instant::now();
+    while node_state(dn)?.as_deref() != Some(state) {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(ReplicaError::Timeout(format!(
+                "{dn} was set {state} on the provider but the replica does not show it after 30 s"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
