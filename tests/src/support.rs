@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use pigeonair_host as host;
 
-use crate::lab::LAB_TOOLS;
+use pigeonair_lab::LAB_TOOLS;
 
 /// Checks that this machine can run labs (root, host tools). When it cannot: in CI (`CI` set)
 /// this panics, so a missing tool fails the run; elsewhere it prints why and returns false, and
