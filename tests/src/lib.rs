@@ -1,9 +1,8 @@
-//! PigeonAir's test support: the lab, which boots appliance nodes from the image with
-//! systemd-nspawn on a public and a private network, and helpers for end-to-end tests.
+//! PigeonAir's end-to-end test support: driving the `pigeonair-lab` binary from tests and
+//! benchmarks, real mail clients at a lab's client address, and a minimal SMTP/LMTP sender.
+//! The lab itself is crate `pigeonair-lab` (`lab/`).
 #![forbid(unsafe_code)]
 
 pub mod clients;
-pub mod lab;
 pub mod smtp;
 pub mod support;
-pub mod vm;

@@ -2,10 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use pigeonair_host as host;
 
-use crate::lab::LAB_TOOLS;
+use pigeonair_lab::LAB_TOOLS;
 
 /// Checks that this machine can run labs (root, host tools). When it cannot: in CI (`CI` set)
 /// this panics, so a missing tool fails the run; elsewhere it prints why and returns false, and
@@ -24,6 +25,68 @@ pub fn lab_host_ready(test: &str) -> bool {
             false
         }
     }
+}
+
+/// The `pigeonair-lab` binary of this workspace, in the running test's profile directory
+/// (`target/release/pigeonair-lab` under `cargo test --release`), built first.
+///
+/// Cargo builds for a test, and names to it (`CARGO_BIN_EXE_*`), only its own package's
+/// binaries; this one may live in any package of the workspace. The first call runs
+/// `cargo build --workspace --bin pigeonair-lab` with the test's profile and target directory,
+/// so the binary is never stale; the whole workspace is selected, as `scripts/build` does, so
+/// shared dependencies keep the features they were built with. Up to date, that build takes
+/// well under a second.
+pub fn lab_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| workspace_bin("pigeonair-lab"))
+}
+
+/// Builds the workspace binary `name` for the running test's profile and returns its path.
+fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/PROFILE/deps/TEST-HASH: the binary goes in target/PROFILE.
+    let profile_dir = exe
+        .parent()
+        .filter(|d| d.ends_with("deps"))
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("{}: not under target/PROFILE/deps", exe.display()));
+    let target_dir = profile_dir.parent().expect("target/PROFILE has a parent");
+    let profile = match profile_dir.file_name().and_then(|p| p.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("{}: no profile directory", exe.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let out = Command::new(&cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--bin",
+            name,
+            "--profile",
+            profile,
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&cargo).display()));
+    assert!(
+        out.status.success(),
+        "building {name} (cargo build --workspace --bin {name} --profile {profile}) failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = profile_dir.join(name);
+    assert!(
+        bin.is_file(),
+        "cargo built {name} but {} is missing",
+        bin.display()
+    );
+    bin
 }
 
 /// A lab driven through the `pigeonair-lab` binary. Dropping it takes the lab down, so a

@@ -7,13 +7,11 @@ use std::process::Output;
 use pigeonair_tests::clients::{
     NODE1 as NODE, Submission, arrives, imap_newest, mailclient, submit, swaks, text,
 };
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
 /// `pigeonctl ARGS` as root in node1, with `stdin` on its standard input.
 fn ctl(lab: &LabCli, args: &[&str], stdin: &str) -> Output {
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = std::process::Command::new(lab.bin());
     cmd.args(["--name", lab.name(), "exec", "node1", "--", "pigeonctl"])
         .args(args)
         .stdin(std::process::Stdio::piped())
@@ -84,7 +82,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     if !lab_host_ready("admin") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-admin");
+    let lab = LabCli::new(lab_bin(), "t-admin");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "1"]);
     let pids = daemon_pids(&lab);
@@ -553,7 +551,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     // A NUL in an argument cannot even be passed; non-UTF-8 is refused by name.
     let out = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("{BIN} --name t-admin exec node1 -- pigeonctl user show \"$(printf 'a\\377@example.com')\""))
+        .arg(format!("{} --name t-admin exec node1 -- pigeonctl user show \"$(printf 'a\\377@example.com')\"", lab.bin().display()))
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -571,7 +569,7 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
     // Concurrent adds never get the same uid.
     let handles: Vec<_> = (0..12)
         .map(|i| {
-            let bin = BIN;
+            let bin = lab.bin().to_owned();
             std::thread::spawn(move || {
                 std::process::Command::new(bin)
                     .args([
@@ -709,7 +707,7 @@ fn import_checks_the_whole_file_first_and_its_users_work_at_once() {
     if !lab_host_ready("import") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-import");
+    let lab = LabCli::new(lab_bin(), "t-import");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "1"]);
     let import = |name: &str, content: &str| {

@@ -1,5 +1,5 @@
 //! The balancer in IPVS mode against a real kernel: this machine's kernel has no IPVS, so each
-//! test boots the appliance image's Debian kernel under qemu (`pigeonair_tests::vm`) and runs
+//! test boots the appliance image's Debian kernel under qemu (`pigeonair_lab::vm`) and runs
 //! `balancer-scenario` inside it. The scenario builds a client and three real servers in
 //! namespaces, starts `pigeonair-balancer run`, and checks step by step: the table equals
 //! `ipvsadm -Ln`, client connections reach every real server, a held session survives a
@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pigeonair_tests::vm::{VM_TOOLS, Vm};
+use pigeonair_lab::vm::{VM_TOOLS, Vm};
 
 const SCENARIO: &str = env!("CARGO_BIN_EXE_balancer-scenario");
 

@@ -8,9 +8,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const DNS: &str = "203.0.113.11";
 
 const CONFIG: &str = r#"
@@ -116,7 +115,7 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
         pigeonair_host::find_tool("dig").is_some(),
         "dig is missing: install bind9-dnsutils (scripts/host-setup does)"
     );
-    let lab = LabCli::new(BIN, "t-dns");
+    let lab = LabCli::new(lab_bin(), "t-dns");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "3"]);
     lab.install_own_box(2);

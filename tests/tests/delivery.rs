@@ -7,9 +7,8 @@
 use std::time::{Duration, Instant};
 
 use pigeonair_tests::clients::{mailclient, swaks, text};
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const SENDER: &str = env!("CARGO_BIN_EXE_mail-bench");
 
 /// Messages in every Maildir/new of the node.
@@ -104,7 +103,7 @@ fn bursts_are_delivered_with_no_temporary_failure_and_few_searches() {
     if !lab_host_ready("bursts_are_delivered_with_no_temporary_failure_and_few_searches") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-burst");
+    let lab = LabCli::new(lab_bin(), "t-burst");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "1"]);
 
@@ -188,7 +187,7 @@ fn a_quota_below_dovecots_default_grace_is_the_quota_kept() {
     if !lab_host_ready("a_quota_below_dovecots_default_grace_is_the_quota_kept") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-quota");
+    let lab = LabCli::new(lab_bin(), "t-quota");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "1"]);
     let out = lab.exec_with_input(
@@ -273,7 +272,7 @@ fn the_auth_cache_never_outlives_a_directory_change() {
     if !lab_host_ready("the_auth_cache_never_outlives_a_directory_change") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-cache");
+    let lab = LabCli::new(lab_bin(), "t-cache");
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "1"]);
     let ctl = |args: &str, input: &str| {

@@ -8,9 +8,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use pigeonair_tests::clients::{NODE1 as NODE, text};
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const VIP: &str = "203.0.113.240";
 const SYSCTL_FILE: &str = "/etc/sysctl.d/60-pigeonair-dr.conf";
 const NETWORK_FILE: &str = "/etc/systemd/network/30-pigeonair-vip.network";
@@ -49,7 +48,7 @@ fn a_direct_routing_node_accepts_the_vip_and_never_answers_arp_for_it() {
     if !lab_host_ready("dr") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-dr");
+    let lab = LabCli::new(lab_bin(), "t-dr");
     lab.run(&["down"]);
     let up = lab.ok(&["up", "--nodes", "1", "--answers", &answers()]);
     assert!(up.contains(&format!("loaded {SYSCTL_FILE}")), "{up}");
@@ -141,7 +140,8 @@ fn a_direct_routing_node_accepts_the_vip_and_never_answers_arp_for_it() {
     let again = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{BIN} --name {} exec node1 -- pigeonair-install --answers - < {}",
+            "{} --name {} exec node1 -- pigeonair-install --answers - < {}",
+            lab.bin().display(),
             lab.name(),
             answers()
         ))

@@ -3,9 +3,7 @@
 
 use std::process::Command;
 
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
 /// Builds `pigeonair-lab-marker_1.0-TOKEN_all.deb` in `dir/debs`, holding a file with `token`.
 fn marker_deb(dir: &std::path::Path, token: &str) -> std::path::PathBuf {
@@ -54,7 +52,7 @@ fn own_packages_are_layered_over_the_cached_base() {
     let scratch = std::env::temp_dir().join(format!("pigeonair-debs-{token}"));
     let debs = marker_deb(&scratch, &token);
     let debs_arg = debs.to_str().unwrap();
-    let lab = LabCli::new(BIN, "t-debs");
+    let lab = LabCli::new(lab_bin(), "t-debs");
     lab.run(&["down"]);
 
     let up = lab.ok(&["up", "--bare", "--nodes", "1", "--debs", debs_arg]);

@@ -5,9 +5,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
 /// Names of the links in the root network namespace.
 fn root_links() -> BTreeSet<String> {
@@ -101,7 +99,7 @@ fn three_node_lab_boots_networks_and_leaves_nothing() {
         return;
     }
     let links_before = root_links();
-    let lab = LabCli::new(BIN, "t-three");
+    let lab = LabCli::new(lab_bin(), "t-three");
     lab.run(&["down"]);
     let up = lab.ok(&["up", "--bare", "--nodes", "3"]);
     for node in ["node1", "node2", "node3"] {
@@ -202,7 +200,7 @@ fn three_node_lab_boots_networks_and_leaves_nothing() {
     // A second lab runs beside it with the same subnets and is independent of it.
     let links_mid = root_links();
     {
-        let side = LabCli::new(BIN, "t-side");
+        let side = LabCli::new(lab_bin(), "t-side");
         side.run(&["down"]);
         side.ok(&["up", "--bare", "--nodes", "1"]);
         assert!(ping(side.client(&["ping", "-c1", "-W2", "203.0.113.11"])));
@@ -243,7 +241,7 @@ fn failed_up_leaves_nothing() {
         return;
     }
     let links_before = root_links();
-    let lab = LabCli::new(BIN, "t-fail");
+    let lab = LabCli::new(lab_bin(), "t-fail");
     lab.run(&["down"]);
     // A boot timeout of 0 s fails after the network is made and the nodes are launched.
     let out = lab.run(&["up", "--bare", "--nodes", "2", "--boot-timeout", "0"]);
@@ -260,7 +258,7 @@ fn bad_input_is_one_clear_line_and_makes_nothing() {
         return;
     }
     let links_before = root_links();
-    let lab = LabCli::new(BIN, "t-bad");
+    let lab = LabCli::new(lab_bin(), "t-bad");
     lab.run(&["down"]);
     let cases: &[(&[&str], &str)] = &[
         (
@@ -288,7 +286,7 @@ fn bad_input_is_one_clear_line_and_makes_nothing() {
         assert!(err.starts_with(expected), "{args:?}: {err}");
     }
     // A bad lab name is refused before anything is made.
-    let out = Command::new(BIN)
+    let out = Command::new(lab.bin())
         .args(["--name", "Bad_Name", "up"])
         .output()
         .unwrap();
@@ -303,9 +301,9 @@ fn interrupted_up_leaves_nothing() {
         return;
     }
     let links_before = root_links();
-    let lab = LabCli::new(BIN, "t-int");
+    let lab = LabCli::new(lab_bin(), "t-int");
     lab.run(&["down"]);
-    let up = Command::new(BIN)
+    let up = Command::new(lab.bin())
         .args(["--name", "t-int", "up", "--bare", "--nodes", "3"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

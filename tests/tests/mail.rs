@@ -7,9 +7,8 @@ use std::process::Output;
 use pigeonair_tests::clients::{
     NODE1 as NODE, Submission, mailclient, replied, submit, swaks, text,
 };
-use pigeonair_tests::support::{LabCli, lab_host_ready, stdout};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const PASSWORD: &str = "change-me-now-please";
 const POSTMASTER: &str = "postmaster@example.com";
 
@@ -27,7 +26,8 @@ fn install(lab: &LabCli, prefix: &str, args: &str, answers: &str) -> Output {
     std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "{BIN} --name {} exec node1 -- {prefix} pigeonair-install {args} --answers - < {answers}",
+            "{} --name {} exec node1 -- {prefix} pigeonair-install {args} --answers - < {answers}",
+            lab.bin().display(),
             lab.name()
         ))
         .output()
@@ -65,7 +65,7 @@ fn one_box_receives_stores_and_serves_mail() {
     let t0 = std::time::Instant::now();
     // Where the time goes, for a slow CI run (shown with --nocapture or on failure).
     let step = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
-    let lab = LabCli::new(BIN, "t-mail");
+    let lab = LabCli::new(lab_bin(), "t-mail");
     lab.run(&["down"]);
     let up = lab.ok(&["up", "--nodes", "1"]);
     assert!(up.contains("changed"), "{up}");
@@ -380,7 +380,7 @@ fn bad_answers_are_refused_and_leave_the_node_untouched() {
     if !lab_host_ready("bad_answers") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-badans");
+    let lab = LabCli::new(lab_bin(), "t-badans");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
     let before = node_snapshot(&lab);
@@ -427,7 +427,7 @@ fn an_install_killed_at_any_point_converges_when_run_again() {
     if !lab_host_ready("killed_install") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-kill");
+    let lab = LabCli::new(lab_bin(), "t-kill");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
     let answers = example_answers();
@@ -496,7 +496,7 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
     if !lab_host_ready("dry_run") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-dry");
+    let lab = LabCli::new(lab_bin(), "t-dry");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
     let answers = example_answers();
@@ -562,7 +562,7 @@ fn a_half_made_postfix_queue_is_repaired_by_the_next_install() {
     if !lab_host_ready("half_made_queue") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-queue");
+    let lab = LabCli::new(lab_bin(), "t-queue");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
     let out = lab.exec(

@@ -6,9 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pigeonair_tests::clients::{NODE1, arrives, mailclient, replied, swaks, text};
-use pigeonair_tests::support::{LabCli, lab_host_ready};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
 const SESSION: &str = "pigeonair-t-tui";
 
 fn tmux(args: &[&str]) -> std::process::Output {
@@ -71,12 +70,15 @@ fn staff_install_a_box_through_the_screens() {
         eprintln!("SKIPPED tui: tmux is missing");
         return;
     }
-    let lab = LabCli::new(BIN, "t-tui");
+    let lab = LabCli::new(lab_bin(), "t-tui");
     lab.run(&["down"]);
     lab.ok(&["up", "--no-install", "--nodes", "1"]);
     let _ = tmux(&["kill-session", "-t", SESSION]);
     let _session = Session;
-    let cmd = format!("{BIN} --name t-tui exec node1 -- pigeonair-install; sleep 30");
+    let cmd = format!(
+        "{} --name t-tui exec node1 -- pigeonair-install; sleep 30",
+        lab.bin().display()
+    );
     assert!(
         tmux(&[
             "new-session",

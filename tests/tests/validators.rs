@@ -5,9 +5,7 @@
 
 use std::process::Command;
 
-use pigeonair_tests::support::{LabCli, lab_host_ready};
-
-const BIN: &str = env!("CARGO_BIN_EXE_pigeonair-lab");
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready};
 
 /// Runs a shell script inside node1 and returns (success, output).
 fn sh(lab: &LabCli, script: &str) -> (bool, String) {
@@ -46,7 +44,7 @@ fn rendered_configuration_passes_the_daemons_validators() {
     if !lab_host_ready("validators") {
         return;
     }
-    let lab = LabCli::new(BIN, "t-valid");
+    let lab = LabCli::new(lab_bin(), "t-valid");
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "1"]);
     let golden = format!(
@@ -64,7 +62,8 @@ fn rendered_configuration_passes_the_daemons_validators() {
         let copy = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "tar -C {golden} -cf - {case} | {BIN} --name t-valid exec node1 -- sh -c 'mkdir -p /root/v && tar -C /root/v -xf -'"
+                "tar -C {golden} -cf - {case} | {} --name t-valid exec node1 -- sh -c 'mkdir -p /root/v && tar -C /root/v -xf -'",
+                lab.bin().display()
             ))
             .output()
             .unwrap();

@@ -14,8 +14,8 @@
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use pigeonair_lab::vm::Vm;
 use pigeonair_tests::support::{LabCli, stdout};
-use pigeonair_tests::vm::Vm;
 
 #[derive(Parser)]
 #[command(about = "Measure the balancer's detection time and IPVS programming speed")]

@@ -1,5 +1,5 @@
 //! End-to-end scenarios of `pigeonair-balancer` in IPVS mode, run as root inside the VM
-//! (`tests/tests/balancer.rs` boots it with `pigeonair_tests::vm`). The VM's root namespace is
+//! (`tests/tests/balancer.rs` boots it with `pigeonair_lab::vm`). The VM's root namespace is
 //! the balancer; a client namespace and three real-server namespaces hang off it:
 //!
 //! ```text

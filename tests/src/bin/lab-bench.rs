@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use pigeonair_image::{Debs, ImageSpec, ImageStore, Mirror, ensure_image};
-use pigeonair_tests::lab::{cgroup, procs};
+use pigeonair_lab::{cgroup, procs};
 use pigeonair_tests::support::LabCli;
 
 #[derive(Parser)]

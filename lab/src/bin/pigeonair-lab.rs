@@ -2,15 +2,15 @@
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use pigeonair_tests::lab::names::LabName;
-use pigeonair_tests::lab::node::LAUNCH_SUBCOMMAND;
-use pigeonair_tests::lab::state::LabDirs;
-use pigeonair_tests::lab::{Cancel, DEFAULT_ANSWERS, Lab, LabError, UpOptions, UpOutcome, cgroup};
+use pigeonair_lab::names::LabName;
+use pigeonair_lab::node::LAUNCH_SUBCOMMAND;
+use pigeonair_lab::state::LabDirs;
+use pigeonair_lab::{Cancel, DEFAULT_ANSWERS, Lab, LabError, UpOptions, UpOutcome, cgroup};
 
 #[derive(Parser)]
 #[command(
@@ -189,7 +189,11 @@ fn print_how_to_use(lab: &Lab, answers: &str) {
     };
     let ip = plan.public.address.addr();
     let user = format!("postmaster@{}", plan.domain);
-    let client = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/mailclient.py");
+    // The tests' mail client, tests/clients/mailclient.py in this workspace.
+    let client = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .join("tests/clients/mailclient.py");
     println!(
         "\nnode1 is a PigeonAir mail system: {} ({ip}). From the client address,\n\
          send {user} a message:\n  {me}{name} client -- swaks --server {ip} --to {user} --from you@client.example\n\

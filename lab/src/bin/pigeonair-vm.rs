@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use pigeonair_tests::vm::Vm;
+use pigeonair_lab::vm::Vm;
 
 #[derive(Parser)]
 #[command(

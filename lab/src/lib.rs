@@ -6,6 +6,14 @@
 //! takes the lab down again; [`Lab::down`] finds what to remove by name (namespaces, cgroups,
 //! processes carrying the lab's `--machine=` marker) as well as from the state, so it also
 //! cleans up after an `up` that was killed.
+//!
+//! [`vm`] is the lab's other half: a throwaway VM booting the image's Debian kernel under qemu,
+//! for what this machine's kernel lacks (IPVS, NFS).
+//!
+//! This is a tool for people as much as for tests: the `pigeonair-lab` and `pigeonair-vm`
+//! binaries are thin shells over this library, and the end-to-end tests (crate
+//! `pigeonair-tests`) drive those binaries.
+#![forbid(unsafe_code)]
 
 pub mod cgroup;
 mod down;
@@ -18,6 +26,7 @@ mod refresh;
 pub mod state;
 mod status;
 mod up;
+pub mod vm;
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -222,7 +231,7 @@ pub struct UpOptions {
 
 /// The answers file `up` installs node1 with when none is given: the shipped example, whose
 /// addresses are node1's.
-pub const DEFAULT_ANSWERS: &str = include_str!("../../../appliance/core/examples/single-box.toml");
+pub const DEFAULT_ANSWERS: &str = include_str!("../../appliance/core/examples/single-box.toml");
 
 /// The Debian package holding `pigeonair-install`.
 pub const INSTALLER_PACKAGE: &str = "pigeonair";

@@ -252,7 +252,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::lab::names::LabName;
+    use crate::names::LabName;
 
     #[test]
     fn nspawn_args_golden() {
