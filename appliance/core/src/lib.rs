@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod answers;
+pub mod cluster;
 pub mod crypt;
 pub mod directory;
 pub mod plan;

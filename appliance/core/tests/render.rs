@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use pigeonair_appliance::parse_answers;
+use pigeonair_appliance::cluster::{ClusterView, NodeView};
 use pigeonair_appliance::render::{Secrets, render_all};
 
 fn secrets() -> Secrets {
@@ -16,6 +17,17 @@ fn secrets() -> Secrets {
         proxy: "PROXY-SECRET".into(),
         doveadm: "DOVEADM-SECRET".into(),
     }
+}
+
+/// Three nodes, as every case sees the cluster (the node itself is among them or not).
+fn view() -> ClusterView {
+    ClusterView::new((1..=3).map(|i| NodeView {
+        hostname: format!("mx{i}.example.com"),
+        private: Some(format!("10.42.0.1{i}").parse().unwrap()),
+        public: Some(format!("203.0.113.1{i}").parse().unwrap()),
+        state: "active".into(),
+        roles: Vec::new(),
+    }))
 }
 
 #[test]
@@ -31,7 +43,7 @@ fn rendered_files_match_golden() {
     for case in cases {
         let name = case.file_stem().unwrap().to_string_lossy().into_owned();
         let plan = parse_answers(&std::fs::read_to_string(&case).unwrap()).unwrap();
-        let files = render_all(&plan, &secrets());
+        let files = render_all(&plan, &secrets(), &view());
         let dir = res.join("render").join(&name);
         if update {
             let _ = std::fs::remove_dir_all(&dir);

@@ -14,5 +14,6 @@
 
 pub mod client;
 pub mod join;
+pub mod reconcile;
 pub mod server;
 pub mod watch;

@@ -133,15 +133,22 @@ fn flush_loop(pending: &(Mutex<Pending>, Condvar)) {
                 p = wake.wait(p).expect("not poisoned");
             }
         };
-        match flush_auth_cache() {
-            Ok(what) => {
+        let outcome = flush_auth_cache().and_then(|what| {
+            let wrote = pigeonair_control::reconcile::reconcile()?;
+            Ok((what, wrote))
+        });
+        match outcome {
+            Ok((what, wrote)) => {
                 info!("directory changed: Dovecot's auth cache flushed ({what})");
+                for path in wrote {
+                    info!("directory changed: wrote {path} from ou=nodes");
+                }
                 failing = None;
                 lock.lock().expect("not poisoned").done(covers);
             }
             Err(e) => {
                 if failing.as_deref() != Some(e.as_str()) {
-                    error!("flushing Dovecot's auth cache: {e}; retrying every second");
+                    error!("following a directory change: {e}; retrying every second");
                     failing = Some(e);
                 }
                 std::thread::sleep(Duration::from_secs(1));

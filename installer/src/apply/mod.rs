@@ -321,7 +321,8 @@ pub fn install(
     )?;
 
     let admin_hash = admin_hash(plan, &root);
-    let mut desired = render_all(plan, &secrets);
+    let view = replica::cluster_view()?;
+    let mut desired = render_all(plan, &secrets, &view);
     desired.push(RenderedFile {
         path: SAVED_ANSWERS.into(),
         contents: to_toml(plan, admin_hash.as_deref().unwrap_or_default()),

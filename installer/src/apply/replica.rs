@@ -7,7 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ldap3::{LdapConn, LdapError, Mod, Scope, SearchEntry};
-use pigeonair_appliance::directory::LDAPI_URL;
+use pigeonair_appliance::cluster::{ClusterView, NODE_ATTRS, NodeView};
+use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN};
 
 /// Something about the replica or the node's state failed.
 #[derive(Debug, thiserror::Error)]
@@ -134,4 +135,27 @@ pub fn set_state(dn: &str, state: &str) -> Result<(), ReplicaError> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// The cluster as this node's directory has it; empty when slapd is not running here yet (a
+/// first install, or a join before its replica exists).
+pub fn cluster_view() -> Result<ClusterView, ReplicaError> {
+    if !std::path::Path::new(super::slapd::LDAPI_SOCKET).exists() {
+        return Ok(ClusterView::default());
+    }
+    let Ok(mut conn) = connect() else {
+        // A socket left behind by a stopped slapd.
+        return Ok(ClusterView::default());
+    };
+    let entries = match conn
+        .search(NODES_DN, Scope::OneLevel, "(objectClass=pigeonairNode)", NODE_ATTRS.to_vec())
+        .and_then(|r| r.success())
+    {
+        Ok((entries, _)) => entries,
+        Err(LdapError::LdapResult { result }) if result.rc == 32 => Vec::new(),
+        Err(e) => return Err(ldap(format!("read {NODES_DN}"))(e)),
+    };
+    Ok(ClusterView::new(entries.into_iter().filter_map(|e| {
+        NodeView::from_attrs(&SearchEntry::construct(e).attrs)
+    })))
 }

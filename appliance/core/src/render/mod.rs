@@ -12,6 +12,7 @@ pub mod template;
 
 use serde::Serialize;
 
+use crate::cluster::ClusterView;
 use crate::plan::Plan;
 
 /// A systemd unit whose configuration a file belongs to: after the file changes, apply
@@ -125,10 +126,10 @@ pub const CLUSTER_CERT: &str = "/etc/pigeonair/cluster/node.crt";
 /// This node's key for [`CLUSTER_CERT`] (root and ssl-cert, which openldap joins).
 pub const CLUSTER_KEY: &str = "/etc/pigeonair/cluster/node.key";
 
-/// Every file the plan wants on the node, sorted by path.
-pub fn render_all(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
+/// Every file the plan wants on the node in the cluster `view`, sorted by path.
+pub fn render_all(plan: &Plan, secrets: &Secrets, view: &ClusterView) -> Vec<RenderedFile> {
     let mut files = Vec::new();
-    files.extend(network::render(plan));
+    files.extend(network::render(plan, view));
     files.extend(direct_routing::render(plan));
     files.extend(firewall::render(plan));
     files.extend(slapd::render(plan));

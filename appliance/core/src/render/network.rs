@@ -4,10 +4,33 @@
 use std::fmt::Write as _;
 
 use super::{RenderedFile, Unit};
+use crate::cluster::ClusterView;
 use crate::plan::Plan;
 
-/// networkd, /etc/hostname, /etc/hosts and /etc/mailname for `plan`.
-pub fn render(plan: &Plan) -> Vec<RenderedFile> {
+/// /etc/hosts: localhost, the node itself and every peer by its private address. `mailHost`
+/// values are host names, and Postfix resolves them here (`lmtp_host_lookup = native`), so mail
+/// for a peer's mailbox needs no DNS. pigeonaird rewrites it when `ou=nodes` changes.
+pub fn hosts(plan: &Plan, view: &ClusterView) -> RenderedFile {
+    let host = plan.hostname.as_str();
+    // The node's own name resolves to its private address: peers and the node itself reach
+    // its LMTP and directory over the cluster network.
+    let mut hosts = format!(
+        "# Written by PigeonAir (pigeonair-install, pigeonaird) from the plan and ou=nodes.\n\
+         127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{host} {}\n",
+        plan.private.address.addr(),
+        plan.hostname.short()
+    );
+    for peer in view.peers(host) {
+        let short = peer.hostname.split('.').next().unwrap_or(&peer.hostname);
+        if let Some(ip) = peer.private {
+            let _ = writeln!(hosts, "{ip}\t{} {short}", peer.hostname);
+        }
+    }
+    RenderedFile::public("/etc/hosts", hosts, Unit::None)
+}
+
+/// networkd, /etc/hostname, /etc/hosts and /etc/mailname for `plan` in the cluster `view`.
+pub fn render(plan: &Plan, view: &ClusterView) -> Vec<RenderedFile> {
     let mut public = format!(
         "# Written by pigeonair-install: the public network.\n[Match]\nName={}\n\n[Network]\nAddress={}\n",
         plan.public.interface, plan.public.address
@@ -25,13 +48,6 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
         plan.private.interface, plan.private.address
     );
     let host = plan.hostname.as_str();
-    // The node's own name resolves to its private address: peers and the node itself reach
-    // its LMTP and directory over the cluster network.
-    let hosts = format!(
-        "# Written by pigeonair-install.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{host} {}\n",
-        plan.private.address.addr(),
-        plan.hostname.short()
-    );
     let mut resolv = String::from("# Written by pigeonair-install.\n");
     for dns in &plan.dns {
         let _ = writeln!(resolv, "nameserver {dns}");
@@ -48,7 +64,7 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
             Unit::Networkd,
         ),
         RenderedFile::public("/etc/hostname", format!("{host}\n"), Unit::None),
-        RenderedFile::public("/etc/hosts", hosts, Unit::None),
+        hosts(plan, view),
         RenderedFile::public("/etc/mailname", format!("{host}\n"), Unit::None),
         RenderedFile::public("/etc/resolv.conf", resolv, Unit::None),
     ]

@@ -1,0 +1,71 @@
+//! Files this node derives from the cluster view (`ou=nodes`), kept in step by pigeonaird
+//! whenever the directory changes: today /etc/hosts (peers by their private addresses, which is
+//! how `mailHost` names resolve). The content comes from the same renderer the installer uses,
+//! so an install run afterwards finds nothing to change.
+
+use std::time::Duration;
+
+use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
+use pigeonair_appliance::cluster::{ClusterView, NODE_ATTRS, NodeView};
+use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN};
+use pigeonair_appliance::render::RenderedFile;
+use pigeonair_appliance::render::network::hosts;
+
+use crate::join::SAVED_ANSWERS;
+
+/// Reads the cluster view from the node's directory.
+pub fn cluster_view() -> Result<ClusterView, String> {
+    let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));
+    let mut conn = LdapConn::with_settings(settings, LDAPI_URL)
+        .map_err(|e| format!("connect to {LDAPI_URL}: {e}"))?;
+    conn.sasl_external_bind()
+        .and_then(|r| r.success())
+        .map_err(|e| format!("bind as root over ldapi: {e}"))?;
+    let entries = match conn
+        .search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairNode)",
+            NODE_ATTRS.to_vec(),
+        )
+        .and_then(|r| r.success())
+    {
+        Ok((entries, _)) => entries,
+        Err(LdapError::LdapResult { result }) if result.rc == 32 => Vec::new(),
+        Err(e) => return Err(format!("read {NODES_DN}: {e}")),
+    };
+    let _ = conn.unbind();
+    Ok(ClusterView::new(entries.into_iter().filter_map(|e| {
+        NodeView::from_attrs(&SearchEntry::construct(e).attrs)
+    })))
+}
+
+/// Writes `file` if its contents differ; returns whether it wrote.
+fn put(file: &RenderedFile) -> Result<bool, String> {
+    if std::fs::read_to_string(&file.path).ok().as_deref() == Some(file.contents.as_str()) {
+        return Ok(false);
+    }
+    let tmp = format!("{}.pigeonaird-new", file.path);
+    std::fs::write(&tmp, &file.contents).map_err(|e| format!("{tmp}: {e}"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(file.mode))
+        .map_err(|e| format!("{tmp}: {e}"))?;
+    std::fs::rename(&tmp, &file.path).map_err(|e| format!("{}: {e}", file.path))?;
+    Ok(true)
+}
+
+/// Brings the files derived from the cluster view in step; returns what it wrote.
+pub fn reconcile() -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(SAVED_ANSWERS).map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
+    let plan = pigeonair_appliance::parse_answers(&text)
+        .map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
+    let view = cluster_view()?;
+    let mut wrote = Vec::new();
+    for file in [hosts(&plan, &view)] {
+        if put(&file)? {
+            wrote.push(file.path.clone());
+        }
+    }
+    Ok(wrote)
+}
