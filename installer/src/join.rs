@@ -149,7 +149,9 @@ pub fn plan_for(
         .map_err(|e| JoinFailure::Keep(format!("a runtime: {e}")))?;
     let response = runtime.block_on(pigeonair_control::client::join(&token, &request))?;
     let plan = plan_from(j, &response.cluster).map_err(|e| {
-        JoinFailure::Keep(format!("the cluster's settings make no plan for this node: {e}"))
+        JoinFailure::Keep(format!(
+            "the cluster's settings make no plan for this node: {e}"
+        ))
     })?;
     // The secrets first, the certificate last: a node with its certificate has everything.
     let c = &response.cluster;
@@ -160,14 +162,20 @@ pub fn plan_for(
         doveadm: c.doveadm_password.0.clone(),
     };
     let root = Root("/".into());
-    files::write_file(&root, &secrets::as_file(&s)).map_err(|e| JoinFailure::Keep(e.to_string()))?;
+    files::write_file(&root, &secrets::as_file(&s))
+        .map_err(|e| JoinFailure::Keep(e.to_string()))?;
     let key_pem = key
         .private_key_to_pem_pkcs8()
         .map_err(|e| JoinFailure::Keep(e.to_string()))?;
     put(CLUSTER_KEY, &key_pem, "0640", "ssl-cert").map_err(JoinFailure::Keep)?;
     put(CLUSTER_CA_CERT, response.ca_pem.as_bytes(), "0644", "root").map_err(JoinFailure::Keep)?;
-    put(CLUSTER_CERT, response.certificate_pem.as_bytes(), "0644", "root")
-        .map_err(JoinFailure::Keep)?;
+    put(
+        CLUSTER_CERT,
+        response.certificate_pem.as_bytes(),
+        "0644",
+        "root",
+    )
+    .map_err(JoinFailure::Keep)?;
     out(&format!(
         "join: joined cluster {} through {} ({:.1} s): {} member(s), replicating {}",
         c.name,

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use pigeonair_appliance::answers::to_toml;
-use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::answers::{Answers, parse_any};
+use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::parse_answers;
 use pigeonair_appliance::plan::{AdminPassword, Plan, Role};
 use pigeonair_installer::apply::{self, Options};

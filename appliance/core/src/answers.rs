@@ -459,7 +459,9 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
             c.optional("cluster.provider", &raw.cluster.provider, ipv4)
                 .map(|provider| Role::Joined { provider })
         }
-        None => admin_password(&mut c, &raw.admin).map(|admin_password| Role::First { admin_password }),
+        None => {
+            admin_password(&mut c, &raw.admin).map(|admin_password| Role::First { admin_password })
+        }
     };
     if !c.problems.is_empty() {
         return Err(AnswersError::Invalid(c.problems));

@@ -91,7 +91,10 @@ mod tests {
     fn entries_become_views_and_peers_leave_out_the_node_itself() {
         let view = ClusterView::new(
             [
-                attrs(&[("cn", "MX1.example.com"), ("pigeonairPrivateAddress", "10.42.0.11/24")]),
+                attrs(&[
+                    ("cn", "MX1.example.com"),
+                    ("pigeonairPrivateAddress", "10.42.0.11/24"),
+                ]),
                 attrs(&[
                     ("cn", "mx2.example.com"),
                     ("pigeonairPrivateAddress", "10.42.0.12/24"),
@@ -104,8 +107,14 @@ mod tests {
             .filter_map(NodeView::from_attrs),
         );
         assert_eq!(view.nodes.len(), 3);
-        let peers: Vec<&str> = view.peers("mx1.example.com").map(|n| n.hostname.as_str()).collect();
+        let peers: Vec<&str> = view
+            .peers("mx1.example.com")
+            .map(|n| n.hostname.as_str())
+            .collect();
         assert_eq!(peers, ["mx2.example.com"]);
-        assert_eq!(view.nodes["mx2.example.com"].private, Some("10.42.0.12".parse().unwrap()));
+        assert_eq!(
+            view.nodes["mx2.example.com"].private,
+            Some("10.42.0.12".parse().unwrap())
+        );
     }
 }

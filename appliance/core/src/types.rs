@@ -219,6 +219,20 @@ impl Ipv4Cidr {
         u32::from(ip) & self.mask() == u32::from(self.network())
     }
 
+    /// Every IPv4 address outside this network, as the fewest networks (`NETWORK/PREFIX`),
+    /// largest first: one per bit of the prefix.
+    pub fn complement(&self) -> Vec<String> {
+        let net = u32::from(self.network());
+        (0..self.prefix)
+            .map(|i| {
+                // The first i bits as in the network, bit i flipped: the half it is not in.
+                let bit = 1u32 << (31 - i);
+                let keep = if i == 0 { 0 } else { u32::MAX << (32 - i) };
+                format!("{}/{}", Ipv4Addr::from((net & keep) | (!net & bit)), i + 1)
+            })
+            .collect()
+    }
+
     /// Whether the two networks share any address.
     pub fn overlaps(&self, other: &Ipv4Cidr) -> bool {
         let shorter = if self.prefix <= other.prefix {
@@ -284,5 +298,54 @@ mod tests {
         let p = Ipv4Cidr::try_new("10.0.0.5/8").unwrap();
         assert!(p.overlaps(&Ipv4Cidr::try_new("10.1.2.3/24").unwrap()));
         assert!(!c.overlaps(&p));
+    }
+
+    #[test]
+    fn a_complement_covers_everything_else_and_nothing_inside() {
+        let net = Ipv4Cidr::try_new("10.42.0.11/24").unwrap();
+        // (network, prefix) pairs; Ipv4Cidr holds host addresses only.
+        let outside: Vec<(u32, u8)> = net
+            .complement()
+            .iter()
+            .map(|c| {
+                let (a, p) = c.split_once('/').unwrap();
+                (
+                    u32::from(a.parse::<Ipv4Addr>().unwrap()),
+                    p.parse().unwrap(),
+                )
+            })
+            .collect();
+        let contains = |(n, p): &(u32, u8), ip: Ipv4Addr| {
+            let mask = if *p == 0 { 0 } else { u32::MAX << (32 - p) };
+            u32::from(ip) & mask == *n
+        };
+        assert_eq!(outside.len(), 24);
+        assert_eq!(net.complement()[0], "128.0.0.0/1");
+        assert_eq!(net.complement()[4], "0.0.0.0/5");
+        for ip in ["10.42.0.1", "10.42.0.255", "10.42.0.11"] {
+            let ip = ip.parse().unwrap();
+            assert!(!outside.iter().any(|c| contains(c, ip)), "{ip}");
+        }
+        for ip in [
+            "10.42.1.0",
+            "10.43.0.1",
+            "203.0.113.9",
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+        ] {
+            let ip = ip.parse().unwrap();
+            assert_eq!(
+                outside.iter().filter(|c| contains(c, ip)).count(),
+                1,
+                "{ip}"
+            );
+        }
+        assert!(
+            Ipv4Cidr::try_new("10.0.0.0/0")
+                .unwrap()
+                .complement()
+                .is_empty()
+        );
     }
 }

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use pigeonair_appliance::parse_answers;
 use pigeonair_appliance::cluster::{ClusterView, NodeView};
+use pigeonair_appliance::parse_answers;
 use pigeonair_appliance::render::{Secrets, render_all};
 
 fn secrets() -> Secrets {

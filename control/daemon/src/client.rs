@@ -135,12 +135,17 @@ async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse
         reason,
     };
     // Any chain is accepted by the handshake; check_chain decides before anything is sent.
-    let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| tls_err(e.to_string()))?;
+    let mut b =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| tls_err(e.to_string()))?;
     b.set_verify(SslVerifyMode::NONE);
     let connector = b.build();
     let ssl: Ssl = connector
         .configure()
-        .and_then(|c| c.verify_hostname(false).use_server_name_indication(false).into_ssl(""))
+        .and_then(|c| {
+            c.verify_hostname(false)
+                .use_server_name_indication(false)
+                .into_ssl("")
+        })
         .map_err(|e| tls_err(e.to_string()))?;
     let mut tls = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| tls_err(e.to_string()))?;
     Pin::new(&mut tls)
@@ -156,9 +161,11 @@ async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse
         .ssl()
         .peer_certificate()
         .ok_or_else(|| tls_err("the member presented no certificate".into()))?;
-    check_chain(&chain, &leaf, token.ca, token.via.ip()).map_err(|reason| JoinError::Untrusted {
-        addr: addr.clone(),
-        reason,
+    check_chain(&chain, &leaf, token.ca, token.via.ip()).map_err(|reason| {
+        JoinError::Untrusted {
+            addr: addr.clone(),
+            reason,
+        }
     })?;
     let protocol = |reason: String| JoinError::Protocol {
         addr: addr.clone(),

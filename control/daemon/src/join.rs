@@ -46,7 +46,11 @@ fn first(e: &SearchEntry, attr: &str) -> String {
 
 /// Constant-time comparison of two hex digests (no early exit on the first difference).
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// This node's view of the cluster it serves joins for.
@@ -62,12 +66,12 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Reads the installed answers and the cluster's secrets.
     pub fn load() -> Result<Self, String> {
-        let answers = std::fs::read_to_string(SAVED_ANSWERS)
-            .map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
+        let answers =
+            std::fs::read_to_string(SAVED_ANSWERS).map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
         let plan = pigeonair_appliance::parse_answers(&answers)
             .map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
-        let secrets = std::fs::read_to_string(SECRETS_FILE)
-            .map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
+        let secrets =
+            std::fs::read_to_string(SECRETS_FILE).map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
         let secrets: Secrets =
             toml::from_str(&secrets).map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
         Ok(LocalCluster {
@@ -97,7 +101,10 @@ fn search(
     filter: &str,
     attrs: Vec<&str>,
 ) -> Result<Vec<SearchEntry>, Refusal> {
-    match conn.search(base, scope, filter, attrs).and_then(|r| r.success()) {
+    match conn
+        .search(base, scope, filter, attrs)
+        .and_then(|r| r.success())
+    {
         Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
         Err(LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
         Err(e) => Err(ldap("search")(e)),
@@ -195,9 +202,7 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         if same_name {
             return Err(Refusal::new(
                 RefusalKind::HostnameTaken,
-                format!(
-                    "a member is called {name} already: give the new node another hostname"
-                ),
+                format!("a member is called {name} already: give the new node another hostname"),
             ));
         }
         let taken: Option<IpAddr> = [
@@ -215,7 +220,8 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         }
     }
     // Everything after this point writes; everything before it only read.
-    let ca_pem = std::fs::read(CLUSTER_CA_CERT).map_err(|e| internal(format!("{CLUSTER_CA_CERT}: {e}")))?;
+    let ca_pem =
+        std::fs::read(CLUSTER_CA_CERT).map_err(|e| internal(format!("{CLUSTER_CA_CERT}: {e}")))?;
     let ca_key = std::fs::read(CLUSTER_CA_KEY).map_err(|e| {
         internal(format!(
             "{CLUSTER_CA_KEY}: {e} (join through a node that holds the CA's key)"
@@ -230,10 +236,7 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         let claim = vec![
             Mod::Delete("pigeonairTokenState", ["unused"].into()),
             Mod::Add("pigeonairTokenState", ["used"].into()),
-            Mod::Replace(
-                "pigeonairTokenUsedBy",
-                [req.hostname.as_str()].into(),
-            ),
+            Mod::Replace("pigeonairTokenUsedBy", [req.hostname.as_str()].into()),
         ];
         match conn.modify(&tdn, claim).and_then(|r| r.success()) {
             Ok(_) => {}
@@ -252,8 +255,14 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         let attrs = vec![
             ("objectClass", ["pigeonairNode"].into()),
             ("cn", [req.hostname.as_str()].into()),
-            ("pigeonairPrivateAddress", [req.private_address.as_str()].into()),
-            ("pigeonairPublicAddress", [req.public_address.as_str()].into()),
+            (
+                "pigeonairPrivateAddress",
+                [req.private_address.as_str()].into(),
+            ),
+            (
+                "pigeonairPublicAddress",
+                [req.public_address.as_str()].into(),
+            ),
             ("pigeonairNodeState", ["joining"].into()),
         ];
         match conn.add(&dn, attrs).and_then(|r| r.success()) {
@@ -285,7 +294,11 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
             name: member.name.clone(),
             balancer: member.balancer.0.clone(),
             balancer_vip: member.balancer.1.as_ref().and_then(|b| b.vip.clone()),
-            balancer_forwarding: member.balancer.1.as_ref().and_then(|b| b.forwarding.clone()),
+            balancer_forwarding: member
+                .balancer
+                .1
+                .as_ref()
+                .and_then(|b| b.forwarding.clone()),
             domain: member.domain.clone(),
             ldap_base: BASE_DN.into(),
             provider_uri: member.provider_uri.clone(),

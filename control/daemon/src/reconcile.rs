@@ -58,8 +58,8 @@ fn put(file: &RenderedFile) -> Result<bool, String> {
 pub fn reconcile() -> Result<Vec<String>, String> {
     let text =
         std::fs::read_to_string(SAVED_ANSWERS).map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
-    let plan = pigeonair_appliance::parse_answers(&text)
-        .map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
+    let plan =
+        pigeonair_appliance::parse_answers(&text).map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
     let view = cluster_view()?;
     let mut wrote = Vec::new();
     for file in [hosts(&plan, &view)] {

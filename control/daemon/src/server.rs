@@ -56,9 +56,9 @@ pub fn acceptor() -> Result<SslAcceptor, openssl::error::ErrorStack> {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
     b.set_private_key_file(CLUSTER_KEY, SslFiletype::PEM)?;
     b.set_certificate_file(CLUSTER_CERT, SslFiletype::PEM)?;
-    let ca = X509::from_pem(&std::fs::read(CLUSTER_CA_CERT).map_err(|_| {
-        openssl::error::ErrorStack::get()
-    })?)?;
+    let ca = X509::from_pem(
+        &std::fs::read(CLUSTER_CA_CERT).map_err(|_| openssl::error::ErrorStack::get())?,
+    )?;
     b.add_extra_chain_cert(ca)?;
     b.check_private_key()?;
     b.set_ca_file(CLUSTER_CA_CERT)?;
@@ -179,7 +179,10 @@ pub fn listen_address() -> Result<(SocketAddr, String), String> {
 /// Runs the server on a runtime of its own, retrying every 5 s while it cannot start (no
 /// answers or certificate yet, address not up). Never returns.
 pub fn run_forever() {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             log::error!("control plane: no runtime: {e}");
@@ -189,7 +192,9 @@ pub fn run_forever() {
     let mut last: Option<String> = None;
     loop {
         let outcome = match listen_address() {
-            Ok((addr, host)) => runtime.block_on(serve(addr, host)).map_err(|e| e.to_string()),
+            Ok((addr, host)) => runtime
+                .block_on(serve(addr, host))
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
@@ -230,7 +235,10 @@ pub async fn serve(addr: SocketAddr, hostname: String) -> Result<(), ServerError
             let handshake = async {
                 let ssl = Ssl::new(acceptor.context()).map_err(|e| e.to_string())?;
                 let mut tls = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
-                Pin::new(&mut tls).accept().await.map_err(|e| e.to_string())?;
+                Pin::new(&mut tls)
+                    .accept()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok::<_, String>(tls)
             };
             let tls = match tokio::time::timeout(REQUEST_TIMEOUT, handshake).await {
@@ -248,9 +256,8 @@ pub async fn serve(addr: SocketAddr, hostname: String) -> Result<(), ServerError
                     .next()
                     .and_then(|e| e.data().to_string().ok())
             });
-            let service = service_fn(move |req| {
-                route(req, peer.clone(), cluster.clone(), hostname.clone())
-            });
+            let service =
+                service_fn(move |req| route(req, peer.clone(), cluster.clone(), hostname.clone()));
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(REQUEST_TIMEOUT)

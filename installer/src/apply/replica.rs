@@ -42,7 +42,11 @@ fn connect() -> Result<LdapConn, ReplicaError> {
     Ok(conn)
 }
 
-fn read(conn: &mut LdapConn, dn: &str, attrs: Vec<&str>) -> Result<Option<SearchEntry>, ReplicaError> {
+fn read(
+    conn: &mut LdapConn,
+    dn: &str,
+    attrs: Vec<&str>,
+) -> Result<Option<SearchEntry>, ReplicaError> {
     match conn
         .search(dn, Scope::Base, "(objectClass=*)", attrs)
         .and_then(|r| r.success())
@@ -77,8 +81,13 @@ pub fn wait_for_entry(dn: &str, limit: Duration) -> Result<Option<Duration>, Rep
 /// The node's `pigeonairNodeState`, as the local replica has it.
 pub fn node_state(dn: &str) -> Result<Option<String>, ReplicaError> {
     let mut conn = connect()?;
-    Ok(read(&mut conn, dn, vec!["pigeonairNodeState"])?
-        .and_then(|e| e.attrs.get("pigeonairNodeState").and_then(|v| v.first().cloned())))
+    Ok(
+        read(&mut conn, dn, vec!["pigeonairNodeState"])?.and_then(|e| {
+            e.attrs
+                .get("pigeonairNodeState")
+                .and_then(|v| v.first().cloned())
+        }),
+    )
 }
 
 /// Whether the service on `port` of this node greets with `greeting`.
@@ -148,7 +157,12 @@ pub fn cluster_view() -> Result<ClusterView, ReplicaError> {
         return Ok(ClusterView::default());
     };
     let entries = match conn
-        .search(NODES_DN, Scope::OneLevel, "(objectClass=pigeonairNode)", NODE_ATTRS.to_vec())
+        .search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairNode)",
+            NODE_ATTRS.to_vec(),
+        )
         .and_then(|r| r.success())
     {
         Ok((entries, _)) => entries,

@@ -3,7 +3,7 @@
 //! and the SASL socket Postfix's submission service uses.
 
 use super::template::fill;
-use super::{RenderedFile, Secrets, Unit};
+use super::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, RenderedFile, Secrets, Unit};
 use crate::directory::BASE_DN;
 use crate::plan::Plan;
 
@@ -12,8 +12,20 @@ const DOVECOT_CONF: &str = include_str!("../../templates/dovecot/dovecot.conf");
 /// Dovecot's files for `plan`.
 pub fn render(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
     let private_ip = plan.private.address.addr().to_string();
+    let private_cidr = plan.private.address.network_cidr();
+    // Everything outside the private network, and Unix-socket clients (Postfix's SASL).
+    let mut outside = plan.private.address.complement();
+    outside.push("local".into());
+    let outside = outside.join(", ");
     let values = [
         ("PRIVATE_IP", private_ip.as_str()),
+        ("PRIVATE_CIDR", private_cidr.as_str()),
+        ("OUTSIDE_PRIVATE", outside.as_str()),
+        ("FQDN", plan.hostname.as_str()),
+        ("PROXY_SECRET", secrets.proxy.as_str()),
+        ("CLUSTER_CA", CLUSTER_CA_CERT),
+        ("CLUSTER_CERT", CLUSTER_CERT),
+        ("CLUSTER_KEY", CLUSTER_KEY),
         ("LDAP_BASE", BASE_DN),
         ("DOVECOT_LDAP_PASSWORD", secrets.dovecot_ldap.as_str()),
     ];
