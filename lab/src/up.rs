@@ -171,8 +171,30 @@ impl Lab {
         if let (Some(answers), Some(node1)) = (&opts.answers, plan.nodes.first()) {
             cancel.check()?;
             self.install(state, &node1.name.to_string(), answers, out)?;
+            // The other nodes join the way an operator joins them: a token from node1's
+            // pigeonctl, and pigeonair-install with join answers on the new node.
+            for (i, node) in plan.nodes.iter().enumerate().skip(1) {
+                cancel.check()?;
+                let token = self.token(state, &node1.name.to_string())?;
+                let join = join_answers(answers, node, i + 1, &token);
+                self.install(state, &node.name.to_string(), &join, out)?;
+            }
         }
         Ok(self.status_of(state))
+    }
+
+    /// A one-time join token made by `node`'s `pigeonctl node token`.
+    fn token(&self, state: &LabState, node: &str) -> Result<String, LabError> {
+        let leader = self
+            .leader_in(state, node)
+            .ok_or_else(|| LabError::NodeDown {
+                lab: self.name.clone(),
+                node: node.to_owned(),
+            })?;
+        let mut cmd = node::nsenter(leader);
+        cmd.args(["pigeonctl", "node", "token", "--ttl", "10m"]);
+        let out = pigeonair_host::run(&mut cmd)?;
+        Ok(out.trim().to_owned())
     }
 
     /// Runs `pigeonair-install --answers -` in `node`, the answers on its standard input (a
@@ -233,6 +255,34 @@ impl Lab {
             })
         }
     }
+}
+
+/// The answers node `number` of the lab joins with: its own names and addresses, the token.
+/// Its host name follows node1's (`mx1.example.com` → `mx3.example.com`), or is
+/// `nodeI.DOMAIN` when node1's does not end its first label in 1.
+pub fn join_answers(first: &str, node: &plan::NodePlan, number: usize, token: &str) -> String {
+    let hostname = pigeonair_appliance::parse_answers(first)
+        .ok()
+        .map(|p| {
+            let host = p.hostname.to_string();
+            match host.split_once('.') {
+                Some((label, rest)) if label.ends_with('1') => {
+                    format!("{}{number}.{rest}", &label[..label.len() - 1])
+                }
+                _ => format!("{}.{}", node.name, p.domain),
+            }
+        })
+        .unwrap_or_else(|| format!("{}.example.com", node.name));
+    format!(
+        "# pigeonair-lab: {node} joins the cluster.\n[cluster]\njoin = \"{token}\"\n\n\
+         [node]\nhostname = \"{hostname}\"\n\n[network]\ndns = []\n\n\
+         [network.public]\ninterface = \"eth0\"\naddress = \"{public}/24\"\ngateway = \"{gateway}\"\n\n\
+         [network.private]\ninterface = \"eth1\"\naddress = \"{private}/24\"\n",
+        node = node.name,
+        public = node.public,
+        gateway = std::net::Ipv4Addr::from(u32::from(node.public) & 0xffff_ff00 | 1),
+        private = node.private,
+    )
 }
 
 /// Seeds a node's writable layer before it boots: its hosts file names it and its peers on

@@ -166,31 +166,6 @@ impl LabCli {
         child.wait_with_output().expect("wait for exec")
     }
 
-    /// Installs node `i` (2 and up) as a box of its own from the example answers file at its lab
-    /// addresses (public 203.0.113.(10+i), private 10.42.0.(10+i), hostname mx`i`.example.com).
-    pub fn install_own_box(&self, i: u8) {
-        let example = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../appliance/core/examples/single-box.toml"
-        ))
-        .expect("the example answers file");
-        let answers = example
-            .replace("203.0.113.11/24", &format!("203.0.113.{}/24", 10 + i))
-            .replace("10.42.0.11/24", &format!("10.42.0.{}/24", 10 + i))
-            .replace("mx1.example.com", &format!("mx{i}.example.com"));
-        let out = self.exec_with_input(
-            &format!("node{i}"),
-            "pigeonair-install --answers -",
-            &answers,
-        );
-        assert!(
-            out.status.success(),
-            "install node{i}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
     /// Runs `CMD…` at the client address and returns its output.
     pub fn client(&self, cmd: &[&str]) -> Output {
         let mut args = vec!["client", "--"];

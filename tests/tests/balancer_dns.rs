@@ -117,9 +117,8 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
     );
     let lab = LabCli::new(lab_bin(), "t-dns");
     lab.run(&["down"]);
+    // A three-node cluster: node2 and node3 join node1 with tokens.
     lab.ok(&["up", "--nodes", "3"]);
-    lab.install_own_box(2);
-    lab.install_own_box(3);
 
     let out = lab.exec_with_input(
         "node1",

@@ -124,9 +124,8 @@ fn dns(runs: usize) -> anyhow::Result<()> {
     let bin = std::env::current_exe()?.with_file_name("pigeonair-lab");
     let lab = LabCli::new(bin, LAB);
     lab.run(&["down"]);
+    // A three-node cluster: node2 and node3 join node1 with tokens.
     lab.ok(&["up", "--nodes", "3"]);
-    lab.install_own_box(2);
-    lab.install_own_box(3);
     let config = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../balancer/examples/balancer-dns.toml"
@@ -189,9 +188,8 @@ fn load(messages: usize, concurrency: usize) -> anyhow::Result<()> {
     let sender = std::env::current_exe()?.with_file_name("mail-bench");
     let lab = LabCli::new(bin, "bench-load");
     lab.run(&["down"]);
+    // A three-node cluster: node2 and node3 join node1 with tokens.
     lab.ok(&["up", "--nodes", "3"]);
-    lab.install_own_box(2);
-    lab.install_own_box(3);
     let base = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../balancer/examples/balancer-dns.toml"

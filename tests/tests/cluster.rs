@@ -1,0 +1,334 @@
+//! The cluster grows, end to end on real daemons: `pigeonair-lab up --nodes 3` installs node1
+//! and joins node2 and node3 with tokens from node1's `pigeonctl`; each node's slapd is a
+//! replica of node1's, mail for any user sent to any node lands in its home node's Maildir
+//! once, and IMAP and POP3 at any node read it (proxied to the home node); the join's
+//! refusals leave both sides as they were.
+
+use std::time::{Duration, Instant};
+
+use pigeonair_tests::clients::mailclient;
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
+
+const NODES: [&str; 3] = ["node1", "node2", "node3"];
+const PASSWORD: &str = "a-user-password";
+
+fn ldap(lab: &LabCli, node: &str, base: &str, filter: &str, attrs: &[&str]) -> String {
+    let mut cmd = vec![
+        "ldapsearch",
+        "-Q",
+        "-Y",
+        "EXTERNAL",
+        "-H",
+        "ldapi:///",
+        "-LLL",
+        "-o",
+        "ldif-wrap=no",
+        "-b",
+        base,
+        filter,
+    ];
+    cmd.extend(attrs);
+    let out = lab.exec(node, &cmd);
+    assert!(
+        out.status.success(),
+        "ldapsearch on {node}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < limit,
+            "{what}: not within {} s",
+            limit.as_secs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.elapsed()
+}
+
+/// Messages whose file contains `needle`, per node.
+fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
+    let out = lab.exec(
+        node,
+        &["sh", "-c", &format!("grep -rl -- '{needle}' /var/vmail/*/Maildir/new /var/vmail/*/Maildir/cur 2>/dev/null | wc -l")],
+    );
+    stdout(&out).trim().parse().unwrap_or(0)
+}
+
+/// node3's join answers with `token` (and node3's own names unless changed by `edit`).
+fn join_answers(token: &str, edit: impl Fn(String) -> String) -> String {
+    edit(format!(
+        "[cluster]\njoin = \"{token}\"\n\n[node]\nhostname = \"mx3.example.com\"\n\n[network]\ndns = []\n\n\
+         [network.public]\ninterface = \"eth0\"\naddress = \"203.0.113.13/24\"\ngateway = \"203.0.113.1\"\n\n\
+         [network.private]\ninterface = \"eth1\"\naddress = \"10.42.0.13/24\"\n"
+    ))
+}
+
+fn token(lab: &LabCli, args: &[&str]) -> String {
+    let mut cmd = vec!["pigeonctl", "node", "token"];
+    cmd.extend(args);
+    let out = lab.exec("node1", &cmd);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    stdout(&out).trim().to_owned()
+}
+
+/// What the cluster and node3 hold, to show a refused join changed neither.
+fn snapshot(lab: &LabCli) -> (String, String, String) {
+    let nodes = ldap(lab, "node1", "ou=nodes,o=pigeonair", "(objectClass=*)", &["*"]);
+    let tokens = ldap(lab, "node1", "ou=tokens,o=pigeonair", "(objectClass=*)", &["*"]);
+    let files = stdout(&lab.exec(
+        "node3",
+        &["sh", "-c", "ls /etc/pigeonair /etc/pigeonair/cluster 2>&1; systemctl is-active slapd postfix dovecot"],
+    ));
+    (nodes, tokens, files)
+}
+
+#[test]
+fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
+    if !lab_host_ready("join_refusals") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-join");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "2"]);
+    lab.ok(&["add", "--bare"]);
+    let install = |answers: &str| lab.exec_with_input("node3", "pigeonair-install --answers -", answers);
+    let before = snapshot(&lab);
+    let used = token(&lab, &[]);
+    let refusals: Vec<(String, String, &str)> = {
+        // A token node2 used already (its join in `up` used another; this one is used below).
+        let mut v = Vec::new();
+        // Malformed: cut short.
+        v.push(("malformed".into(), join_answers(&used[..used.len() - 20], |a| a), "cluster.join:"));
+        // Another cluster's CA (or a man in the middle): the fingerprint does not match.
+        let mut parts: Vec<String> = used.splitn(4, '.').map(String::from).collect();
+        let (_, at) = parts[3].split_once('@').unwrap();
+        parts[3] = format!("{}@{at}", "A".repeat(43));
+        v.push(("other CA".into(), join_answers(&parts.join("."), |a| a), "does not prove it belongs to the token's cluster"));
+        // Names already in the cluster.
+        v.push(("hostname taken".into(), join_answers(&used, |a| a.replace("mx3.example.com", "mx2.example.com")), "is called mx2.example.com already"));
+        v.push(("address taken".into(), join_answers(&used, |a| a.replace("10.42.0.13/24", "10.42.0.12/24")), "has the address 10.42.0.12 already"));
+        v
+    };
+    for (what, answers, says) in &refusals {
+        let out = install(answers);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{what}: the join was accepted");
+        assert!(err.contains(says), "{what}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{what}: one line: {err}");
+        assert_eq!(snapshot(&lab), before, "{what}: something changed");
+    }
+    // Revoked, expired: the directory's token entry changes state only by the operator.
+    let revoked = token(&lab, &[]);
+    let id = revoked.split('.').nth(1).unwrap().to_owned();
+    let out = lab.exec("node1", &["pigeonctl", "node", "token", "--revoke", &id]);
+    assert!(out.status.success());
+    let expired = token(&lab, &["--ttl", "1s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let before = snapshot(&lab);
+    for (what, t, says) in [("revoked", &revoked, "was revoked"), ("expired", &expired, "expired at")] {
+        let out = install(&join_answers(t, |a| a));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{what}: accepted");
+        assert!(err.contains(says), "{what}: {err}");
+        assert_eq!(snapshot(&lab), before, "{what}: something changed");
+    }
+    // The good token joins; run again it changes nothing; used again by another name it is
+    // refused.
+    let out = install(&join_answers(&used, |a| a));
+    assert!(out.status.success(), "join: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let again = install(&join_answers(&used, |a| a));
+    assert!(stdout(&again).contains("0 changed"), "{}", stdout(&again));
+    let listed = stdout(&lab.exec("node1", &["pigeonctl", "node", "token", "--list"]));
+    assert!(listed.contains("used by mx3.example.com"), "{listed}");
+    let out = lab.exec_with_input(
+        "node2",
+        "pigeonair-install --answers -",
+        &join_answers(&used, |a| {
+            a.replace("mx3", "mx9").replace("203.0.113.13", "203.0.113.19").replace("10.42.0.13", "10.42.0.19")
+        }),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was used already (by mx3.example.com)"));
+}
+
+#[test]
+fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
+    if !lab_host_ready("three_nodes_join") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-cluster");
+    lab.run(&["down"]);
+    let t = Instant::now();
+    let up = lab.ok(&["up", "--nodes", "3"]);
+    eprintln!(
+        "up --nodes 3 (install node1, join node2 and node3): {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(up.contains("node3: join: joined cluster"), "{up}");
+
+    // Every node's replica knows three active nodes; node2 and node3 consume node1.
+    for node in NODES {
+        let states = ldap(
+            &lab,
+            node,
+            "ou=nodes,o=pigeonair",
+            "(objectClass=pigeonairNode)",
+            &["pigeonairNodeState"],
+        );
+        assert_eq!(
+            states.matches("pigeonairNodeState: active").count(),
+            3,
+            "{node}:\n{states}"
+        );
+    }
+    for node in ["node2", "node3"] {
+        let sync = ldap(&lab, node, "cn=config", "(olcSyncrepl=*)", &["olcSyncrepl"]);
+        assert!(
+            sync.contains("provider=ldap://10.42.0.11/"),
+            "{node}:\n{sync}"
+        );
+    }
+    let sync = ldap(
+        &lab,
+        "node1",
+        "cn=config",
+        "(olcSyncrepl=*)",
+        &["olcSyncrepl"],
+    );
+    assert!(
+        !sync.contains("olcSyncrepl"),
+        "node1 is the provider:\n{sync}"
+    );
+
+    // A user added on node3 (written on its replica, chained to node1) is read on node2's
+    // replica; one user homed on each node.
+    for i in 1..=3 {
+        let user = format!("u{i}@example.com");
+        let out = lab.exec_with_input(
+            "node3",
+            &format!("pigeonctl user add {user} --node mx{i}.example.com --password-stdin"),
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "user add {user} on node3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let took = wait_for("u1..u3 on node2's replica", Duration::from_secs(10), || {
+        ldap(
+            &lab,
+            "node2",
+            "ou=domains,o=pigeonair",
+            "(mail=u*@example.com)",
+            &["mailHost"],
+        )
+        .matches("mailHost: mx")
+        .count()
+            == 3
+    });
+    eprintln!(
+        "users added on node3 readable on node2 after {} ms",
+        took.as_millis()
+    );
+
+    // Nine cases: a message to each user at each node's public address.
+    let run = std::process::id();
+    for i in 1..=3 {
+        for (n, _) in NODES.iter().enumerate() {
+            let id = format!("<c{run}-u{i}-via{}@client.example>", n + 1);
+            let out = lab.client(&[
+                "swaks",
+                "--server",
+                &format!("203.0.113.1{}", n + 1),
+                "--timeout",
+                "20",
+                "--to",
+                &format!("u{i}@example.com"),
+                "--from",
+                "sender@client.example",
+                "--header",
+                &format!("Message-Id: {id}"),
+            ]);
+            assert!(
+                out.status.success(),
+                "u{i} via node{}: {}",
+                n + 1,
+                stdout(&out)
+            );
+        }
+    }
+    for i in 1..=3 {
+        let home = format!("node{i}");
+        for via in 1..=3 {
+            let id = format!("c{run}-u{i}-via{via}@client.example");
+            wait_for(
+                &format!("{id} in {home}'s Maildir"),
+                Duration::from_secs(30),
+                || count_on(&lab, &home, &id) >= 1,
+            );
+            for node in NODES {
+                let want = usize::from(node == home);
+                assert_eq!(count_on(&lab, node, &id), want, "{id} on {node}");
+            }
+        }
+    }
+
+    // IMAP and POP3 for each user at each node read the mail (proxied to the home node).
+    for i in 1..=3 {
+        let user = format!("u{i}@example.com");
+        for n in 1..=3 {
+            let host = format!("203.0.113.1{n}");
+            let imap = mailclient(&lab, &["imap-count", &host, "993", "tls", &user, PASSWORD]);
+            assert!(
+                imap.status.success(),
+                "IMAP {user} at node{n}: {}",
+                String::from_utf8_lossy(&imap.stderr)
+            );
+            assert_eq!(stdout(&imap).trim(), "3", "IMAP {user} at node{n}");
+            let pop = mailclient(&lab, &["pop3", &host, "995", "tls", &user, PASSWORD]);
+            assert!(
+                pop.status.success(),
+                "POP3 {user} at node{n}: {}",
+                String::from_utf8_lossy(&pop.stderr)
+            );
+            assert!(
+                stdout(&pop).contains(&format!("c{run}-u{i}-via")),
+                "POP3 {user} at node{n}"
+            );
+        }
+    }
+
+    // Submission with AUTH at every node, as a user homed on another node.
+    for n in 1..=3 {
+        let out = lab.client(&[
+            "swaks",
+            "--server",
+            &format!("203.0.113.1{n}"),
+            "--port",
+            "587",
+            "--tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "u2@example.com",
+            "--auth-password",
+            PASSWORD,
+            "--from",
+            "u2@example.com",
+            "--to",
+            "u3@example.com",
+            "--timeout",
+            "20",
+        ]);
+        assert!(
+            out.status.success(),
+            "submission at node{n}: {}",
+            stdout(&out)
+        );
+    }
+}
