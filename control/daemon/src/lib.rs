@@ -4,7 +4,7 @@
 //! once although logins and deliveries are answered from the cache.
 //!
 //! [`watch`] is the pure part (the sync cookie, coalescing changes into flushes);
-//! `main.rs` is the shell (ldapi, doveadm, the journal).
+//! `main.rs` is the shell (the directory through `pigeonair_directory`, doveadm, the journal).
 
 #![forbid(unsafe_code)]
 
