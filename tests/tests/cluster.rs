@@ -72,14 +72,30 @@ fn token(lab: &LabCli, args: &[&str]) -> String {
     let mut cmd = vec!["pigeonctl", "node", "token"];
     cmd.extend(args);
     let out = lab.exec("node1", &cmd);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout(&out).trim().to_owned()
 }
 
 /// What the cluster and node3 hold, to show a refused join changed neither.
 fn snapshot(lab: &LabCli) -> (String, String, String) {
-    let nodes = ldap(lab, "node1", "ou=nodes,o=pigeonair", "(objectClass=*)", &["*"]);
-    let tokens = ldap(lab, "node1", "ou=tokens,o=pigeonair", "(objectClass=*)", &["*"]);
+    let nodes = ldap(
+        lab,
+        "node1",
+        "ou=nodes,o=pigeonair",
+        "(objectClass=*)",
+        &["*"],
+    );
+    let tokens = ldap(
+        lab,
+        "node1",
+        "ou=tokens,o=pigeonair",
+        "(objectClass=*)",
+        &["*"],
+    );
     let files = stdout(&lab.exec(
         "node3",
         &["sh", "-c", "ls /etc/pigeonair /etc/pigeonair/cluster 2>&1; systemctl is-active slapd postfix dovecot"],
@@ -96,22 +112,39 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "2"]);
     lab.ok(&["add", "--bare"]);
-    let install = |answers: &str| lab.exec_with_input("node3", "pigeonair-install --answers -", answers);
+    let install =
+        |answers: &str| lab.exec_with_input("node3", "pigeonair-install --answers -", answers);
     let before = snapshot(&lab);
     let used = token(&lab, &[]);
     let refusals: Vec<(String, String, &str)> = {
         // A token node2 used already (its join in `up` used another; this one is used below).
         let mut v = Vec::new();
         // Malformed: cut short.
-        v.push(("malformed".into(), join_answers(&used[..used.len() - 20], |a| a), "cluster.join:"));
+        v.push((
+            "malformed".into(),
+            join_answers(&used[..used.len() - 20], |a| a),
+            "cluster.join:",
+        ));
         // Another cluster's CA (or a man in the middle): the fingerprint does not match.
         let mut parts: Vec<String> = used.splitn(4, '.').map(String::from).collect();
         let (_, at) = parts[3].split_once('@').unwrap();
         parts[3] = format!("{}@{at}", "A".repeat(43));
-        v.push(("other CA".into(), join_answers(&parts.join("."), |a| a), "does not prove it belongs to the token's cluster"));
+        v.push((
+            "other CA".into(),
+            join_answers(&parts.join("."), |a| a),
+            "does not prove it belongs to the token's cluster",
+        ));
         // Names already in the cluster.
-        v.push(("hostname taken".into(), join_answers(&used, |a| a.replace("mx3.example.com", "mx2.example.com")), "is called mx2.example.com already"));
-        v.push(("address taken".into(), join_answers(&used, |a| a.replace("10.42.0.13/24", "10.42.0.12/24")), "has the address 10.42.0.12 already"));
+        v.push((
+            "hostname taken".into(),
+            join_answers(&used, |a| a.replace("mx3.example.com", "mx2.example.com")),
+            "is called mx2.example.com already",
+        ));
+        v.push((
+            "address taken".into(),
+            join_answers(&used, |a| a.replace("10.42.0.13/24", "10.42.0.12/24")),
+            "has the address 10.42.0.12 already",
+        ));
         v
     };
     for (what, answers, says) in &refusals {
@@ -130,7 +163,10 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
     let expired = token(&lab, &["--ttl", "1s"]);
     std::thread::sleep(Duration::from_secs(2));
     let before = snapshot(&lab);
-    for (what, t, says) in [("revoked", &revoked, "was revoked"), ("expired", &expired, "expired at")] {
+    for (what, t, says) in [
+        ("revoked", &revoked, "was revoked"),
+        ("expired", &expired, "expired at"),
+    ] {
         let out = install(&join_answers(t, |a| a));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(!out.status.success(), "{what}: accepted");
@@ -140,7 +176,12 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
     // The good token joins; run again it changes nothing; used again by another name it is
     // refused.
     let out = install(&join_answers(&used, |a| a));
-    assert!(out.status.success(), "join: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "join: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let again = install(&join_answers(&used, |a| a));
     assert!(stdout(&again).contains("0 changed"), "{}", stdout(&again));
     let listed = stdout(&lab.exec("node1", &["pigeonctl", "node", "token", "--list"]));
@@ -149,7 +190,9 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
         "node2",
         "pigeonair-install --answers -",
         &join_answers(&used, |a| {
-            a.replace("mx3", "mx9").replace("203.0.113.13", "203.0.113.19").replace("10.42.0.13", "10.42.0.19")
+            a.replace("mx3", "mx9")
+                .replace("203.0.113.13", "203.0.113.19")
+                .replace("10.42.0.13", "10.42.0.19")
         }),
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("was used already (by mx3.example.com)"));

@@ -1,7 +1,8 @@
 //! PigeonAir's appliance core, with no IO: the answers file and the validated [`plan::Plan`] it
 //! becomes, the directory (LDAP) design, and the renderers that turn a plan into the files of
 //! slapd, Postfix, Dovecot and the node's network. The installer's shells (apply to disk, LDAP,
-//! systemd) live in `installer/`.
+//! systemd) live in `installer/`; the LDAP client they and pigeonctl use, in
+//! `appliance/directory/`.
 #![forbid(unsafe_code)]
 
 pub mod address;

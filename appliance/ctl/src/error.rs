@@ -1,5 +1,7 @@
 //! What can go wrong, each with the exit code scripts see.
 
+use pigeonair_directory::{DirectoryError, ResultCode};
+
 /// An administrative operation failed. Nothing was changed unless the message says so.
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
@@ -16,13 +18,8 @@ pub enum CtlError {
     #[error("{0}")]
     Refused(String),
     /// The directory could not be reached or failed (exit 1).
-    #[error("directory: {what}: {source}")]
-    Ldap {
-        /// What was being done.
-        what: String,
-        /// Why.
-        source: Box<ldap3::LdapError>,
-    },
+    #[error("directory: {0}")]
+    Directory(DirectoryError),
 }
 
 impl CtlError {
@@ -33,26 +30,74 @@ impl CtlError {
             CtlError::NotFound(_) => 3,
             CtlError::Exists(_) => 4,
             CtlError::Refused(_) => 5,
-            CtlError::Ldap { .. } => 1,
+            CtlError::Directory(_) => 1,
         }
     }
 
-    /// Wraps an LDAP error, turning "insufficient access" into [`CtlError::Refused`].
-    pub fn ldap(what: impl Into<String>) -> impl FnOnce(ldap3::LdapError) -> CtlError {
+    /// Wraps a directory error, described as `what` (the operator's words: "add user …").
+    pub fn ldap(what: impl Into<String>) -> impl FnOnce(DirectoryError) -> CtlError {
         let what = what.into();
-        move |source| match &source {
-            ldap3::LdapError::LdapResult { result } if result.rc == 50 => {
-                CtlError::Refused(format!(
-                    "{what}: the directory refused it (insufficient access): bind as an administrator"
-                ))
+        move |e| e.described_as(what).into()
+    }
+}
+
+impl From<DirectoryError> for CtlError {
+    /// Turns "insufficient access" and "invalid credentials" into [`CtlError::Refused`].
+    fn from(e: DirectoryError) -> Self {
+        match e.code() {
+            Some(ResultCode::InsufficientAccess) => CtlError::Refused(format!(
+                "{}: the directory refused it (insufficient access): bind as an administrator",
+                e.what()
+            )),
+            Some(ResultCode::InvalidCredentials) => {
+                CtlError::Refused(format!("{}: invalid credentials", e.what()))
             }
-            ldap3::LdapError::LdapResult { result } if result.rc == 49 => {
-                CtlError::Refused(format!("{what}: invalid credentials"))
-            }
-            _ => CtlError::Ldap {
-                what,
-                source: Box::new(source),
-            },
+            _ => CtlError::Directory(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(what: &str, rc: u32) -> DirectoryError {
+        DirectoryError::new(
+            what,
+            pigeonair_directory::LdapError::LdapResult {
+                result: pigeonair_directory::LdapResult {
+                    rc,
+                    matched: String::new(),
+                    text: String::new(),
+                    refs: Vec::new(),
+                    ctrls: Vec::new(),
+                },
+            },
+        )
+    }
+
+    #[test]
+    fn access_and_credentials_are_refusals_the_rest_directory_failures() {
+        let e = CtlError::ldap("add domain remote.example")(failed("add cn=remote.example", 50));
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.to_string(),
+            "add domain remote.example: the directory refused it (insufficient access): \
+             bind as an administrator"
+        );
+        let e = CtlError::from(failed("bind as cn=admin,ou=admins,o=pigeonair", 49));
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.to_string(),
+            "bind as cn=admin,ou=admins,o=pigeonair: invalid credentials"
+        );
+        let e = CtlError::from(failed("search ou=domains,o=pigeonair", 80));
+        assert_eq!(e.exit_code(), 1);
+        assert!(
+            e.to_string().starts_with(
+                "directory: search ou=domains,o=pigeonair: LDAP operation result: rc=80"
+            ),
+            "{e}"
+        );
     }
 }

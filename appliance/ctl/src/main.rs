@@ -12,9 +12,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::random_secret;
+use pigeonair_appliance::directory::LDAPI_URL;
 use pigeonair_appliance::types::MailDomain;
-use pigeonair_ctl::directory::{Credentials, LOCAL_URI, address_arg, domain_arg};
+use pigeonair_ctl::directory::{address_arg, domain_arg};
 use pigeonair_ctl::{CtlError, Directory};
+use pigeonair_directory::Credentials;
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -25,7 +27,7 @@ use serde::Serialize;
 )]
 struct Cli {
     /// The directory: ldapi:// on a node (default), or ldap://NODE with --bind-dn.
-    #[arg(long, global = true, env = "PIGEONCTL_URI", default_value = LOCAL_URI)]
+    #[arg(long, global = true, env = "PIGEONCTL_URI", default_value = LDAPI_URL)]
     uri: String,
     /// Bind as this administrator (simple bind) instead of root over ldapi.
     #[arg(long, global = true, env = "PIGEONCTL_BIND_DN")]

@@ -9,11 +9,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, dn_escape};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL, NODES_DN, node_dn, token_dn};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, Secrets};
+use pigeonair_directory::{
+    Connection, Credentials, DirectoryError, Mod, ResultCode, Scope, SearchEntry, dn_escape,
+    value_set,
+};
 use pigeonair_join::messages::{Member, Secret, parse_cidr};
 use pigeonair_join::time::from_generalized;
 use pigeonair_join::token::{decode_secret, secret_hash};
@@ -32,16 +35,14 @@ fn internal(what: impl std::fmt::Display) -> Refusal {
     )
 }
 
-fn ldap(what: &str) -> impl FnOnce(LdapError) -> Refusal + '_ {
+fn ldap(what: &str) -> impl FnOnce(DirectoryError) -> Refusal + '_ {
     move |e| internal(format!("directory: {what}: {e}"))
 }
 
 fn first(e: &SearchEntry, attr: &str) -> String {
-    e.attrs
-        .get(attr)
-        .and_then(|v| v.first())
-        .cloned()
+    pigeonair_directory::first(e, attr)
         .unwrap_or_default()
+        .to_owned()
 }
 
 /// Constant-time comparison of two hex digests (no early exit on the first difference).
@@ -85,30 +86,22 @@ impl LocalCluster {
     }
 }
 
-fn connect() -> Result<LdapConn, Refusal> {
-    let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));
-    let mut conn = LdapConn::with_settings(settings, LDAPI_URL).map_err(ldap("connect"))?;
-    conn.sasl_external_bind()
-        .and_then(|r| r.success())
-        .map_err(ldap("bind as root over ldapi"))?;
+fn connect() -> Result<Connection, Refusal> {
+    let mut conn =
+        Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(ldap("connect"))?;
+    conn.bind(&Credentials::LocalRoot).map_err(ldap("bind"))?;
     Ok(conn)
 }
 
 fn search(
-    conn: &mut LdapConn,
+    conn: &mut Connection,
     base: &str,
     scope: Scope,
     filter: &str,
     attrs: Vec<&str>,
 ) -> Result<Vec<SearchEntry>, Refusal> {
-    match conn
-        .search(base, scope, filter, attrs)
-        .and_then(|r| r.success())
-    {
-        Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
-        Err(LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
-        Err(e) => Err(ldap("search")(e)),
-    }
+    conn.search(base, scope, filter, &attrs)
+        .map_err(ldap("search"))
 }
 
 /// Handles one join request at `now` (unix seconds).
@@ -233,14 +226,19 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
     let csr = csr::check_request(req.csr_pem.as_bytes(), &req.hostname)
         .map_err(|e| Refusal::new(RefusalKind::BadRequest, format!("csr_pem: {e}")))?;
     if !rerun {
+        // The value `unused` goes in the same modify that writes the node's name: a second
+        // join racing with this token finds it gone (noSuchAttribute) and is refused.
         let claim = vec![
-            Mod::Delete("pigeonairTokenState", ["unused"].into()),
-            Mod::Add("pigeonairTokenState", ["used"].into()),
-            Mod::Replace("pigeonairTokenUsedBy", [req.hostname.as_str()].into()),
+            Mod::Delete("pigeonairTokenState".to_owned(), value_set(&["unused"])),
+            Mod::Add("pigeonairTokenState".to_owned(), value_set(&["used"])),
+            Mod::Replace(
+                "pigeonairTokenUsedBy".to_owned(),
+                value_set(&[req.hostname.as_str()]),
+            ),
         ];
-        match conn.modify(&tdn, claim).and_then(|r| r.success()) {
-            Ok(_) => {}
-            Err(LdapError::LdapResult { result }) if result.rc == 16 => {
+        match conn.modify(&tdn, claim) {
+            Ok(()) => {}
+            Err(e) if e.is(ResultCode::NoSuchAttribute) => {
                 return Err(Refusal::new(
                     RefusalKind::TokenUsed,
                     format!("token {id} was used by another node a moment ago: make a new one"),
@@ -253,22 +251,22 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
     if !mine {
         let dn = node_dn(&dn_escape(&req.hostname));
         let attrs = vec![
-            ("objectClass", ["pigeonairNode"].into()),
-            ("cn", [req.hostname.as_str()].into()),
+            ("objectClass".to_owned(), value_set(&["pigeonairNode"])),
+            ("cn".to_owned(), value_set(&[req.hostname.as_str()])),
             (
-                "pigeonairPrivateAddress",
-                [req.private_address.as_str()].into(),
+                "pigeonairPrivateAddress".to_owned(),
+                value_set(&[req.private_address.as_str()]),
             ),
             (
-                "pigeonairPublicAddress",
-                [req.public_address.as_str()].into(),
+                "pigeonairPublicAddress".to_owned(),
+                value_set(&[req.public_address.as_str()]),
             ),
-            ("pigeonairNodeState", ["joining"].into()),
+            ("pigeonairNodeState".to_owned(), value_set(&["joining"])),
         ];
-        match conn.add(&dn, attrs).and_then(|r| r.success()) {
-            Ok(_) => {}
+        match conn.add(&dn, attrs) {
+            Ok(()) => {}
             // Made by a run that died before it answered.
-            Err(LdapError::LdapResult { result }) if result.rc == 68 => {}
+            Err(e) if e.is(ResultCode::AlreadyExists) => {}
             Err(e) => return Err(ldap("register the node")(e)),
         }
         log::info!("join: {} registered as joining", req.hostname);

@@ -8,7 +8,7 @@
 //! uses. The join protocol itself (tokens, certificates, messages) is `pigeonair-join`, pure.
 //!
 //! [`watch`] is the pure part (the sync cookie, coalescing changes into flushes);
-//! `main.rs` is the shell (ldapi, doveadm, the journal).
+//! `main.rs` is the shell (the directory through `pigeonair_directory`, doveadm, the journal).
 
 #![forbid(unsafe_code)]
 

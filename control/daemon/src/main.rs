@@ -7,11 +7,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use ldap3::controls::{MakeCritical, RefreshMode, SyncRequest};
-use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
 use log::{error, info, warn};
 use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL};
 use pigeonair_control::watch::{Pending, cookie};
+use pigeonair_directory::{Connection, Credentials, Scope, SyncMessage, values};
 
 #[derive(Parser)]
 #[command(
@@ -76,43 +75,33 @@ fn run() -> anyhow::Result<()> {
 /// `changed` is called once at the start (anything cached before may be stale) and then for
 /// every change slapd sends.
 fn watch(changed: &mut dyn FnMut(&str)) -> Result<(), String> {
-    let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));
-    let mut conn = LdapConn::with_settings(settings, LDAPI_URL)
-        .map_err(|e| format!("connect to {LDAPI_URL}: {e}"))?;
-    conn.sasl_external_bind()
-        .and_then(|r| r.success())
-        .map_err(|e| format!("bind as root over ldapi: {e}"))?;
-    let (entries, _) = conn
-        .search(BASE_DN, Scope::Base, "(objectClass=*)", vec!["contextCSN"])
-        .and_then(|r| r.success())
-        .map_err(|e| format!("read contextCSN of {BASE_DN}: {e}"))?;
-    let csns: Vec<String> = entries
-        .into_iter()
-        .next()
-        .map(SearchEntry::construct)
-        .and_then(|mut e| e.attrs.remove("contextCSN"))
-        .unwrap_or_default();
+    let mut conn =
+        Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    conn.bind(&Credentials::LocalRoot)
+        .map_err(|e| e.to_string())?;
+    // The suffix missing (slapd not seeded yet) is an error like any other: the watch is
+    // retried, and nothing is flushed until it starts.
+    let suffix = conn
+        .search(BASE_DN, Scope::Base, "(objectClass=*)", &["contextCSN"])
+        .map_err(|e| {
+            e.described_as(format!("read contextCSN of {BASE_DN}"))
+                .to_string()
+        })?
+        .pop()
+        .ok_or_else(|| format!("read contextCSN of {BASE_DN}: no such entry"))?;
+    let csns = values(&suffix, "contextCSN");
     changed("watch (re)started");
-    let request = SyncRequest {
-        mode: RefreshMode::RefreshAndPersist,
-        cookie: (!csns.is_empty()).then(|| cookie(&csns)),
-        reload_hint: false,
-    };
-    let mut stream = conn
-        .with_controls(request.critical())
-        .streaming_search(BASE_DN, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
-        .map_err(|e| format!("start the persistent search: {e}"))?;
+    let mut changes = conn
+        .persistent_search(BASE_DN, (!csns.is_empty()).then(|| cookie(csns)))
+        .map_err(|e| e.to_string())?;
     // Every entry slapd sends is a change after the cookie; intermediate messages (syncInfo:
     // refresh done, new cookie) are not.
-    while let Some(entry) = stream
-        .next()
-        .map_err(|e| format!("persistent search: {e}"))?
-    {
-        if !entry.is_intermediate() {
+    while let Some(message) = changes.next_message().map_err(|e| e.to_string())? {
+        if message == SyncMessage::Entry {
             changed("an entry changed");
         }
     }
-    let result = stream.result();
+    let result = changes.finish();
     Err(format!(
         "persistent search ended: {} {}",
         result.rc, result.text

@@ -5,39 +5,34 @@
 
 use std::time::Duration;
 
-use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
 use pigeonair_appliance::cluster::{ClusterView, NODE_ATTRS, NodeView};
 use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN};
 use pigeonair_appliance::render::RenderedFile;
 use pigeonair_appliance::render::network::hosts;
+use pigeonair_directory::{Connection, Credentials, Scope};
 
 use crate::join::SAVED_ANSWERS;
 
 /// Reads the cluster view from the node's directory.
 pub fn cluster_view() -> Result<ClusterView, String> {
-    let settings = LdapConnSettings::new().set_conn_timeout(Duration::from_secs(5));
-    let mut conn = LdapConn::with_settings(settings, LDAPI_URL)
-        .map_err(|e| format!("connect to {LDAPI_URL}: {e}"))?;
-    conn.sasl_external_bind()
-        .and_then(|r| r.success())
-        .map_err(|e| format!("bind as root over ldapi: {e}"))?;
-    let entries = match conn
+    let mut conn =
+        Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    conn.bind(&Credentials::LocalRoot)
+        .map_err(|e| e.to_string())?;
+    let entries = conn
         .search(
             NODES_DN,
             Scope::OneLevel,
             "(objectClass=pigeonairNode)",
-            NODE_ATTRS.to_vec(),
+            &NODE_ATTRS,
         )
-        .and_then(|r| r.success())
-    {
-        Ok((entries, _)) => entries,
-        Err(LdapError::LdapResult { result }) if result.rc == 32 => Vec::new(),
-        Err(e) => return Err(format!("read {NODES_DN}: {e}")),
-    };
+        .map_err(|e| e.to_string())?;
     let _ = conn.unbind();
-    Ok(ClusterView::new(entries.into_iter().filter_map(|e| {
-        NodeView::from_attrs(&SearchEntry::construct(e).attrs)
-    })))
+    Ok(ClusterView::new(
+        entries
+            .iter()
+            .filter_map(|e| NodeView::from_attrs(&e.attrs)),
+    ))
 }
 
 /// Writes `file` if its contents differ; returns whether it wrote.

@@ -6,55 +6,33 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ldap3::{LdapConn, LdapError, Mod, Scope, SearchEntry};
 use pigeonair_appliance::cluster::{ClusterView, NODE_ATTRS, NodeView};
 use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN};
+use pigeonair_directory::{Connection, Credentials, DirectoryError, Mod, Scope, value_set};
 
 /// Something about the replica or the node's state failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
     /// The local directory could not be read or written.
-    #[error("directory: {what}: {source}")]
-    Ldap {
-        /// What was being done.
-        what: String,
-        /// Why.
-        source: Box<LdapError>,
-    },
+    #[error("directory: {0}")]
+    Ldap(#[from] DirectoryError),
     /// Something did not happen in time.
     #[error("{0}")]
     Timeout(String),
 }
 
-fn ldap(what: impl Into<String>) -> impl FnOnce(LdapError) -> ReplicaError {
-    let what = what.into();
-    move |e| ReplicaError::Ldap {
-        what,
-        source: Box::new(e),
-    }
-}
-
-fn connect() -> Result<LdapConn, ReplicaError> {
-    let mut conn = LdapConn::new(LDAPI_URL).map_err(ldap(format!("connect to {LDAPI_URL}")))?;
-    conn.sasl_external_bind()
-        .and_then(|r| r.success())
-        .map_err(ldap("bind as root over ldapi"))?;
-    Ok(conn)
+fn connect() -> Result<Connection, ReplicaError> {
+    Ok(Connection::connect(LDAPI_URL, &Credentials::LocalRoot)?)
 }
 
 fn read(
-    conn: &mut LdapConn,
+    conn: &mut Connection,
     dn: &str,
-    attrs: Vec<&str>,
-) -> Result<Option<SearchEntry>, ReplicaError> {
-    match conn
-        .search(dn, Scope::Base, "(objectClass=*)", attrs)
-        .and_then(|r| r.success())
-    {
-        Ok((mut entries, _)) => Ok(entries.pop().map(SearchEntry::construct)),
-        Err(LdapError::LdapResult { result }) if result.rc == 32 => Ok(None),
-        Err(e) => Err(ldap(format!("read {dn}"))(e)),
-    }
+    attrs: &[&str],
+) -> Result<Option<pigeonair_directory::SearchEntry>, ReplicaError> {
+    Ok(conn
+        .search(dn, Scope::Base, "(objectClass=*)", attrs)?
+        .pop())
 }
 
 /// Waits until `dn` is in the local replica. `None` if it was there at once.
@@ -63,7 +41,7 @@ pub fn wait_for_entry(dn: &str, limit: Duration) -> Result<Option<Duration>, Rep
     let mut conn = connect()?;
     let mut first = true;
     loop {
-        if read(&mut conn, dn, vec!["1.1"])?.is_some() {
+        if read(&mut conn, dn, &["1.1"])?.is_some() {
             return Ok((!first).then(|| started.elapsed()));
         }
         first = false;
@@ -81,13 +59,11 @@ pub fn wait_for_entry(dn: &str, limit: Duration) -> Result<Option<Duration>, Rep
 /// The node's `pigeonairNodeState`, as the local replica has it.
 pub fn node_state(dn: &str) -> Result<Option<String>, ReplicaError> {
     let mut conn = connect()?;
-    Ok(
-        read(&mut conn, dn, vec!["pigeonairNodeState"])?.and_then(|e| {
-            e.attrs
-                .get("pigeonairNodeState")
-                .and_then(|v| v.first().cloned())
-        }),
-    )
+    Ok(read(&mut conn, dn, &["pigeonairNodeState"])?.and_then(|e| {
+        e.attrs
+            .get("pigeonairNodeState")
+            .and_then(|v| v.first().cloned())
+    }))
 }
 
 /// Whether the service on `port` of this node greets with `greeting`.
@@ -131,9 +107,13 @@ pub fn wait_for_services(
 /// replica shows it.
 pub fn set_state(dn: &str, state: &str) -> Result<(), ReplicaError> {
     let mut conn = connect()?;
-    conn.modify(dn, vec![Mod::Replace("pigeonairNodeState", [state].into())])
-        .and_then(|r| r.success())
-        .map_err(ldap(format!("set {dn} {state}")))?;
+    conn.modify(
+        dn,
+        vec![Mod::Replace(
+            "pigeonairNodeState".to_owned(),
+            value_set(&[state]),
+        )],
+    )?;
     let started = Instant::now();
     while node_state(dn)?.as_deref() != Some(state) {
         if started.elapsed() > Duration::from_secs(30) {
@@ -156,20 +136,15 @@ pub fn cluster_view() -> Result<ClusterView, ReplicaError> {
         // A socket left behind by a stopped slapd.
         return Ok(ClusterView::default());
     };
-    let entries = match conn
-        .search(
-            NODES_DN,
-            Scope::OneLevel,
-            "(objectClass=pigeonairNode)",
-            NODE_ATTRS.to_vec(),
-        )
-        .and_then(|r| r.success())
-    {
-        Ok((entries, _)) => entries,
-        Err(LdapError::LdapResult { result }) if result.rc == 32 => Vec::new(),
-        Err(e) => return Err(ldap(format!("read {NODES_DN}"))(e)),
-    };
-    Ok(ClusterView::new(entries.into_iter().filter_map(|e| {
-        NodeView::from_attrs(&SearchEntry::construct(e).attrs)
-    })))
+    let entries = conn.search(
+        NODES_DN,
+        Scope::OneLevel,
+        "(objectClass=pigeonairNode)",
+        &NODE_ATTRS,
+    )?;
+    Ok(ClusterView::new(
+        entries
+            .iter()
+            .filter_map(|e| NodeView::from_attrs(&e.attrs)),
+    ))
 }

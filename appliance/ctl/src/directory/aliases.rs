@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ldap3::{Mod, Scope};
 use pigeonair_appliance::address::MailAddress;
 use pigeonair_appliance::directory::DOMAINS_DN;
 use pigeonair_appliance::types::MailDomain;
+use pigeonair_directory::{Mod, Scope, sorted_values};
 
 use super::*;
 
@@ -13,15 +13,15 @@ impl Directory {
     /// Where each local alias delivers, for loop checks.
     pub(super) fn alias_graph(&mut self) -> Result<BTreeMap<String, Vec<String>>, CtlError> {
         let mut graph = BTreeMap::new();
-        for e in self.search(
+        for e in self.conn.search(
             DOMAINS_DN,
             Scope::Subtree,
             "(|(objectClass=pigeonairAlias)(pigeonairForwardTo=*))",
             &["mail", "pigeonairAliasTarget", "pigeonairForwardTo"],
         )? {
-            let mut targets = all(&e, "pigeonairAliasTarget");
-            targets.extend(all(&e, "pigeonairForwardTo"));
-            let me = first(&e, "mail");
+            let mut targets = sorted_values(&e, "pigeonairAliasTarget");
+            targets.extend(sorted_values(&e, "pigeonairForwardTo"));
+            let me = first(&e, "mail").to_owned();
             // A forward to oneself is "keep a copy", not a loop.
             targets.retain(|t| *t != me);
             graph.insert(me, targets);
@@ -59,7 +59,10 @@ impl Directory {
         let values: HashSet<String> = targets.iter().map(|t| t.to_string()).collect();
         match self.find_alias(address)? {
             Some(e) => {
-                let have: HashSet<String> = all(&e, "pigeonairAliasTarget").into_iter().collect();
+                let have: HashSet<String> = pigeonair_directory::values(&e, "pigeonairAliasTarget")
+                    .iter()
+                    .cloned()
+                    .collect();
                 let new: HashSet<String> = values.difference(&have).cloned().collect();
                 if !new.is_empty() {
                     self.modify(
@@ -71,9 +74,8 @@ impl Directory {
             }
             None => {
                 let (dn, attrs) = alias_entry(address, values);
-                self.ldap
+                self.conn
                     .add(&dn, attrs)
-                    .and_then(|r| r.success())
                     .map_err(CtlError::ldap(format!("add alias {address}")))?;
             }
         }
@@ -86,8 +88,8 @@ impl Directory {
             .find_alias(address)?
             .ok_or_else(|| CtlError::NotFound(format!("no alias {address}")))?;
         Ok(AliasInfo {
-            address: first(&e, "mail"),
-            targets: all(&e, "pigeonairAliasTarget"),
+            address: first(&e, "mail").to_owned(),
+            targets: sorted_values(&e, "pigeonairAliasTarget"),
         })
     }
 
@@ -101,7 +103,10 @@ impl Directory {
         let e = self
             .find_alias(address)?
             .ok_or_else(|| CtlError::NotFound(format!("no alias {address}")))?;
-        let have: HashSet<String> = all(&e, "pigeonairAliasTarget").into_iter().collect();
+        let have: HashSet<String> = pigeonair_directory::values(&e, "pigeonairAliasTarget")
+            .iter()
+            .cloned()
+            .collect();
         let drop: HashSet<String> = targets.iter().map(|t| t.to_string()).collect();
         if let Some(missing) = drop.difference(&have).next() {
             return Err(CtlError::NotFound(format!(
@@ -109,9 +114,8 @@ impl Directory {
             )));
         }
         if drop.is_empty() || drop.len() == have.len() {
-            self.ldap
+            self.conn
                 .delete(&e.dn)
-                .and_then(|r| r.success())
                 .map_err(CtlError::ldap(format!("remove alias {address}")))?;
             return Ok(());
         }
@@ -126,6 +130,7 @@ impl Directory {
     pub fn alias_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<AliasInfo>, CtlError> {
         let base = self.search_base(domain)?;
         let mut v: Vec<AliasInfo> = self
+            .conn
             .search(
                 &base,
                 Scope::Subtree,
@@ -134,8 +139,8 @@ impl Directory {
             )?
             .iter()
             .map(|e| AliasInfo {
-                address: first(e, "mail"),
-                targets: all(e, "pigeonairAliasTarget"),
+                address: first(e, "mail").to_owned(),
+                targets: sorted_values(e, "pigeonairAliasTarget"),
             })
             .collect();
         v.sort_by(|a, b| a.address.cmp(&b.address));

@@ -1,8 +1,8 @@
 //! Domains: add, list, show, enable, disable, remove.
 
-use ldap3::{Mod, Scope, dn_escape};
 use pigeonair_appliance::directory::{DOMAINS_DN, domain_dn};
 use pigeonair_appliance::types::MailDomain;
+use pigeonair_directory::{Mod, Scope, dn_escape, ldap_escape};
 
 use super::*;
 
@@ -14,7 +14,7 @@ impl Directory {
         alias_of: Option<&MailDomain>,
     ) -> Result<(), CtlError> {
         let dn = domain_dn(&dn_escape(domain.as_str()));
-        if self.exists(&dn)? {
+        if self.conn.exists(&dn)? {
             return Err(CtlError::Exists(format!("domain {domain} exists already")));
         }
         if let Some(target) = alias_of {
@@ -27,16 +27,18 @@ impl Directory {
             }
         }
         let mut attrs = vec![
-            ("objectClass".to_owned(), set(&["pigeonairDomain"])),
-            ("cn".to_owned(), set(&[domain.as_str()])),
-            ("pigeonairAccountStatus".to_owned(), set(&["active"])),
+            ("objectClass".to_owned(), value_set(&["pigeonairDomain"])),
+            ("cn".to_owned(), value_set(&[domain.as_str()])),
+            ("pigeonairAccountStatus".to_owned(), value_set(&["active"])),
         ];
         if let Some(target) = alias_of {
-            attrs.push(("pigeonairAliasDomainOf".to_owned(), set(&[target.as_str()])));
+            attrs.push((
+                "pigeonairAliasDomainOf".to_owned(),
+                value_set(&[target.as_str()]),
+            ));
         }
-        self.ldap
+        self.conn
             .add(&dn, attrs)
-            .and_then(|r| r.success())
             .map_err(CtlError::ldap(format!("add domain {domain}")))?;
         for ou in ["users", "aliases"] {
             // An alias domain's users and aliases are those of its target: LDAP alias entries
@@ -45,25 +47,24 @@ impl Directory {
                 Some(target) => vec![
                     (
                         "objectClass".to_owned(),
-                        set(&["alias", "extensibleObject"]),
+                        value_set(&["alias", "extensibleObject"]),
                     ),
-                    ("ou".to_owned(), set(&[ou])),
+                    ("ou".to_owned(), value_set(&[ou])),
                     (
                         "aliasedObjectName".to_owned(),
-                        set(&[&format!(
+                        value_set(&[&format!(
                             "ou={ou},{}",
                             domain_dn(&dn_escape(target.as_str()))
                         )]),
                     ),
                 ],
                 None => vec![
-                    ("objectClass".to_owned(), set(&["organizationalUnit"])),
-                    ("ou".to_owned(), set(&[ou])),
+                    ("objectClass".to_owned(), value_set(&["organizationalUnit"])),
+                    ("ou".to_owned(), value_set(&[ou])),
                 ],
             };
-            self.ldap
+            self.conn
                 .add(&format!("ou={ou},{dn}"), attrs)
-                .and_then(|r| r.success())
                 .map_err(CtlError::ldap(format!("add ou={ou} of {domain}")))?;
         }
         Ok(())
@@ -71,13 +72,13 @@ impl Directory {
 
     /// Every domain, sorted by name.
     pub fn domain_list(&mut self) -> Result<Vec<DomainInfo>, CtlError> {
-        let entries = self.search(
+        let entries = self.conn.search(
             DOMAINS_DN,
             Scope::OneLevel,
             "(objectClass=pigeonairDomain)",
             &["cn"],
         )?;
-        let mut names: Vec<String> = entries.iter().map(|e| first(e, "cn")).collect();
+        let mut names: Vec<String> = entries.iter().map(|e| first(e, "cn").to_owned()).collect();
         names.sort();
         names
             .iter()
@@ -89,10 +90,10 @@ impl Directory {
     pub fn domain_show(&mut self, domain: &MailDomain) -> Result<DomainInfo, CtlError> {
         let e = self.domain_entry(domain)?;
         let dn = domain_dn(&dn_escape(domain.as_str()));
-        let alias_of = first(&e, "pigeonairAliasDomainOf");
+        let alias_of = first(&e, "pigeonairAliasDomainOf").to_owned();
         Ok(DomainInfo {
             name: domain.to_string(),
-            status: first(&e, "pigeonairAccountStatus"),
+            status: first(&e, "pigeonairAccountStatus").to_owned(),
             alias_of: (!alias_of.is_empty()).then_some(alias_of),
             users: self.count(&dn, "(objectClass=pigeonairMailUser)")?,
             aliases: self.count(&dn, "(objectClass=pigeonairAlias)")?,
@@ -108,7 +109,7 @@ impl Directory {
             &domain_dn(&dn_escape(domain.as_str())),
             vec![Mod::Replace(
                 "pigeonairAccountStatus".into(),
-                set(&[status]),
+                value_set(&[status]),
             )],
             &format!("set domain {domain} {status}"),
         )
@@ -122,17 +123,18 @@ impl Directory {
     ) -> Result<usize, CtlError> {
         let info = self.domain_show(domain)?;
         let aliases_of: Vec<String> = self
+            .conn
             .search(
                 DOMAINS_DN,
                 Scope::OneLevel,
                 &format!(
                     "(&(objectClass=pigeonairDomain)(pigeonairAliasDomainOf={}))",
-                    ldap3::ldap_escape(domain.as_str())
+                    ldap_escape(domain.as_str())
                 ),
                 &["cn"],
             )?
             .iter()
-            .map(|e| first(e, "cn"))
+            .map(|e| first(e, "cn").to_owned())
             .collect();
         if !aliases_of.is_empty() {
             return Err(CtlError::Refused(format!(
@@ -148,6 +150,7 @@ impl Directory {
         }
         let dn = domain_dn(&dn_escape(domain.as_str()));
         let mut dns: Vec<String> = self
+            .conn
             .search(&dn, Scope::Subtree, "(objectClass=*)", &["1.1"])?
             .into_iter()
             .map(|e| e.dn)
@@ -155,10 +158,7 @@ impl Directory {
         // Children before parents: deepest DNs first.
         dns.sort_by_key(|d| std::cmp::Reverse(d.matches(',').count()));
         for d in &dns {
-            self.ldap
-                .delete(d)
-                .and_then(|r| r.success())
-                .map_err(CtlError::ldap(format!("delete {d}")))?;
+            self.conn.delete(d)?;
         }
         Ok(info.users)
     }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use ldap3::Scope;
 use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::directory::DOMAINS_DN;
+use pigeonair_directory::{AsyncConnection, Scope};
 
 use super::*;
 
@@ -13,6 +13,7 @@ impl Directory {
     /// and with any problem nothing is written.
     pub fn import(&mut self, records: &[Record]) -> Result<ImportReport, CtlError> {
         let hosted: BTreeSet<String> = self
+            .conn
             .search(
                 DOMAINS_DN,
                 Scope::OneLevel,
@@ -20,12 +21,13 @@ impl Directory {
                 &["cn"],
             )?
             .iter()
-            .map(|e| first(e, "cn"))
+            .map(|e| first(e, "cn").to_owned())
             .collect();
         let existing: BTreeSet<String> = self
+            .conn
             .search(DOMAINS_DN, Scope::Subtree, "(mail=*)", &["mail"])?
             .iter()
-            .map(|e| first(e, "mail"))
+            .map(|e| first(e, "mail").to_owned())
             .collect();
         let mut problems = check_records(records, &hosted, &existing);
         let mut graph = self.alias_graph()?;
@@ -103,9 +105,8 @@ impl Directory {
             if let Record::Alias { address, targets } = r {
                 let (dn, attrs) =
                     alias_entry(address, targets.iter().map(|t| t.to_string()).collect());
-                self.ldap
+                self.conn
                     .add(&dn, attrs)
-                    .and_then(|r| r.success())
                     .map_err(CtlError::ldap(format!("add alias {address}")))?;
                 report.aliases += 1;
             }
@@ -121,27 +122,14 @@ impl Directory {
             .build()
             .map_err(|e| CtlError::Invalid(format!("cannot start the import's runtime: {e}")))?;
         runtime.block_on(async {
-            let (conn, ldap) = ldap3::LdapConnAsync::new(&self.uri)
+            let mut conn = AsyncConnection::open(self.conn.uri(), None).await?;
+            conn.bind(&self.creds)
                 .await
-                .map_err(CtlError::ldap(format!("connect to {}", self.uri)))?;
-            ldap3::drive!(conn);
-            let mut bind = ldap.clone();
-            match &self.creds {
-                Credentials::LocalRoot => bind.sasl_external_bind().await,
-                Credentials::Password { dn, password } => bind.simple_bind(dn, password).await,
-            }
-            .and_then(|r| r.success())
-            .map_err(CtlError::ldap("bind for the import"))?;
+                .map_err(CtlError::ldap("bind for the import"))?;
             let results: Vec<Result<(), CtlError>> = futures_util::stream::iter(entries)
                 .map(|(dn, attrs)| {
-                    let mut ldap = ldap.clone();
-                    async move {
-                        ldap.add(&dn, attrs)
-                            .await
-                            .and_then(|r| r.success())
-                            .map(|_| ())
-                            .map_err(CtlError::ldap(format!("add {dn}")))
-                    }
+                    let mut conn = conn.clone();
+                    async move { Ok::<(), CtlError>(conn.add(&dn, attrs).await?) }
                 })
                 .buffer_unordered(IMPORT_IN_FLIGHT)
                 .collect()

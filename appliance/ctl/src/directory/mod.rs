@@ -10,32 +10,18 @@ pub use nodes::{NewToken, TokenInfo};
 
 use std::collections::{BTreeMap, HashSet};
 
-use ldap3::{LdapConn, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::random_uuid;
 use pigeonair_appliance::directory::{DOMAINS_DN, MAIL_GID, alias_dn, domain_dn, user_dn};
 use pigeonair_appliance::types::MailDomain;
+use pigeonair_directory::{
+    Attrs, Connection, Credentials, Mod, Scope, SearchEntry, dn_escape, ldap_escape, sorted_values,
+    value_set,
+};
 use serde::Serialize;
 
 use crate::error::CtlError;
 use crate::import::{Password, Record, check_records};
-
-/// slapd's local socket: root on a node binds there with SASL EXTERNAL.
-pub const LOCAL_URI: &str = pigeonair_appliance::directory::LDAPI_URL;
-
-/// How to authenticate.
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// Root on a node over ldapi (SASL EXTERNAL).
-    LocalRoot,
-    /// An administrator's DN and password (simple bind).
-    Password {
-        /// e.g. `cn=admin,ou=admins,o=pigeonair`.
-        dn: String,
-        /// The password.
-        password: String,
-    },
-}
 
 /// A domain as `domain show` and `domain list` print it.
 #[derive(Debug, Clone, Serialize)]
@@ -86,10 +72,10 @@ pub struct AliasInfo {
     pub targets: Vec<String>,
 }
 
-/// A connection to the directory.
+/// A connection to the directory, with the credentials it was made with (an import opens a
+/// second, asynchronous one with them).
 pub struct Directory {
-    ldap: LdapConn,
-    uri: String,
+    conn: Connection,
     creds: Credentials,
 }
 
@@ -97,22 +83,9 @@ pub struct Directory {
 /// the next is on the wire.
 const IMPORT_IN_FLIGHT: usize = 8;
 
-fn first(e: &SearchEntry, attr: &str) -> String {
-    e.attrs
-        .get(attr)
-        .and_then(|v| v.first())
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn all(e: &SearchEntry, attr: &str) -> Vec<String> {
-    let mut v = e.attrs.get(attr).cloned().unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn set(values: &[&str]) -> HashSet<String> {
-    values.iter().map(|v| (*v).to_owned()).collect()
+/// The first value of `attr`, or "" if it has none.
+fn first<'a>(e: &'a SearchEntry, attr: &str) -> &'a str {
+    pigeonair_directory::first(e, attr).unwrap_or_default()
 }
 
 const USER_ATTRS: [&str; 10] = [
@@ -131,23 +104,23 @@ const USER_ATTRS: [&str; 10] = [
 fn user_info(e: &SearchEntry) -> UserInfo {
     let quota_bytes = first(e, "pigeonairQuotaBytes").parse().unwrap_or(0);
     UserInfo {
-        address: first(e, "mail"),
-        name: first(e, "cn"),
-        status: first(e, "pigeonairAccountStatus"),
+        address: first(e, "mail").to_owned(),
+        name: first(e, "cn").to_owned(),
+        status: first(e, "pigeonairAccountStatus").to_owned(),
         quota_bytes,
         quota: Quota::try_new(&quota_bytes.to_string())
             .map(|q| q.human())
             .unwrap_or_default(),
         uid: first(e, "uidNumber").parse().unwrap_or(0),
-        mailbox_id: first(e, "pigeonairMailboxId"),
-        home_node: first(e, "mailHost"),
-        services: all(e, "pigeonairEnabledService"),
-        forward_to: all(e, "pigeonairForwardTo"),
+        mailbox_id: first(e, "pigeonairMailboxId").to_owned(),
+        home_node: first(e, "mailHost").to_owned(),
+        services: sorted_values(e, "pigeonairEnabledService"),
+        forward_to: sorted_values(e, "pigeonairForwardTo"),
     }
 }
 
 /// An entry to add: its DN and attributes.
-type NewEntry = (String, Vec<(String, HashSet<String>)>);
+type NewEntry = (String, Attrs);
 
 /// The DN and attributes of a new user (mailbox) with a new mailbox id.
 fn user_entry(
@@ -165,25 +138,25 @@ fn user_entry(
     let attrs = vec![
         (
             "objectClass".into(),
-            set(&[
+            value_set(&[
                 "inetOrgPerson",
                 "inetLocalMailRecipient",
                 "pigeonairMailUser",
             ]),
         ),
-        ("cn".into(), set(&[name])),
-        ("sn".into(), set(&[name])),
-        ("mail".into(), set(&[address.as_str()])),
-        ("userPassword".into(), set(&[password_hash])),
-        ("uidNumber".into(), set(&[&uid])),
-        ("gidNumber".into(), set(&[&gid])),
-        ("pigeonairMailboxId".into(), set(&[&id])),
-        ("mailHost".into(), set(&[home])),
-        ("pigeonairQuotaBytes".into(), set(&[&quota])),
-        ("pigeonairAccountStatus".into(), set(&["active"])),
+        ("cn".into(), value_set(&[name])),
+        ("sn".into(), value_set(&[name])),
+        ("mail".into(), value_set(&[address.as_str()])),
+        ("userPassword".into(), value_set(&[password_hash])),
+        ("uidNumber".into(), value_set(&[&uid])),
+        ("gidNumber".into(), value_set(&[&gid])),
+        ("pigeonairMailboxId".into(), value_set(&[&id])),
+        ("mailHost".into(), value_set(&[home])),
+        ("pigeonairQuotaBytes".into(), value_set(&[&quota])),
+        ("pigeonairAccountStatus".into(), value_set(&["active"])),
         (
             "pigeonairEnabledService".into(),
-            set(&["smtp", "submission", "imap", "pop3"]),
+            value_set(&["smtp", "submission", "imap", "pop3"]),
         ),
     ];
     let dn = user_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
@@ -194,10 +167,10 @@ fn user_entry(
 fn alias_entry(address: &MailAddress, targets: HashSet<String>) -> NewEntry {
     let dn = alias_dn(&dn_escape(address.as_str()), &dn_escape(address.domain()));
     let attrs = vec![
-        ("objectClass".into(), set(&["pigeonairAlias"])),
-        ("mail".into(), set(&[address.as_str()])),
+        ("objectClass".into(), value_set(&["pigeonairAlias"])),
+        ("mail".into(), value_set(&[address.as_str()])),
         ("pigeonairAliasTarget".into(), targets),
-        ("pigeonairAccountStatus".into(), set(&["active"])),
+        ("pigeonairAccountStatus".into(), value_set(&["active"])),
     ];
     (dn, attrs)
 }
@@ -226,62 +199,27 @@ pub fn address_arg(s: &str) -> Result<MailAddress, CtlError> {
 impl Directory {
     /// Connects to `uri` and authenticates.
     pub fn connect(uri: &str, creds: &Credentials) -> Result<Self, CtlError> {
-        let mut ldap = LdapConn::new(uri).map_err(CtlError::ldap(format!("connect to {uri}")))?;
-        match creds {
-            Credentials::LocalRoot => ldap
-                .sasl_external_bind()
-                .and_then(|r| r.success())
-                .map_err(CtlError::ldap(
-                    "bind as root over ldapi (are you root on a node?)",
-                ))?,
-            Credentials::Password { dn, password } => ldap
-                .simple_bind(dn, password)
-                .and_then(|r| r.success())
-                .map_err(CtlError::ldap(format!("bind as {dn}")))?,
-        };
         Ok(Directory {
-            ldap,
-            uri: uri.to_owned(),
+            conn: Connection::connect(uri, creds)?,
             creds: creds.clone(),
         })
     }
 
-    fn search(
-        &mut self,
-        base: &str,
-        scope: Scope,
-        filter: &str,
-        attrs: &[&str],
-    ) -> Result<Vec<SearchEntry>, CtlError> {
-        match self.ldap.search(base, scope, filter, attrs.to_vec()) {
-            Ok(res) => match res.success() {
-                Ok((entries, _)) => Ok(entries.into_iter().map(SearchEntry::construct).collect()),
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 32 => Ok(Vec::new()),
-                Err(e) => Err(CtlError::ldap(format!("search {base}"))(e)),
-            },
-            Err(e) => Err(CtlError::ldap(format!("search {base}"))(e)),
-        }
-    }
-
-    fn exists(&mut self, dn: &str) -> Result<bool, CtlError> {
-        Ok(!self
-            .search(dn, Scope::Base, "(objectClass=*)", &["1.1"])?
-            .is_empty())
-    }
-
     fn domain_entry(&mut self, domain: &MailDomain) -> Result<SearchEntry, CtlError> {
-        self.search(
-            &domain_dn(&dn_escape(domain.as_str())),
-            Scope::Base,
-            "(objectClass=pigeonairDomain)",
-            &["cn", "pigeonairAccountStatus", "pigeonairAliasDomainOf"],
-        )?
-        .pop()
-        .ok_or_else(|| {
-            CtlError::NotFound(format!(
-                "domain {domain} is not hosted here: add it with `pigeonctl domain add {domain}`"
-            ))
-        })
+        let dn = domain_dn(&dn_escape(domain.as_str()));
+        self.conn
+            .search(
+                &dn,
+                Scope::Base,
+                "(objectClass=pigeonairDomain)",
+                &["cn", "pigeonairAccountStatus", "pigeonairAliasDomainOf"],
+            )?
+            .pop()
+            .ok_or_else(|| {
+                CtlError::NotFound(format!(
+                    "domain {domain} is not hosted here: add it with `pigeonctl domain add {domain}`"
+                ))
+            })
     }
 
     /// Where to search for entries of `domain` (which must exist), or of every domain.
@@ -301,6 +239,7 @@ impl Directory {
             ldap_escape(address.as_str())
         );
         Ok(self
+            .conn
             .search(DOMAINS_DN, Scope::Subtree, &filter, &USER_ATTRS)?
             .pop())
     }
@@ -316,6 +255,7 @@ impl Directory {
             ldap_escape(address.as_str())
         );
         Ok(self
+            .conn
             .search(
                 DOMAINS_DN,
                 Scope::Subtree,
@@ -326,15 +266,14 @@ impl Directory {
     }
 
     fn count(&mut self, base: &str, filter: &str) -> Result<usize, CtlError> {
-        Ok(self.search(base, Scope::Subtree, filter, &["1.1"])?.len())
+        Ok(self
+            .conn
+            .search(base, Scope::Subtree, filter, &["1.1"])?
+            .len())
     }
 
     fn modify(&mut self, dn: &str, mods: Vec<Mod<String>>, what: &str) -> Result<(), CtlError> {
-        self.ldap
-            .modify(dn, mods)
-            .and_then(|r| r.success())
-            .map_err(CtlError::ldap(what.to_owned()))?;
-        Ok(())
+        self.conn.modify(dn, mods).map_err(CtlError::ldap(what))
     }
 }
 

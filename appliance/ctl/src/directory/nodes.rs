@@ -3,14 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use ldap3::{Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 use pigeonair_appliance::directory::{NODES_DN, TOKENS_DN, token_dn};
+use pigeonair_directory::{Scope, SearchEntry, dn_escape, ldap_escape, value_set};
 use pigeonair_join::time::{from_generalized, to_generalized};
 use pigeonair_join::token::secret_hash;
 use pigeonair_join::{CONTROL_PORT, Fingerprint, Token, TokenId};
 use serde::Serialize;
 
-use super::{Directory, first};
+use super::Directory;
 use crate::error::CtlError;
 
 /// A token as `node token --list` shows it (never its secret).
@@ -45,6 +45,10 @@ const TOKEN_ATTRS: [&str; 4] = [
     "pigeonairTokenExpires",
     "pigeonairTokenUsedBy",
 ];
+
+fn first(e: &SearchEntry, attr: &str) -> String {
+    super::first(e, attr).to_owned()
+}
 
 fn token_info(e: &SearchEntry, now: u64) -> TokenInfo {
     let expires = first(e, "pigeonairTokenExpires");
@@ -92,7 +96,7 @@ impl Directory {
                     .into()
             }
         };
-        let mut nodes = self.search(
+        let mut nodes = self.conn.search(
             NODES_DN,
             Scope::OneLevel,
             &filter,
@@ -132,15 +136,17 @@ impl Directory {
         let dn = token_dn(&dn_escape(token.id.as_str()));
         let hash = secret_hash(&token.secret);
         let attrs = vec![
-            ("objectClass", ["pigeonairJoinToken"].into()),
-            ("cn", [token.id.as_str()].into()),
-            ("pigeonairTokenHash", [hash.as_str()].into()),
-            ("pigeonairTokenExpires", [expires.as_str()].into()),
-            ("pigeonairTokenState", ["unused"].into()),
+            ("objectClass".to_owned(), value_set(&["pigeonairJoinToken"])),
+            ("cn".to_owned(), value_set(&[token.id.as_str()])),
+            ("pigeonairTokenHash".to_owned(), value_set(&[hash.as_str()])),
+            (
+                "pigeonairTokenExpires".to_owned(),
+                value_set(&[expires.as_str()]),
+            ),
+            ("pigeonairTokenState".to_owned(), value_set(&["unused"])),
         ];
-        self.ldap
+        self.conn
             .add(&dn, attrs)
-            .and_then(|r| r.success())
             .map_err(CtlError::ldap(format!("add token {}", token.id)))?;
         Ok(NewToken {
             id: token.id.to_string(),
@@ -153,6 +159,7 @@ impl Directory {
     /// Every token, newest expiry first.
     pub fn token_list(&mut self, now: u64) -> Result<Vec<TokenInfo>, CtlError> {
         let mut tokens: Vec<TokenInfo> = self
+            .conn
             .search(
                 TOKENS_DN,
                 Scope::OneLevel,
@@ -172,6 +179,7 @@ impl Directory {
         let id = TokenId::try_new(id).map_err(|e| CtlError::Invalid(e.to_string()))?;
         let dn = token_dn(&dn_escape(id.as_str()));
         let found = self
+            .conn
             .search(
                 &dn,
                 Scope::Base,
@@ -188,19 +196,15 @@ impl Directory {
                 _ => format!("token {id} is {state} already"),
             }));
         }
-        let mods = vec![
-            Mod::Delete("pigeonairTokenState", ["unused"].into()),
-            Mod::Add("pigeonairTokenState", ["revoked"].into()),
-        ];
-        match self.ldap.modify(&dn, mods).and_then(|r| r.success()) {
-            Ok(_) => {}
-            // noSuchAttribute: the value `unused` went meanwhile (a join took the token).
-            Err(ldap3::LdapError::LdapResult { result }) if result.rc == 16 => {
-                return Err(CtlError::Refused(format!(
-                    "token {id} was used while being revoked: `pigeonctl node token --list` shows by whom"
-                )));
-            }
-            Err(e) => return Err(CtlError::ldap(format!("revoke token {id}"))(e)),
+        // One modify that removes the value `unused`: false when a join took the token meanwhile.
+        let swapped = self
+            .conn
+            .compare_and_swap(&dn, "pigeonairTokenState", "unused", "revoked")
+            .map_err(CtlError::ldap(format!("revoke token {id}")))?;
+        if !swapped {
+            return Err(CtlError::Refused(format!(
+                "token {id} was used while being revoked: `pigeonctl node token --list` shows by whom"
+            )));
         }
         let mut info = token_info(&found, 0);
         info.state = "revoked".into();

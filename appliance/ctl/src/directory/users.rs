@@ -2,13 +2,13 @@
 
 use std::collections::HashSet;
 
-use ldap3::{Mod, Scope, dn_escape, ldap_escape};
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::directory::{
     COUNTERS_DN, DOMAINS_DN, FIRST_MAIL_UID, NODES_DN, domain_dn,
 };
 use pigeonair_appliance::types::MailDomain;
+use pigeonair_directory::{Mod, Scope, dn_escape, ldap_escape};
 
 use super::*;
 
@@ -23,6 +23,7 @@ impl Directory {
     pub fn allocate_uids(&mut self, n: u32) -> Result<u32, CtlError> {
         for _ in 0..100 {
             let e = self
+                .conn
                 .search(
                     COUNTERS_DN,
                     Scope::Base,
@@ -36,23 +37,19 @@ impl Directory {
             let current: u32 = first(&e, "pigeonairNextUid")
                 .parse()
                 .unwrap_or(FIRST_MAIL_UID);
-            let mods = vec![
-                Mod::Delete("pigeonairNextUid".to_owned(), set(&[&current.to_string()])),
-                Mod::Add(
-                    "pigeonairNextUid".to_owned(),
-                    set(&[&(current + n).to_string()]),
-                ),
-            ];
-            match self
-                .ldap
-                .modify(COUNTERS_DN, mods)
-                .and_then(|r| r.success())
-            {
-                Ok(_) => return Ok(current),
-                // noSuchAttribute: another add took this value first; read again.
-                Err(ldap3::LdapError::LdapResult { result }) if result.rc == 16 => continue,
-                Err(e) => return Err(CtlError::ldap("allocate a uid")(e)),
+            let swapped = self
+                .conn
+                .compare_and_swap(
+                    COUNTERS_DN,
+                    "pigeonairNextUid",
+                    &current.to_string(),
+                    &(current + n).to_string(),
+                )
+                .map_err(CtlError::ldap("allocate a uid"))?;
+            if swapped {
+                return Ok(current);
             }
+            // Another add took this value first; read again.
         }
         Err(CtlError::Refused(
             "could not allocate a uid: the counter keeps changing".into(),
@@ -103,7 +100,7 @@ impl Directory {
         let home = match node {
             Some(n) => {
                 let dn = format!("cn={},{NODES_DN}", dn_escape(n));
-                if !self.exists(&dn)? {
+                if !self.conn.exists(&dn)? {
                     return Err(CtlError::NotFound(format!("no node {n:?} in the cluster")));
                 }
                 n.to_owned()
@@ -113,9 +110,8 @@ impl Directory {
         let uid = self.allocate_uid()?;
         let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
         let (dn, attrs) = user_entry(address, name, quota, &hash, uid, &home);
-        self.ldap
+        self.conn
             .add(&dn, attrs)
-            .and_then(|r| r.success())
             .map_err(CtlError::ldap(format!("add user {address}")))?;
         self.user_show(address)
     }
@@ -124,6 +120,7 @@ impl Directory {
     pub fn user_list(&mut self, domain: Option<&MailDomain>) -> Result<Vec<UserInfo>, CtlError> {
         let base = self.search_base(domain)?;
         let mut users: Vec<UserInfo> = self
+            .conn
             .search(
                 &base,
                 Scope::Subtree,
@@ -148,7 +145,7 @@ impl Directory {
         let hash = format!("{{CRYPT}}{}", sha512_crypt(password));
         self.modify(
             &e.dn,
-            vec![Mod::Replace("userPassword".into(), set(&[&hash]))],
+            vec![Mod::Replace("userPassword".into(), value_set(&[&hash]))],
             &format!("set the password of {address}"),
         )
     }
@@ -161,7 +158,7 @@ impl Directory {
             &e.dn,
             vec![Mod::Replace(
                 "pigeonairAccountStatus".into(),
-                set(&[status]),
+                value_set(&[status]),
             )],
             &format!("set {address} {status}"),
         )
@@ -174,7 +171,7 @@ impl Directory {
             &e.dn,
             vec![Mod::Replace(
                 "pigeonairQuotaBytes".into(),
-                set(&[&quota.bytes().to_string()]),
+                value_set(&[&quota.bytes().to_string()]),
             )],
             &format!("set the quota of {address}"),
         )
@@ -202,9 +199,8 @@ impl Directory {
         }
         let rdn = format!("mail={}", dn_escape(new.as_str()));
         let superior = format!("ou=users,{}", domain_dn(&dn_escape(new_domain.as_str())));
-        self.ldap
-            .modifydn(&e.dn, &rdn, true, Some(&superior))
-            .and_then(|r| r.success())
+        self.conn
+            .rename(&e.dn, &rdn, Some(&superior))
             .map_err(CtlError::ldap(format!("rename {old} to {new}")))?;
         if keep_alias {
             self.alias_add(old, std::slice::from_ref(new))?;
@@ -253,7 +249,7 @@ impl Directory {
                 Mod::Replace("pigeonairForwardTo".into(), values),
                 Mod::Replace(
                     "pigeonairKeepCopy".into(),
-                    set(&[if keep_copy { "TRUE" } else { "FALSE" }]),
+                    value_set(&[if keep_copy { "TRUE" } else { "FALSE" }]),
                 ),
             ]
         };
@@ -265,16 +261,15 @@ impl Directory {
     pub fn user_remove(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
         let e = self.user(address)?;
         let info = user_info(&e);
-        self.ldap
+        self.conn
             .delete(&e.dn)
-            .and_then(|r| r.success())
             .map_err(CtlError::ldap(format!("remove {address}")))?;
         Ok(info)
     }
 
     /// Active nodes with the number of mailboxes each is home to.
     pub(super) fn node_loads(&mut self) -> Result<Vec<(String, usize)>, CtlError> {
-        let nodes = self.search(
+        let nodes = self.conn.search(
             NODES_DN,
             Scope::OneLevel,
             "(&(objectClass=pigeonairNode)(pigeonairNodeState=active))",
@@ -282,7 +277,7 @@ impl Directory {
         )?;
         let mut loads = Vec::new();
         for n in nodes {
-            let host = first(&n, "cn");
+            let host = first(&n, "cn").to_owned();
             let users = self.count(
                 DOMAINS_DN,
                 &format!(
