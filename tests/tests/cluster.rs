@@ -110,12 +110,34 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
     }
     let lab = LabCli::new(lab_bin(), "t-join");
     lab.run(&["down"]);
-    lab.ok(&["up", "--nodes", "2"]);
-    lab.ok(&["add", "--bare"]);
+    // node1 installed, node2 joined through a token, node3 a fresh box.
+    lab.ok(&["up", "--bare", "--nodes", "3"]);
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../appliance/core/examples/single-box.toml"
+    ))
+    .unwrap();
+    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &example);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node2 = join_answers(&token(&lab, &[]), |a| {
+        a.replace("mx3", "mx2")
+            .replace("203.0.113.13", "203.0.113.12")
+            .replace("10.42.0.13", "10.42.0.12")
+    });
+    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &node2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let install =
         |answers: &str| lab.exec_with_input("node3", "pigeonair-install --answers -", answers);
-    let before = snapshot(&lab);
     let used = token(&lab, &[]);
+    let before = snapshot(&lab);
     let refusals: Vec<(String, String, &str)> = {
         // A token node2 used already (its join in `up` used another; this one is used below).
         let mut v = Vec::new();
@@ -159,7 +181,11 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
     let revoked = token(&lab, &[]);
     let id = revoked.split('.').nth(1).unwrap().to_owned();
     let out = lab.exec("node1", &["pigeonctl", "node", "token", "--revoke", &id]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "revoke {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expired = token(&lab, &["--ttl", "1s"]);
     std::thread::sleep(Duration::from_secs(2));
     let before = snapshot(&lab);

@@ -21,7 +21,9 @@ use pigeonair_join::{Fingerprint, JoinRequest, JoinResponse, Refusal, Token};
 use tokio::net::TcpStream;
 
 /// How long connecting and the whole exchange may take.
-const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a refused or unreachable member is tried again.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Why a join did not complete. Each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -124,12 +126,24 @@ pub async fn join(token: &Token, request: &JoinRequest) -> Result<JoinResponse, 
 
 async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse, JoinError> {
     let addr = token.via.to_string();
-    let tcp = TcpStream::connect(token.via)
-        .await
-        .map_err(|e| JoinError::Connect {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
+    // A member that is starting (or restarting) refuses for a moment: the join waits for it
+    // rather than failing, up to CONNECT_PATIENCE.
+    let started = std::time::Instant::now();
+    let tcp = loop {
+        match TcpStream::connect(token.via).await {
+            Ok(tcp) => break tcp,
+            Err(e) if started.elapsed() < CONNECT_PATIENCE => {
+                log::debug!("join: {addr}: {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => {
+                return Err(JoinError::Connect {
+                    addr: addr.clone(),
+                    reason: format!("{e}, for {} s", CONNECT_PATIENCE.as_secs()),
+                });
+            }
+        }
+    };
     let tls_err = |reason: String| JoinError::Tls {
         addr: addr.clone(),
         reason,
