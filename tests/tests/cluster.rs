@@ -372,6 +372,96 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
         }
     }
 
+    // `pigeonctl node list` on every node: three active nodes, each in sync and reachable.
+    for node in NODES {
+        let out = lab.exec(node, &["pigeonctl", "--json", "node", "list"]);
+        assert!(
+            out.status.success(),
+            "node list on {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 3, "{node}: {list:?}");
+        for n in list {
+            assert_eq!(n["state"], "active", "{node}: {n}");
+            assert_eq!(n["pigeonaird"], "reachable", "{node}: {n}");
+            assert_eq!(n["replication"], "in sync", "{node}: {n}");
+            assert_eq!(
+                n["mailboxes"],
+                if n["hostname"] == "mx1.example.com" {
+                    2
+                } else {
+                    1
+                },
+                "{node}: {n}"
+            );
+        }
+    }
+
+    // The cluster's own services are not reachable from the public side.
+    for port in [24, 389, 7443] {
+        let out = lab.client(&[
+            "timeout",
+            "3",
+            "bash",
+            "-c",
+            &format!("</dev/tcp/203.0.113.12/{port}"),
+        ]);
+        assert!(
+            !out.status.success(),
+            "port {port} answers on node2's public address"
+        );
+    }
+    // A backend takes the proxy secret only from a peer, and a user's own password only from
+    // outside the private network.
+    let secret = stdout(&lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            "sed -n 's/^proxy = \"\\(.*\\)\"$/\\1/p' /etc/pigeonair/secrets.toml",
+        ],
+    ))
+    .trim()
+    .to_owned();
+    assert_eq!(secret.len(), 32, "the proxy secret");
+    let login = mailclient(
+        &lab,
+        &[
+            "imap-count",
+            "203.0.113.12",
+            "993",
+            "tls",
+            "u2@example.com",
+            &secret,
+        ],
+    );
+    assert_eq!(
+        login.status.code(),
+        Some(3),
+        "the secret from the client was accepted"
+    );
+    let from_peer = |password: &str| {
+        stdout(&lab.exec(
+            "node1",
+            &["sh", "-c", &format!(
+                "(sleep 1; printf 'a LOGIN u2@example.com {password}\\r\\n'; sleep 2; printf 'b LOGOUT\\r\\n') \
+                 | timeout 8 openssl s_client -quiet -starttls imap -connect 10.42.0.12:143 2>/dev/null"
+            )],
+        ))
+    };
+    let plain = from_peer(PASSWORD);
+    assert!(
+        plain.contains("a NO"),
+        "a peer logged in with the user's own password: {plain}"
+    );
+    let proxied = from_peer(&secret);
+    assert!(
+        proxied.contains("a OK"),
+        "a peer with the secret was refused: {proxied}"
+    );
+
     // Submission with AUTH at every node, as a user homed on another node.
     for n in 1..=3 {
         let out = lab.client(&[

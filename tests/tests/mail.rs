@@ -545,7 +545,7 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
             "--no-pager",
         ],
     ));
-    assert!(journal.contains("[4/5] directory:"), "journal: {journal}");
+    assert!(journal.contains("[4/6] directory:"), "journal: {journal}");
     assert!(
         journal.contains("0 changed") || journal.contains("changed"),
         "{journal}"

@@ -206,6 +206,9 @@ enum UserCmd {
 
 #[derive(Subcommand)]
 enum NodeCmd {
+    /// Every node: state, roles, addresses, mailboxes, replication (in sync, or how far behind
+    /// the provider) and whether its pigeonaird answers (asked over the private network).
+    List,
     /// Make a one-time join token (printed once; the directory keeps only its hash), or list
     /// or revoke tokens. Run it on a cluster node: the token pins the cluster CA it finds there.
     Token {
@@ -311,6 +314,61 @@ fn new_password(src: &PasswordSource) -> Result<(String, bool), CtlError> {
     Ok((pw, false))
 }
 
+/// Asks every node's pigeonaird (mutual TLS with this node's cluster certificate, so root on
+/// a node) for its directory's contextCSN, and fills in replication and reachability.
+fn ask_nodes(nodes: &mut [pigeonair_ctl::directory::NodeInfo]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        let asks = nodes.iter().map(|n| {
+            let addr = n
+                .private
+                .map(|ip| std::net::SocketAddr::new(ip.into(), pigeonair_join::CONTROL_PORT));
+            async move {
+                match addr {
+                    Some(a) => pigeonair_control::client::status(a).await,
+                    None => Err("no private address".into()),
+                }
+            }
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        for (n, a) in nodes.iter_mut().zip(answers) {
+            match a {
+                Ok(status) => {
+                    n.pigeonaird = "reachable".into();
+                    n.context_csn = Some(status.context_csn);
+                }
+                Err(e) => n.pigeonaird = format!("unreachable: {e}"),
+            }
+        }
+    });
+    // The provider's stamp is the reference; each replica is in sync or behind it.
+    let newest = |csns: &[String]| {
+        csns.iter()
+            .filter_map(|c| pigeonair_join::csn_micros(c))
+            .max()
+    };
+    let provider = nodes
+        .iter()
+        .find(|n| n.roles.iter().any(|r| r == "provider"))
+        .and_then(|n| n.context_csn.clone());
+    for n in nodes.iter_mut() {
+        n.replication = match (&provider, &n.context_csn) {
+            (None, _) => "provider not reachable".into(),
+            (_, None) => "not known".into(),
+            (Some(p), Some(mine)) if p == mine => "in sync".into(),
+            (Some(p), Some(mine)) => match (newest(p), newest(mine)) {
+                (Some(a), Some(b)) if a > b => format!("behind by {} ms", (a - b) / 1000),
+                _ => "in sync".into(),
+            },
+        };
+    }
+}
+
 fn quota_arg(s: &str) -> Result<Quota, CtlError> {
     Quota::try_new(s).map_err(|e| CtlError::Invalid(format!("quota {e}")))
 }
@@ -401,6 +459,45 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                     "imported {} domain(s), {} user(s), {} alias(es) in {secs:.1} s\n",
                     report.domains, report.users, report.aliases
                 )
+            });
+            Ok(())
+        }
+        Cmd::Node(NodeCmd::List) => {
+            let mut nodes = connect()?.node_list()?;
+            ask_nodes(&mut nodes);
+            out(json, &nodes, || {
+                let mut t = format!(
+                    "{:<24} {:<8} {:<13} {:<15} {:<15} {:>9}  {:<22} {}\n",
+                    "NODE",
+                    "STATE",
+                    "ROLES",
+                    "PUBLIC",
+                    "PRIVATE",
+                    "MAILBOXES",
+                    "REPLICATION",
+                    "PIGEONAIRD"
+                );
+                for n in &nodes {
+                    let ip = |a: Option<std::net::Ipv4Addr>| {
+                        a.map(|a| a.to_string()).unwrap_or_else(|| "-".into())
+                    };
+                    t.push_str(&format!(
+                        "{:<24} {:<8} {:<13} {:<15} {:<15} {:>9}  {:<22} {}\n",
+                        n.hostname,
+                        n.state,
+                        if n.roles.is_empty() {
+                            "-".to_string()
+                        } else {
+                            n.roles.join(",")
+                        },
+                        ip(n.public),
+                        ip(n.private),
+                        n.mailboxes,
+                        n.replication,
+                        n.pigeonaird
+                    ));
+                }
+                t
             });
             Ok(())
         }

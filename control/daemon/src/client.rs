@@ -246,3 +246,57 @@ mod tests {
         assert!(e.contains("does not verify"), "{e}");
     }
 }
+
+/// A peer's `GET /v1/status`, asked with this node's cluster certificate (mutual TLS; the peer's
+/// certificate must name `addr`'s address and verify against the cluster CA).
+pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeStatus, String> {
+    use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
+    let exchange = async {
+        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
+        b.set_ca_file(CLUSTER_CA_CERT)
+            .and_then(|()| b.set_certificate_file(CLUSTER_CERT, openssl::ssl::SslFiletype::PEM))
+            .and_then(|()| b.set_private_key_file(CLUSTER_KEY, openssl::ssl::SslFiletype::PEM))
+            .map_err(|e| format!("this node's cluster certificate: {e}"))?;
+        let connector = b.build();
+        let mut config = connector.configure().map_err(|e| e.to_string())?;
+        config.set_use_server_name_indication(false);
+        config.set_verify_hostname(false);
+        config
+            .param_mut()
+            .set_ip(addr.ip())
+            .map_err(|e| e.to_string())?;
+        let ssl = config.into_ssl("").map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let mut tls = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| e.to_string())?;
+        Pin::new(&mut tls)
+            .connect()
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/v1/status")
+            .header("host", addr.to_string())
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 5 s".into()))
+}

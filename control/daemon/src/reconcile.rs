@@ -35,6 +35,28 @@ pub fn cluster_view() -> Result<ClusterView, String> {
     ))
 }
 
+/// The node's directory's `contextCSN` values, sorted.
+pub fn context_csn() -> Result<Vec<String>, String> {
+    let mut conn =
+        Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    conn.bind(&Credentials::LocalRoot)
+        .map_err(|e| e.to_string())?;
+    let mut v = conn
+        .search(
+            pigeonair_appliance::directory::BASE_DN,
+            Scope::Base,
+            "(objectClass=*)",
+            &["contextCSN"],
+        )
+        .map_err(|e| e.to_string())?
+        .pop()
+        .and_then(|mut e| e.attrs.remove("contextCSN"))
+        .unwrap_or_default();
+    let _ = conn.unbind();
+    v.sort();
+    Ok(v)
+}
+
 /// Writes `file` if its contents differ; returns whether it wrote.
 fn put(file: &RenderedFile) -> Result<bool, String> {
     if std::fs::read_to_string(&file.path).ok().as_deref() == Some(file.contents.as_str()) {

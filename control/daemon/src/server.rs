@@ -8,7 +8,8 @@
 //! Routes:
 //! - `POST /v1/join` — a [`JoinRequest`] (JSON, at most 64 KiB) → a [`JoinResponse`] (200) or
 //!   a [`Refusal`] (4xx/5xx);
-//! - `GET /v1/status` — for peers: this node's host name (200, JSON).
+//! - `GET /v1/status` — for peers: this node's host name and its directory's `contextCSN`
+//!   ([`NodeStatus`], 200, JSON).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -24,7 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
-use pigeonair_join::{CONTROL_PORT, JoinRequest, Refusal, RefusalKind};
+use pigeonair_join::{CONTROL_PORT, JoinRequest, NodeStatus, Refusal, RefusalKind};
 use tokio::net::TcpListener;
 
 use crate::join::{self, LocalCluster};
@@ -147,10 +148,29 @@ async fn route(
             }
         }
         (Method::GET, "/v1/status") => match peer {
-            Some(p) => json(
-                200,
-                serde_json::json!({ "hostname": *hostname, "peer": p }).to_string(),
-            ),
+            Some(p) => {
+                log::debug!("status asked by {p}");
+                let csn = tokio::task::spawn_blocking(crate::reconcile::context_csn).await;
+                match csn {
+                    Ok(Ok(context_csn)) => json(
+                        200,
+                        serde_json::to_string(&NodeStatus {
+                            hostname: (*hostname).clone(),
+                            context_csn,
+                        })
+                        .expect("serialises"),
+                    ),
+                    Ok(Err(e)) => json(
+                        503,
+                        serde_json::json!({ "message": format!("the directory here: {e}") })
+                            .to_string(),
+                    ),
+                    Err(e) => json(
+                        500,
+                        serde_json::json!({ "message": e.to_string() }).to_string(),
+                    ),
+                }
+            }
             None => json(
                 403,
                 serde_json::json!({ "message": "a cluster peer's certificate is required" })

@@ -20,7 +20,9 @@ pub mod messages;
 pub mod time;
 pub mod token;
 
-pub use messages::{ClusterSettings, JoinRequest, JoinResponse, Refusal, RefusalKind};
+pub use messages::{
+    ClusterSettings, JoinRequest, JoinResponse, NodeStatus, Refusal, RefusalKind, csn_micros,
+};
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 
 /// The control plane's port (HTTPS with mutual TLS), on the private address only (the node's

@@ -95,6 +95,27 @@ pub struct JoinResponse {
     pub cluster: ClusterSettings,
 }
 
+/// What `GET /v1/status` answers a peer: the node and how far its directory has got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeStatus {
+    /// The node's host name.
+    pub hostname: String,
+    /// Its directory's `contextCSN` values (one per provider): equal to the provider's when the
+    /// replica has every change.
+    pub context_csn: Vec<String>,
+}
+
+/// The time in a CSN (`20261201124959.123456Z#000000#000#000000`), in microseconds since
+/// 1970, for telling how far one directory is behind another.
+pub fn csn_micros(csn: &str) -> Option<u64> {
+    let (stamp, _) = csn.split_once('Z')?;
+    let (whole, frac) = stamp.split_once('.').unwrap_or((stamp, "0"));
+    let secs = crate::time::from_generalized(&format!("{whole}Z"))?;
+    let micros: u64 = format!("{frac:0<6}").get(..6)?.parse().ok()?;
+    Some(secs * 1_000_000 + micros)
+}
+
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -250,6 +271,14 @@ mod tests {
         ] {
             assert!(!valid_hostname(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn csn_times() {
+        let a = csn_micros("20261201124959.123456Z#000000#000#000000").unwrap();
+        let b = csn_micros("20261201125001.000001Z#000000#000#000000").unwrap();
+        assert_eq!(b - a, 1_876_545);
+        assert_eq!(csn_micros("garbage"), None);
     }
 
     #[test]

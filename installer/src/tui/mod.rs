@@ -38,7 +38,7 @@ pub enum Outcome {
 /// What the running install reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstallEvent {
-    /// A progress line (`[3/5] files: …`).
+    /// A progress line (`[3/6] files: …`).
     Line(String),
     /// It finished: the number of changes, or why it failed.
     Finished(Result<usize, String>),

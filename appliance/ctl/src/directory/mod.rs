@@ -6,7 +6,7 @@ mod import;
 mod nodes;
 mod users;
 
-pub use nodes::{NewToken, TokenInfo};
+pub use nodes::{NewToken, NodeInfo, TokenInfo};
 
 use std::collections::{BTreeMap, HashSet};
 

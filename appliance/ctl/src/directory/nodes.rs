@@ -3,7 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use pigeonair_appliance::directory::{NODES_DN, TOKENS_DN, token_dn};
+use pigeonair_appliance::cluster::{NODE_ATTRS, NodeView};
+use pigeonair_appliance::directory::{DOMAINS_DN, NODES_DN, TOKENS_DN, token_dn};
 use pigeonair_directory::{Scope, SearchEntry, dn_escape, ldap_escape, value_set};
 use pigeonair_join::time::{from_generalized, to_generalized};
 use pigeonair_join::token::secret_hash;
@@ -12,6 +13,31 @@ use serde::Serialize;
 
 use super::Directory;
 use crate::error::CtlError;
+
+/// A node as `node list` shows it: its entry and how many mailboxes it is home to. The
+/// replication and control-plane columns are filled by asking the node itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Host name.
+    pub hostname: String,
+    /// `joining`, `active`, `draining`, `removed`.
+    pub state: String,
+    /// `provider`, `ca`.
+    pub roles: Vec<String>,
+    /// Public address.
+    pub public: Option<std::net::Ipv4Addr>,
+    /// Private address.
+    pub private: Option<std::net::Ipv4Addr>,
+    /// Mailboxes whose home node it is.
+    pub mailboxes: usize,
+    /// `in sync`, `behind by N ms`, or why it is not known.
+    pub replication: String,
+    /// `reachable`, or why not.
+    pub pigeonaird: String,
+    /// Its directory's contextCSN, as the node reported it.
+    #[serde(skip)]
+    pub context_csn: Option<Vec<String>>,
+}
 
 /// A token as `node token --list` shows it (never its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +100,49 @@ fn private_ip(e: &SearchEntry) -> Option<IpAddr> {
 }
 
 impl Directory {
+    /// Every node, by host name, with its mailbox count (replication and reachability left
+    /// for the caller, which asks each node).
+    pub fn node_list(&mut self) -> Result<Vec<NodeInfo>, CtlError> {
+        let entries = self.conn.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairNode)",
+            &NODE_ATTRS,
+        )?;
+        let mut nodes: Vec<NodeView> = entries
+            .iter()
+            .filter_map(|e| NodeView::from_attrs(&e.attrs))
+            .collect();
+        nodes.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        let mut out = Vec::new();
+        for n in nodes {
+            let mailboxes = self
+                .conn
+                .search(
+                    DOMAINS_DN,
+                    Scope::Subtree,
+                    &format!(
+                        "(&(objectClass=pigeonairMailUser)(mailHost={}))",
+                        ldap_escape(&n.hostname)
+                    ),
+                    &["1.1"],
+                )?
+                .len();
+            out.push(NodeInfo {
+                hostname: n.hostname,
+                state: n.state,
+                roles: n.roles,
+                public: n.public,
+                private: n.private,
+                mailboxes,
+                replication: "unknown".into(),
+                pigeonaird: "not asked".into(),
+                context_csn: None,
+            });
+        }
+        Ok(out)
+    }
+
     /// Makes a token valid for `ttl_secs` from `now` (unix seconds), pinned to the CA
     /// certificate `ca_pem`, joining through `via` (a node holding the CA's key; default: the
     /// first such active node).
