@@ -191,6 +191,19 @@ pub fn send_many(
     n: usize,
     concurrency: usize,
 ) -> io::Result<()> {
+    send_many_tagged(addr, proto, rcpts, n, concurrency, None)
+}
+
+/// [`send_many`], message `i` with `Message-Id: <TAG-i@client.example>` when `tag` is given
+/// (to count each message where it arrives).
+pub fn send_many_tagged(
+    addr: &Endpoint,
+    proto: Protocol,
+    rcpts: &[String],
+    n: usize,
+    concurrency: usize,
+    tag: Option<&str>,
+) -> io::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     if rcpts.is_empty() {
@@ -203,6 +216,7 @@ pub fn send_many(
             let next = Arc::clone(&next);
             let rcpts = Arc::clone(&rcpts);
             let addr = addr.clone();
+            let tag = tag.map(str::to_owned);
             std::thread::spawn(move || -> io::Result<()> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -210,8 +224,12 @@ pub fn send_many(
                         return Ok(());
                     }
                     let rcpt = &rcpts[i % rcpts.len()];
+                    let id = tag
+                        .as_ref()
+                        .map(|t| format!("Message-Id: <{t}-{i}@client.example>\r\n"))
+                        .unwrap_or_default();
                     let body = format!(
-                        "From: bench@client.example\r\nTo: {rcpt}\r\nSubject: bench {i}\r\n\r\n{}\r\n",
+                        "From: bench@client.example\r\nTo: {rcpt}\r\n{id}Subject: bench {i}\r\n\r\n{}\r\n",
                         "A line of a benchmark message body, about a hundred bytes long, repeated. "
                             .repeat(20)
                     );

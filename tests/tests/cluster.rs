@@ -491,3 +491,201 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
         );
     }
 }
+
+/// Every `Message-Id: <TAG…>` in `node`'s mailboxes.
+fn ids_on(lab: &LabCli, node: &str, tag: &str) -> Vec<String> {
+    let out = lab.exec(
+        node,
+        &["sh", "-c", &format!(
+            "cat /var/vmail/*/Maildir/new/* /var/vmail/*/Maildir/cur/* 2>/dev/null | grep -i '^Message-Id: <{tag}' || true"
+        )],
+    );
+    stdout(&out)
+        .lines()
+        .filter_map(|l| {
+            l.split_once('<')
+                .map(|(_, id)| id.trim_end_matches('>').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_joins_under_load_and_no_message_is_lost_or_doubled_and_no_login_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    if !lab_host_ready("join_under_load") {
+        return;
+    }
+    let lab = Arc::new(LabCli::new(lab_bin(), "t-grow"));
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "3"]);
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../appliance/core/examples/single-box.toml"
+    ))
+    .unwrap();
+    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &example);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node2 = join_answers(&token(&lab, &[]), |a| {
+        a.replace("mx3", "mx2")
+            .replace("203.0.113.13", "203.0.113.12")
+            .replace("10.42.0.13", "10.42.0.12")
+    });
+    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &node2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (user, home) in [("u1", "mx1"), ("u2", "mx2")] {
+        let out = lab.exec_with_input(
+            "node1",
+            &format!(
+                "pigeonctl user add {user}@example.com --node {home}.example.com --password-stdin"
+            ),
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The load: batches of SMTP deliveries at node1 and node2 (to u1 on node1 and u2 on node2,
+    // in turn) and IMAP logins (direct and proxied), until node3 has joined.
+    let joined = Arc::new(AtomicBool::new(false));
+    let run = std::process::id();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for via in [1, 2] {
+        let (lab, joined, sent) = (lab.clone(), joined.clone(), sent.clone());
+        load.push(std::thread::spawn(move || {
+            let mut batches = Vec::new();
+            let mut b = 0;
+            while !joined.load(Ordering::SeqCst) || b < 2 {
+                let tag = format!("g{run}-{via}-{b}");
+                let out = lab.client(&[
+                    env!("CARGO_BIN_EXE_mail-bench"),
+                    "send",
+                    "--addr",
+                    &format!("203.0.113.1{via}:25"),
+                    "--messages",
+                    "40",
+                    "--concurrency",
+                    "2",
+                    "--rcpt",
+                    "u1@example.com",
+                    "--rcpt",
+                    "u2@example.com",
+                    "--tag",
+                    &tag,
+                ]);
+                assert!(
+                    out.status.success(),
+                    "batch {tag}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                sent.fetch_add(40, Ordering::SeqCst);
+                batches.push(tag);
+                b += 1;
+            }
+            batches
+        }));
+    }
+    let logins = {
+        let (lab, joined) = (lab.clone(), joined.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0, Vec::new());
+            let mut k = 0;
+            while !joined.load(Ordering::SeqCst) || k < 4 {
+                let (user, host) = [
+                    ("u1", "203.0.113.11"),
+                    ("u2", "203.0.113.12"),
+                    ("u2", "203.0.113.11"),
+                    ("u1", "203.0.113.12"),
+                ][k % 4];
+                let out = mailclient(
+                    &lab,
+                    &[
+                        "imap-count",
+                        host,
+                        "993",
+                        "tls",
+                        &format!("{user}@example.com"),
+                        PASSWORD,
+                    ],
+                );
+                if out.status.success() {
+                    ok += 1;
+                } else {
+                    failed.push(format!(
+                        "{user} at {host}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+                k += 1;
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let t = Instant::now();
+    let out = lab.exec_with_input(
+        "node3",
+        "pigeonair-install --answers -",
+        &join_answers(&token(&lab, &[]), |a| a),
+    );
+    let join_took = t.elapsed();
+    joined.store(true, Ordering::SeqCst);
+    assert!(
+        out.status.success(),
+        "join of node3 under load: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let batches: Vec<String> = load.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let (ok, failed) = logins.join().unwrap();
+    eprintln!(
+        "node3 joined in {:.1} s under load: {} messages sent, {ok} IMAP logins",
+        join_took.as_secs_f64(),
+        sent.load(Ordering::SeqCst)
+    );
+    assert!(
+        failed.is_empty(),
+        "logins failed during the join: {failed:?}"
+    );
+    assert!(ok >= 4);
+
+    // Every message accepted is in its recipient's home node once, and nowhere else.
+    let expected: std::collections::BTreeMap<String, &str> = batches
+        .iter()
+        .flat_map(|tag| {
+            (0..40).map(move |i| {
+                (
+                    format!("{tag}-{i}@client.example"),
+                    if i % 2 == 0 { "node1" } else { "node2" },
+                )
+            })
+        })
+        .collect();
+    let tag = format!("g{run}-");
+    let mut seen: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    wait_for("every message delivered", Duration::from_secs(60), || {
+        seen.clear();
+        for node in NODES {
+            for id in ids_on(&lab, node, &tag) {
+                seen.entry(id).or_default().push(node);
+            }
+        }
+        seen.len() >= expected.len()
+    });
+    for (id, home) in &expected {
+        assert_eq!(seen.get(id).map(Vec::as_slice), Some(&[*home][..]), "{id}");
+    }
+    assert_eq!(seen.len(), expected.len(), "messages nobody sent");
+}

@@ -57,6 +57,9 @@ enum Inner {
         /// Recipients, taken in turn (default: postmaster@example.com).
         #[arg(long = "rcpt")]
         rcpts: Vec<String>,
+        /// Give message I the Message-Id <TAG-I@client.example>.
+        #[arg(long)]
+        tag: Option<String>,
     },
     /// Send N messages one after another, timing each SMTP command; prints p50 and p99.
     Latency {
@@ -463,6 +466,7 @@ fn main() -> anyhow::Result<()> {
         messages,
         concurrency,
         rcpts,
+        tag,
     }) = args.inner
     {
         let rcpts = if rcpts.is_empty() {
@@ -471,12 +475,13 @@ fn main() -> anyhow::Result<()> {
             rcpts
         };
         let proto = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
-        return Ok(smtp::send_many(
+        return Ok(smtp::send_many_tagged(
             &addr,
             proto,
             &rcpts,
             messages,
             concurrency,
+            tag.as_deref(),
         )?);
     }
     let dir = std::env::current_exe()?
