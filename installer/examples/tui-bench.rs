@@ -92,9 +92,11 @@ fn main() {
         "the wizard did not reach the install"
     );
     for i in 0..10_000 {
-        app.install_event(InstallEvent::Line(format!(
-            "log line {i}: something the install printed"
-        )));
+        app.install_event(InstallEvent::Progress(
+            pigeonair_installer::apply::Event::Note(format!(
+                "log line {i}: something the install printed"
+            )),
+        ));
     }
     let mut log = Vec::new();
     for _ in 0..2000 {

@@ -151,12 +151,12 @@ fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
             let result = std::fs::write(&save, to_toml(&plan, &hash))
                 .map_err(|e| format!("saving the answers file {}: {e}", save.display()))
                 .and_then(|()| {
-                    let _ = tx.send(InstallEvent::Line(format!(
+                    let _ = tx.send(InstallEvent::Progress(apply::Event::Note(format!(
                         "answers saved to {}",
                         save.display()
-                    )));
-                    let mut out = |line: &str| {
-                        let _ = tx.send(InstallEvent::Line(line.to_owned()));
+                    ))));
+                    let mut out = |event: &apply::Event| {
+                        let _ = tx.send(InstallEvent::Progress(event.clone()));
                     };
                     apply::install(&plan, &Options::default(), &mut out)
                         .map(|r| r.changes.len())
@@ -191,7 +191,7 @@ fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
 
 fn apply_plan(plan: &Plan, dry_run: bool) -> ExitCode {
     let opts = Options { dry_run };
-    let mut print = |line: &str| println!("{line}");
+    let mut print = |event: &apply::Event| println!("{event}");
     match apply::install(plan, &opts, &mut print) {
         Ok(report) => {
             let verb = if dry_run { "would change" } else { "changed" };

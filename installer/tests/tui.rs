@@ -216,17 +216,37 @@ fn installing() -> App {
 
 #[test]
 fn install_progress_failure_and_done() {
-    use pigeonair_installer::tui::InstallEvent::{Finished, Line};
+    use pigeonair_installer::apply::{Event, StepOutcome};
+    use pigeonair_installer::tui::InstallEvent::{Finished, Progress};
+    let step = |index: usize, name: &str, outcome: StepOutcome| {
+        Progress(Event::Step {
+            index,
+            total: 5,
+            name: name.into(),
+            outcome,
+            secs: if index == 3 { 0.1 } else { 0.0 },
+        })
+    };
     let mut a = installing();
-    a.install_event(Line("answers saved to /root/pigeonair-answers.toml".into()));
-    a.install_event(Line(
-        "[1/5] secrets: made service passwords in /etc/pigeonair/secrets.toml (0.0 s)".into(),
+    a.install_event(Progress(Event::Note(
+        "answers saved to /root/pigeonair-answers.toml".into(),
+    )));
+    a.install_event(step(
+        1,
+        "secrets",
+        StepOutcome::Changed(vec![
+            "made service passwords in /etc/pigeonair/secrets.toml".into(),
+        ]),
     ));
-    a.install_event(Line(
-        "[2/5] TLS: made a key and certificate for mx1.example.com (0.0 s)".into(),
+    a.install_event(step(
+        2,
+        "TLS",
+        StepOutcome::Changed(vec![
+            "made a key and certificate for mx1.example.com".into(),
+        ]),
     ));
     snapshot("installing", &a);
-    a.install_event(Line("[3/5] files: FAILED (0.1 s)".into()));
+    a.install_event(step(3, "files", StepOutcome::Failed));
     a.install_event(Finished(Err(
         "the new postfix configuration failed its check and was not installed:\n`postfix check` failed (exit status: 1)".into(),
     )));
@@ -240,8 +260,14 @@ fn install_progress_failure_and_done() {
     );
 
     let mut a = installing();
-    for step in 1..=5 {
-        a.install_event(Line(format!("[{step}/5] step {step}: done (0.1 s)")));
+    for i in 1..=5 {
+        a.install_event(Progress(Event::Step {
+            index: i,
+            total: 5,
+            name: format!("step {i}"),
+            outcome: StepOutcome::Changed(vec!["done".into()]),
+            secs: 0.1,
+        }));
     }
     a.install_event(Finished(Ok(26)));
     snapshot("done", &a);

@@ -15,6 +15,7 @@
 
 pub mod cluster_ca;
 pub mod files;
+pub mod progress;
 pub mod replica;
 pub mod secrets;
 pub mod seed;
@@ -36,6 +37,7 @@ use pigeonair_host::{self as host, HostError};
 
 use files::{FileChange, FileError, Root};
 use pigeonair_appliance::crypt::{random_uuid, sha512_crypt, verify};
+pub use progress::{Event, StepOutcome};
 
 /// Where the installer keeps the answers it installed (with the password hashed).
 pub const SAVED_ANSWERS: &str = "/etc/pigeonair/answers.toml";
@@ -88,16 +90,16 @@ pub struct Report {
     pub changes: Vec<String>,
 }
 
-/// Progress for the terminal: one line per step, with its duration.
+/// Progress: one [`Event`] per step, with its duration.
 pub struct Progress<'a> {
-    out: &'a mut dyn FnMut(&str),
+    out: &'a mut dyn FnMut(&Event),
     step: usize,
     total: usize,
 }
 
 impl<'a> Progress<'a> {
     /// Reports through `out`.
-    pub fn new(out: &'a mut dyn FnMut(&str), total: usize) -> Self {
+    pub fn new(out: &'a mut dyn FnMut(&Event), total: usize) -> Self {
         Progress {
             out,
             step: 0,
@@ -116,26 +118,20 @@ impl<'a> Progress<'a> {
         let mut changes = Vec::new();
         let result = f(&mut changes);
         let secs = started.elapsed().as_secs_f64();
-        let line = match &result {
-            Ok(_) if changes.is_empty() => {
-                format!(
-                    "[{}/{}] {what}: unchanged ({secs:.1} s)",
-                    self.step, self.total
-                )
-            }
-            Ok(_) => format!(
-                "[{}/{}] {what}: {} ({secs:.1} s)",
-                self.step,
-                self.total,
-                changes.join("; ")
-            ),
-            Err(_) => format!(
-                "[{}/{}] {what}: FAILED ({secs:.1} s)",
-                self.step, self.total
-            ),
+        let outcome = match &result {
+            Ok(_) if changes.is_empty() => StepOutcome::Unchanged,
+            Ok(_) => StepOutcome::Changed(changes.clone()),
+            Err(_) => StepOutcome::Failed,
         };
-        log::info!("{line}");
-        (self.out)(&line);
+        let event = Event::Step {
+            index: self.step,
+            total: self.total,
+            name: what.to_owned(),
+            outcome,
+            secs,
+        };
+        log::info!("{event}");
+        (self.out)(&event);
         report.changes.extend(changes);
         result
     }
@@ -260,7 +256,7 @@ fn check_staged(unit: Unit, changes: &[&FileChange]) -> Result<(), ApplyError> {
 pub fn install(
     plan: &Plan,
     opts: &Options,
-    out: &mut dyn FnMut(&str),
+    out: &mut dyn FnMut(&Event),
 ) -> Result<Report, ApplyError> {
     host::require_root("pigeonair-install")?;
     let root = Root(PathBuf::from("/"));
@@ -557,8 +553,8 @@ const REPLICA_WAIT_SECS: u64 = 120;
 /// The control plane's unit (package pigeonair).
 const PIGEONAIRD: &str = "pigeonaird.service";
 
-fn out_lines(out: &mut dyn FnMut(&str), text: &str) {
+fn out_lines(out: &mut dyn FnMut(&Event), text: &str) {
     for line in text.lines() {
-        out(line);
+        out(&Event::Note(line.to_owned()));
     }
 }

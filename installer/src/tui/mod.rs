@@ -36,10 +36,10 @@ pub enum Outcome {
 }
 
 /// What the running install reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InstallEvent {
-    /// A progress line (`[3/6] files: …`).
-    Line(String),
+    /// A step ended, or a line of detail.
+    Progress(crate::apply::Event),
     /// It finished: the number of changes, or why it failed.
     Finished(Result<usize, String>),
 }
@@ -129,11 +129,11 @@ impl App {
             return;
         };
         match event {
-            InstallEvent::Line(line) => {
-                if line.starts_with('[') && line.contains("] ") {
+            InstallEvent::Progress(event) => {
+                if event.is_step() {
                     state.done += 1;
                 }
-                state.log.push(line);
+                state.log.push(event.to_string());
             }
             InstallEvent::Finished(result) => state.result = Some(result),
         }
