@@ -1,9 +1,9 @@
-//! `pigeonair-install`: the shell that applies a [`Plan`](pigeonair_appliance::Plan) to this
-//! node — files, TLS material, slapd's cn=config, the directory's seed entries, systemd units.
-//! What to write comes from the pure renderers of `pigeonair-appliance`; this crate only
-//! compares, writes, validates and restarts.
+//! `pigeonair-install`: the front ends of an install — the TUI's views and the unattended
+//! entry point — and the join (from join answers to the plan). Applying a plan is
+//! `pigeonair-apply` (re-exported as [`apply`]); what to write comes from the pure renderers
+//! of `pigeonair-appliance`.
 #![forbid(unsafe_code)]
 
-pub mod apply;
+pub use pigeonair_apply as apply;
 pub mod join;
 pub mod tui;

@@ -218,35 +218,6 @@ async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pigeonair_join::csr;
-
-    #[test]
-    fn the_pinned_ca_and_the_members_address_are_both_required() {
-        let (ca, ca_key) = csr::make_ca("example.com").unwrap();
-        let key = csr::new_key().unwrap();
-        let req = csr::request(&key, "mx1.example.com").unwrap();
-        let ip: std::net::IpAddr = "10.42.0.11".parse().unwrap();
-        let leaf = csr::sign(&ca, &ca_key, &req, "mx1.example.com", ip).unwrap();
-        let pinned = Fingerprint::of_der(&ca.to_der().unwrap());
-        let chain = vec![leaf.clone(), ca.clone()];
-        assert!(check_chain(&chain, &leaf, pinned, ip).is_ok());
-        // Another address than the certificate names.
-        let e = check_chain(&chain, &leaf, pinned, "10.42.0.99".parse().unwrap()).unwrap_err();
-        assert!(e.contains("does not verify"), "{e}");
-        // A man in the middle: its own CA, its own certificate for the same names.
-        let (evil, evil_key) = csr::make_ca("example.com").unwrap();
-        let fake = csr::sign(&evil, &evil_key, &req, "mx1.example.com", ip).unwrap();
-        let e = check_chain(&[fake.clone(), evil.clone()], &fake, pinned, ip).unwrap_err();
-        assert!(e.contains("no certificate in its chain"), "{e}");
-        // The real CA in the chain but a leaf it did not sign.
-        let e = check_chain(&[fake.clone(), ca.clone()], &fake, pinned, ip).unwrap_err();
-        assert!(e.contains("does not verify"), "{e}");
-    }
-}
-
 /// A peer's `GET /v1/status`, asked with this node's cluster certificate (mutual TLS; the peer's
 /// certificate must name `addr`'s address and verify against the cluster CA).
 pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeStatus, String> {
@@ -299,4 +270,33 @@ pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeSt
     tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
         .unwrap_or_else(|_| Err("no answer within 5 s".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pigeonair_join::csr;
+
+    #[test]
+    fn the_pinned_ca_and_the_members_address_are_both_required() {
+        let (ca, ca_key) = csr::make_ca("example.com").unwrap();
+        let key = csr::new_key().unwrap();
+        let req = csr::request(&key, "mx1.example.com").unwrap();
+        let ip: std::net::IpAddr = "10.42.0.11".parse().unwrap();
+        let leaf = csr::sign(&ca, &ca_key, &req, "mx1.example.com", ip).unwrap();
+        let pinned = Fingerprint::of_der(&ca.to_der().unwrap());
+        let chain = vec![leaf.clone(), ca.clone()];
+        assert!(check_chain(&chain, &leaf, pinned, ip).is_ok());
+        // Another address than the certificate names.
+        let e = check_chain(&chain, &leaf, pinned, "10.42.0.99".parse().unwrap()).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+        // A man in the middle: its own CA, its own certificate for the same names.
+        let (evil, evil_key) = csr::make_ca("example.com").unwrap();
+        let fake = csr::sign(&evil, &evil_key, &req, "mx1.example.com", ip).unwrap();
+        let e = check_chain(&[fake.clone(), evil.clone()], &fake, pinned, ip).unwrap_err();
+        assert!(e.contains("no certificate in its chain"), "{e}");
+        // The real CA in the chain but a leaf it did not sign.
+        let e = check_chain(&[fake.clone(), ca.clone()], &fake, pinned, ip).unwrap_err();
+        assert!(e.contains("does not verify"), "{e}");
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pigeonair_appliance::render::slapd::{SLAPD_D, SLAPD_LDIF};
 use pigeonair_host::{self as host, HostError};
 
-use super::units;
+use crate::units;
 
 /// Where the new configuration is built.
 const NEW: &str = "/etc/ldap/slapd.d.pigeonair-new";

@@ -1,7 +1,10 @@
-//! Apply: brings this node to what the plan wants and says what it changed.
+//! Apply: brings this node to what the plan wants and says what it changed, as typed
+//! [`Event`]s. `pigeonair-install` (unattended and from the TUI) runs it; it has no terminal
+//! or TUI code of its own, so the control plane can use it too.
 //!
-//! 1. secrets — the service accounts' bind passwords, made once;
-//! 2. TLS — the node's key and certificate, made once with openssl;
+//! 1. secrets — the cluster's secrets, made once on the first node;
+//! 2. TLS — the node's key and certificate, made once with openssl; on the first node the
+//!    cluster CA and the node's cluster certificate;
 //! 3. files — rendered files compared with the node; a daemon's changed files are first
 //!    checked in a staging copy of its configuration (`postfix check`, `doveconf -n`), then
 //!    written atomically; a marker in `/var/lib/pigeonair/pending/` records that the daemon
@@ -9,9 +12,12 @@
 //! 4. directory — slapd's cn=config rebuilt when its LDIF changed (checked with slaptest before
 //!    it replaces the working one), then the seed entries added where missing;
 //! 5. services — changed sysctl.d files loaded; units with pending changes reloaded or
-//!    restarted, stopped ones started.
+//!    restarted, stopped ones started;
+//! 6. cluster — a node that joined marks itself active once its services answer.
 //!
 //! Re-applying the same plan changes nothing and says "0 changed".
+
+#![forbid(unsafe_code)]
 
 pub mod cluster_ca;
 pub mod files;

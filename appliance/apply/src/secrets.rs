@@ -5,7 +5,7 @@ use std::path::Path;
 
 use pigeonair_appliance::render::{RenderedFile, Secrets, Unit};
 
-use super::files::{self, FileError, Root};
+use crate::files::{self, FileError, Root};
 use pigeonair_appliance::crypt::random_secret;
 
 /// Where the secrets live on the node.

@@ -129,7 +129,7 @@ pub fn set_state(dn: &str, state: &str) -> Result<(), ReplicaError> {
 /// The cluster as this node's directory has it; empty when slapd is not running here yet (a
 /// first install, or a join before its replica exists).
 pub fn cluster_view() -> Result<ClusterView, ReplicaError> {
-    if !std::path::Path::new(super::slapd::LDAPI_SOCKET).exists() {
+    if !std::path::Path::new(crate::slapd::LDAPI_SOCKET).exists() {
         return Ok(ClusterView::default());
     }
     let Ok(mut conn) = connect() else {
