@@ -689,3 +689,88 @@ fn a_node_joins_under_load_and_no_message_is_lost_or_doubled_and_no_login_fails(
     }
     assert_eq!(seen.len(), expected.len(), "messages nobody sent");
 }
+
+/// `dig @203.0.113.11 NAME A +short` from the client, sorted.
+fn dig(lab: &LabCli, name: &str) -> Vec<String> {
+    let out = lab.client(&[
+        "dig",
+        "@203.0.113.11",
+        name,
+        "A",
+        "+short",
+        "+time=1",
+        "+tries=1",
+    ]);
+    let mut v: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_dns_balanced_cluster_answers_with_a_joined_node_once_it_is_active() {
+    if !lab_host_ready("dns_cluster_grows") {
+        return;
+    }
+    assert!(
+        pigeonair_host::find_tool("dig").is_some(),
+        "dig is missing: install bind9-dnsutils (scripts/host-setup does)"
+    );
+    let lab = LabCli::new(lab_bin(), "t-dnsgrow");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--bare", "--nodes", "3"]);
+    let answers = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../appliance/core/examples/single-box.toml"
+    ))
+    .unwrap()
+    .replace("balancer = \"none\"", "balancer = \"dns\"");
+    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &answers);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = "mx.pigeon.example.com";
+    wait_for("node1 in the answers", Duration::from_secs(30), || {
+        dig(&lab, name) == ["203.0.113.11"]
+    });
+    let node2 = join_answers(&token(&lab, &[]), |a| {
+        a.replace("mx3", "mx2")
+            .replace("203.0.113.13", "203.0.113.12")
+            .replace("10.42.0.13", "10.42.0.12")
+    });
+    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &node2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let two = wait_for("node2 in the answers", Duration::from_secs(30), || {
+        dig(&lab, name).len() == 2
+    });
+    // node3: pigeonair-install returns once the node marked itself active.
+    let out = lab.exec_with_input(
+        "node3",
+        "pigeonair-install --answers -",
+        &join_answers(&token(&lab, &[]), |a| a),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let three = wait_for("node3 in the answers", Duration::from_secs(30), || {
+        dig(&lab, name) == ["203.0.113.11", "203.0.113.12", "203.0.113.13"]
+    });
+    eprintln!(
+        "DNS answers: node2 {} ms, node3 {} ms after becoming active",
+        two.as_millis(),
+        three.as_millis()
+    );
+    let list = stdout(&lab.exec("node1", &["cat", "/etc/pigeonair/balancer.toml"]));
+    assert!(list.contains("mx3.example.com"), "{list}");
+}

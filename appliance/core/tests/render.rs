@@ -26,7 +26,11 @@ fn view() -> ClusterView {
         private: Some(format!("10.42.0.1{i}").parse().unwrap()),
         public: Some(format!("203.0.113.1{i}").parse().unwrap()),
         state: "active".into(),
-        roles: Vec::new(),
+        roles: if i == 1 {
+            vec!["provider".into(), "ca".into()]
+        } else {
+            Vec::new()
+        },
     }))
 }
 

@@ -1,6 +1,7 @@
 //! Files this node derives from the cluster view (`ou=nodes`), kept in step by pigeonaird
-//! whenever the directory changes: today /etc/hosts (peers by their private addresses, which is
-//! how `mailHost` names resolve). The content comes from the same renderer the installer uses,
+//! whenever the directory changes: /etc/hosts (peers by their private addresses, which is how
+//! `mailHost` names resolve) and, on the node running a DNS balancer, its balancer.toml (the
+//! active nodes). The content comes from the same renderer the installer uses,
 //! so an install run afterwards finds nothing to change.
 
 use std::time::Duration;
@@ -79,7 +80,8 @@ pub fn reconcile() -> Result<Vec<String>, String> {
         pigeonair_appliance::parse_answers(&text).map_err(|e| format!("{SAVED_ANSWERS}: {e}"))?;
     let view = cluster_view()?;
     let mut wrote = Vec::new();
-    for file in [hosts(&plan, &view)] {
+    let balancer = pigeonair_appliance::render::balancer::render(&plan, &view);
+    for file in std::iter::once(hosts(&plan, &view)).chain(balancer) {
         if put(&file)? {
             wrote.push(file.path.clone());
         }

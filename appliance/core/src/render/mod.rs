@@ -2,6 +2,7 @@
 //! node needs, with owner, mode and the unit that reads them. Apply compares these with the
 //! node and writes only what differs.
 
+pub mod balancer;
 pub mod direct_routing;
 pub mod dovecot;
 pub mod firewall;
@@ -135,6 +136,7 @@ pub fn render_all(plan: &Plan, secrets: &Secrets, view: &ClusterView) -> Vec<Ren
     files.extend(slapd::render(plan));
     files.extend(postfix::render(plan, secrets));
     files.extend(dovecot::render(plan, secrets));
+    files.extend(balancer::render(plan, view));
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }

@@ -1,0 +1,58 @@
+//! The balancer's file is a contract: what the appliance renders for a DNS-balanced cluster
+//! (`pigeonair_appliance::render::balancer`) must parse here, with the active nodes only.
+
+use pigeonair_appliance::cluster::{ClusterView, NodeView};
+use pigeonair_appliance::parse_answers;
+use pigeonair_appliance::render::balancer::{BALANCER_TOML, render};
+use pigeonair_balancer::config::{Config, Mode};
+
+fn view() -> ClusterView {
+    let node = |i: u8, state: &str, roles: &[&str]| NodeView {
+        hostname: format!("mx{i}.example.com"),
+        private: Some(format!("10.42.0.1{i}").parse().unwrap()),
+        public: Some(format!("203.0.113.1{i}").parse().unwrap()),
+        state: state.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    };
+    ClusterView::new([
+        node(1, "active", &["provider", "ca"]),
+        node(2, "active", &[]),
+        node(3, "joining", &[]),
+    ])
+}
+
+#[test]
+fn the_appliances_dns_balancer_file_parses_with_the_active_nodes() {
+    let plan = parse_answers(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/dns.toml"
+    ))
+    .unwrap();
+    let file = render(&plan, &view()).expect("the provider of a DNS cluster runs the balancer");
+    assert_eq!(file.path, BALANCER_TOML);
+    let config = Config::parse(&file.contents).unwrap_or_else(|e| panic!("{e}\n{}", file.contents));
+    let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["mx1.example.com", "mx2.example.com"]);
+    let Mode::Dns(dns) = &config.mode else {
+        panic!("not DNS: {:?}", config.mode)
+    };
+    assert_eq!(dns.zone, "pigeon.example.com");
+    assert_eq!(dns.listen, vec!["203.0.113.11:53".parse().unwrap()]);
+    assert_eq!(dns.mx_domains, vec!["example.com".to_string()]);
+}
+
+#[test]
+fn only_the_provider_of_a_dns_cluster_runs_the_balancer() {
+    let dns = parse_answers(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/dns.toml"
+    ))
+    .unwrap();
+    let mut replica = dns.clone();
+    replica.hostname = pigeonair_appliance::types::Fqdn::try_new("mx2.example.com").unwrap();
+    assert!(render(&replica, &view()).is_none());
+    let single = parse_answers(include_str!(
+        "../../appliance/core/examples/single-box.toml"
+    ))
+    .unwrap();
+    assert!(render(&single, &view()).is_none());
+    assert!(render(&dns, &ClusterView::default()).is_none());
+}
