@@ -15,6 +15,7 @@
 //! `pigeonair-tests`) drive those binaries.
 #![forbid(unsafe_code)]
 
+mod add;
 pub mod cgroup;
 mod down;
 pub mod names;

@@ -110,8 +110,39 @@ impl Lab {
             self.name,
             t.elapsed().as_secs_f64()
         );
+        self.boot(plan, &plan.nodes, state, boot_timeout, cancel, out)?;
+        if let (Some(answers), Some(node1)) = (&opts.answers, plan.nodes.first()) {
+            cancel.check()?;
+            self.install(state, &node1.name.to_string(), answers, out)?;
+            // The other nodes join the way an operator joins them: a token from node1's
+            // pigeonctl, and pigeonair-install with join answers on the new node.
+            for (i, node) in plan.nodes.iter().enumerate().skip(1) {
+                cancel.check()?;
+                let token = self.token(state, &node1.name.to_string())?;
+                let join = join_answers(answers, node, i + 1, &token);
+                self.install(state, &node.name.to_string(), &join, out)?;
+            }
+        }
+        Ok(self.status_of(state))
+    }
+
+    /// Seeds, launches and waits for `nodes` (of `plan`), recording each in `state`.
+    pub(super) fn boot(
+        &self,
+        plan: &LabPlan,
+        nodes: &[plan::NodePlan],
+        state: &mut LabState,
+        boot_timeout: Duration,
+        cancel: &Cancel,
+        out: &mut dyn Write,
+    ) -> Result<(), LabError> {
+        let save = |state: &LabState| {
+            state
+                .save(&self.dirs, &self.name)
+                .map_err(io_err(&self.dirs.state_file(&self.name)))
+        };
         let mut children = Vec::new();
-        for node in &plan.nodes {
+        for node in nodes {
             cancel.check()?;
             let dir = self.dirs.node(&self.name, node.name);
             let upper = dir.join("upper");
@@ -127,7 +158,7 @@ impl Lab {
             children.push(child);
         }
         let deadline = Instant::now() + boot_timeout;
-        for (node, mut child) in plan.nodes.iter().zip(children) {
+        for (node, mut child) in nodes.iter().zip(children) {
             let console = || {
                 let log = self.dirs.node(&self.name, node.name).join("console.log");
                 host::last_lines(
@@ -168,23 +199,11 @@ impl Lab {
             }
             let _ = writeln!(out, "{}: {}", node.name, system.describe());
         }
-        if let (Some(answers), Some(node1)) = (&opts.answers, plan.nodes.first()) {
-            cancel.check()?;
-            self.install(state, &node1.name.to_string(), answers, out)?;
-            // The other nodes join the way an operator joins them: a token from node1's
-            // pigeonctl, and pigeonair-install with join answers on the new node.
-            for (i, node) in plan.nodes.iter().enumerate().skip(1) {
-                cancel.check()?;
-                let token = self.token(state, &node1.name.to_string())?;
-                let join = join_answers(answers, node, i + 1, &token);
-                self.install(state, &node.name.to_string(), &join, out)?;
-            }
-        }
-        Ok(self.status_of(state))
+        Ok(())
     }
 
     /// A one-time join token made by `node`'s `pigeonctl node token`.
-    fn token(&self, state: &LabState, node: &str) -> Result<String, LabError> {
+    pub(super) fn token(&self, state: &LabState, node: &str) -> Result<String, LabError> {
         let leader = self
             .leader_in(state, node)
             .ok_or_else(|| LabError::NodeDown {
@@ -199,7 +218,7 @@ impl Lab {
 
     /// Runs `pigeonair-install --answers -` in `node`, the answers on its standard input (a
     /// clear-text password never touches the node's disk), its output shown as it goes.
-    fn install(
+    pub(super) fn install(
         &self,
         state: &LabState,
         node: &str,

@@ -721,53 +721,31 @@ fn a_dns_balanced_cluster_answers_with_a_joined_node_once_it_is_active() {
     );
     let lab = LabCli::new(lab_bin(), "t-dnsgrow");
     lab.run(&["down"]);
-    lab.ok(&["up", "--bare", "--nodes", "3"]);
     let answers = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../appliance/core/examples/single-box.toml"
     ))
     .unwrap()
     .replace("balancer = \"none\"", "balancer = \"dns\"");
-    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &answers);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let file = std::env::temp_dir().join(format!("t-dnsgrow-{}.toml", std::process::id()));
+    std::fs::write(&file, &answers).unwrap();
+    // node1 installed with a DNS balancer, node2 joined by `up`.
+    lab.ok(&["up", "--nodes", "2", "--answers", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
     let name = "mx.pigeon.example.com";
-    wait_for("node1 in the answers", Duration::from_secs(30), || {
-        dig(&lab, name) == ["203.0.113.11"]
-    });
-    let node2 = join_answers(&token(&lab, &[]), |a| {
-        a.replace("mx3", "mx2")
-            .replace("203.0.113.13", "203.0.113.12")
-            .replace("10.42.0.13", "10.42.0.12")
-    });
-    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &node2);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let two = wait_for(
+        "node1 and node2 in the answers",
+        Duration::from_secs(30),
+        || dig(&lab, name) == ["203.0.113.11", "203.0.113.12"],
     );
-    let two = wait_for("node2 in the answers", Duration::from_secs(30), || {
-        dig(&lab, name).len() == 2
-    });
-    // node3: pigeonair-install returns once the node marked itself active.
-    let out = lab.exec_with_input(
-        "node3",
-        "pigeonair-install --answers -",
-        &join_answers(&token(&lab, &[]), |a| a),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // node3 added to the running lab and joined: `add` returns once it marked itself active.
+    let added = lab.ok(&["add"]);
+    assert!(added.contains("node3: join: joined cluster"), "{added}");
     let three = wait_for("node3 in the answers", Duration::from_secs(30), || {
         dig(&lab, name) == ["203.0.113.11", "203.0.113.12", "203.0.113.13"]
     });
     eprintln!(
-        "DNS answers: node2 {} ms, node3 {} ms after becoming active",
+        "DNS answers: node1 and node2 {} ms after up, node3 {} ms after becoming active",
         two.as_millis(),
         three.as_millis()
     );

@@ -78,6 +78,19 @@ enum Cmd {
         #[arg(long)]
         debs: Option<PathBuf>,
     },
+    /// Boot more nodes into the running lab and join them to node1's cluster (a token from
+    /// node1's pigeonctl, join answers, pigeonair-install on each new node).
+    Add {
+        /// How many nodes.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Leave them as fresh boxes (to join by hand, or from the installer's screens).
+        #[arg(long)]
+        bare: bool,
+        /// Seconds each node may take to boot.
+        #[arg(long, default_value_t = 60)]
+        boot_timeout: u64,
+    },
     /// Stop every node and remove everything the lab made (running it twice is fine).
     Down,
 }
@@ -169,6 +182,24 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
         Cmd::Exec { node, command } => return Ok(pass_through(lab.exec_command(&node, &command)?)),
         Cmd::Client { command } => return Ok(pass_through(lab.client_command(&command)?)),
         Cmd::Refresh { debs } => lab.refresh(&debs.unwrap_or_else(default_debs), &mut out)?,
+        Cmd::Add {
+            count,
+            bare,
+            boot_timeout,
+        } => {
+            let cancel = Cancel::on_signals().map_err(|source| LabError::Io {
+                path: "signal handlers".into(),
+                source,
+            })?;
+            let status = lab.add(
+                count,
+                bare,
+                Duration::from_secs(boot_timeout),
+                &cancel,
+                &mut out,
+            )?;
+            print!("{}", status.render());
+        }
         Cmd::Down => lab.down(&mut out)?,
     }
     let _ = out.flush();
