@@ -752,3 +752,87 @@ fn a_dns_balanced_cluster_answers_with_a_joined_node_once_it_is_active() {
     let list = stdout(&lab.exec("node1", &["cat", "/etc/pigeonair/balancer.toml"]));
     assert!(list.contains("mx3.example.com"), "{list}");
 }
+
+#[test]
+fn a_join_interrupted_on_either_side_converges_when_run_again() {
+    if !lab_host_ready("interrupted_join") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-rejoin");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "1"]);
+    lab.ok(&["add", "--bare"]);
+    let answers = join_answers(&token(&lab, &[]), |a| {
+        a.replace("mx3", "mx2")
+            .replace("203.0.113.13", "203.0.113.12")
+            .replace("10.42.0.13", "10.42.0.12")
+    });
+    let out = lab.exec_with_input("node2", "cat > /root/join.toml", &answers);
+    assert!(out.status.success());
+    // The joining node's install killed at different moments: before, during and after the
+    // member's answer, in the middle of the replica's install.
+    let mut outcomes = Vec::new();
+    for ms in [150, 400, 800, 1500, 2500] {
+        let out = lab.exec(
+            "node2",
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "timeout -s KILL {:.2} pigeonair-install --answers /root/join.toml",
+                    f64::from(ms) / 1000.0
+                ),
+            ],
+        );
+        outcomes.push((ms, out.status.code()));
+    }
+    eprintln!("killed installs (ms, exit code): {outcomes:?}");
+    // The member's control plane killed just before the join: the joining node waits for it.
+    let out = lab.exec("node1", &["systemctl", "kill", "-s", "KILL", "pigeonaird"]);
+    assert!(out.status.success());
+    let out = lab.exec(
+        "node2",
+        &["pigeonair-install", "--answers", "/root/join.toml"],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = lab.exec(
+        "node2",
+        &["pigeonair-install", "--answers", "/root/join.toml"],
+    );
+    assert!(stdout(&again).contains("0 changed"), "{}", stdout(&again));
+    let states = ldap(
+        &lab,
+        "node1",
+        "ou=nodes,o=pigeonair",
+        "(objectClass=pigeonairNode)",
+        &["pigeonairNodeState"],
+    );
+    assert_eq!(
+        states.matches("pigeonairNodeState: active").count(),
+        2,
+        "{states}"
+    );
+    // It serves mail: a message for postmaster (on node1) sent to node2.
+    let out = lab.client(&[
+        "swaks",
+        "--server",
+        "203.0.113.12",
+        "--timeout",
+        "20",
+        "--to",
+        "postmaster@example.com",
+        "--from",
+        "sender@client.example",
+        "--header",
+        "Subject: after the interrupted join",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    wait_for("the message on node1", Duration::from_secs(30), || {
+        count_on(&lab, "node1", "after the interrupted join") == 1
+    });
+}
