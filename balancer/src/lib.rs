@@ -7,7 +7,9 @@
 //! [`ipvs::socket`] (netlink IO), [`probe`] (the checks' TCP/TLS dialogues) and [`daemon`].
 #![forbid(unsafe_code)]
 
-pub mod config;
+/// The balancer's file, `/etc/pigeonair/balancer.toml`: the contract, kept beside the plan in
+/// `pigeonair-appliance` so its types (forwarding, problems) exist once.
+pub use pigeonair_appliance::balancer_config as config;
 pub mod daemon;
 pub mod desired;
 pub mod dns;

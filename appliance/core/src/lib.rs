@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod answers;
+pub mod balancer_config;
 pub mod cluster;
 pub mod crypt;
 pub mod directory;

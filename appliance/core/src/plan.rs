@@ -128,8 +128,12 @@ impl Balancer {
     }
 }
 
-/// How an IPVS balancer passes a connection to a node (ipvsadm's `-m` and `-g`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How an IPVS balancer passes a connection to a node (ipvsadm's `-m`, `-g` and `-i`;
+/// `IP_VS_CONN_F_*`). The answers file offers `nat` and `dr`; a hand-written balancer.toml may
+/// also say `tunnel`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Forwarding {
     /// NAT (masquerading): the balancer rewrites the destination to the node's address, and
@@ -139,6 +143,9 @@ pub enum Forwarding {
     /// address on the shared public link; the node accepts it for the VIP and replies to the
     /// client directly.
     Dr,
+    /// IP-in-IP tunnelling: the balancer encapsulates the packet to the node, which replies
+    /// directly.
+    Tunnel,
 }
 
 impl Forwarding {
@@ -147,6 +154,7 @@ impl Forwarding {
         match self {
             Forwarding::Nat => "nat",
             Forwarding::Dr => "dr",
+            Forwarding::Tunnel => "tunnel",
         }
     }
 }

@@ -85,6 +85,7 @@ fn balancer(b: &Balancer) -> String {
             match forwarding {
                 Forwarding::Dr => "direct routing",
                 Forwarding::Nat => "NAT",
+                Forwarding::Tunnel => "IP-in-IP tunnelling",
             }
         ),
     }

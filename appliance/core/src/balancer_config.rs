@@ -66,17 +66,8 @@ pub struct IpvsSettings {
     pub remove_after: Duration,
 }
 
-/// IPVS forwarding method (`IP_VS_CONN_F_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Forwarding {
-    /// Masquerading: the balancer rewrites the destination; replies return through it.
-    Nat,
-    /// Direct routing: same frame, new MAC; nodes hold the VIP without answering ARP for it.
-    Dr,
-    /// IP-in-IP tunnelling.
-    Tunnel,
-}
+/// IPVS forwarding method: the plan's (one type for the answers file and this file).
+pub use crate::plan::Forwarding;
 
 /// `[dns]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -190,14 +181,8 @@ impl Config {
     }
 }
 
-/// One problem with a field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The field, e.g. `ipvs.scheduler` or `node[2].address`.
-    pub field: String,
-    /// What is wrong and what to do.
-    pub message: String,
-}
+/// One problem with a field (`ipvs.scheduler`, `node[2].address`): the answers file's type.
+pub use crate::answers::Problem;
 
 /// Every problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -750,8 +735,8 @@ mod example_tests {
     #[test]
     fn shipped_examples_parse() {
         for text in [
-            include_str!("../examples/balancer-ipvs.toml"),
-            include_str!("../examples/balancer-dns.toml"),
+            include_str!("../../../balancer/examples/balancer-ipvs.toml"),
+            include_str!("../../../balancer/examples/balancer-dns.toml"),
         ] {
             Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
         }
