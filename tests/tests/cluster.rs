@@ -835,4 +835,49 @@ fn a_join_interrupted_on_either_side_converges_when_run_again() {
     wait_for("the message on node1", Duration::from_secs(30), || {
         count_on(&lab, "node1", "after the interrupted join") == 1
     });
+
+    // The provider's slapd restarting during a join delays it and does not break it.
+    lab.ok(&["add", "--bare"]);
+    let answers3 = join_answers(&token(&lab, &[]), |a| a);
+    let lab = std::sync::Arc::new(lab);
+    let joining = {
+        let lab = lab.clone();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let out = lab.exec_with_input("node3", "pigeonair-install --answers -", &answers3);
+            (out, t.elapsed())
+        })
+    };
+    for pause in [300, 1500] {
+        std::thread::sleep(Duration::from_millis(pause));
+        let out = lab.exec("node1", &["systemctl", "restart", "slapd"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (out, took) = joining.join().unwrap();
+    assert!(
+        out.status.success(),
+        "join while the provider restarted: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "join with the provider's slapd restarted twice: {:.1} s",
+        took.as_secs_f64()
+    );
+    let states = ldap(
+        &lab,
+        "node3",
+        "ou=nodes,o=pigeonair",
+        "(objectClass=pigeonairNode)",
+        &["pigeonairNodeState"],
+    );
+    assert_eq!(
+        states.matches("pigeonairNodeState: active").count(),
+        3,
+        "{states}"
+    );
 }

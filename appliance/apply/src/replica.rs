@@ -106,14 +106,28 @@ pub fn wait_for_services(
 /// Sets the node's state (on a replica the write goes on to the provider), then waits until the
 /// replica shows it.
 pub fn set_state(dn: &str, state: &str) -> Result<(), ReplicaError> {
-    let mut conn = connect()?;
-    conn.modify(
-        dn,
-        vec![Mod::Replace(
-            "pigeonairNodeState".to_owned(),
-            value_set(&[state]),
-        )],
-    )?;
+    // The write goes on to the provider: while it restarts the write fails, and is tried
+    // again for a while rather than leaving the node joining.
+    let started = Instant::now();
+    loop {
+        let attempt = connect().and_then(|mut conn| {
+            Ok(conn.modify(
+                dn,
+                vec![Mod::Replace(
+                    "pigeonairNodeState".to_owned(),
+                    value_set(&[state]),
+                )],
+            )?)
+        });
+        match attempt {
+            Ok(()) => break,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                log::debug!("set {dn} {state}: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let started = Instant::now();
     while node_state(dn)?.as_deref() != Some(state) {
         if started.elapsed() > Duration::from_secs(30) {

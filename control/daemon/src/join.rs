@@ -86,11 +86,27 @@ impl LocalCluster {
     }
 }
 
+/// How long a join waits for this node's slapd (restarting, say) before it gives up.
+const DIRECTORY_PATIENCE: Duration = Duration::from_secs(30);
+
 fn connect() -> Result<Connection, Refusal> {
-    let mut conn =
-        Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(ldap("connect"))?;
-    conn.bind(&Credentials::LocalRoot).map_err(ldap("bind"))?;
-    Ok(conn)
+    let started = std::time::Instant::now();
+    loop {
+        let attempt =
+            Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).and_then(|mut c| {
+                c.bind(&Credentials::LocalRoot)?;
+                Ok(c)
+            });
+        match attempt {
+            Ok(conn) => return Ok(conn),
+            // A directory that is restarting delays the join rather than failing it.
+            Err(e) if started.elapsed() < DIRECTORY_PATIENCE => {
+                log::debug!("join: the directory is not answering ({e}); trying again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(ldap("connect")(e)),
+        }
+    }
 }
 
 fn search(
