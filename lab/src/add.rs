@@ -22,23 +22,7 @@ impl Lab {
         let mut state = self
             .state()?
             .ok_or_else(|| LabError::NotUp(self.name.clone()))?;
-        let status = self.status_of(&state);
-        let down: Vec<&str> = status
-            .nodes
-            .iter()
-            .filter(|n| n.leader_pid.is_none())
-            .map(|n| n.name.as_str())
-            .collect();
-        if !down.is_empty() || (state.nodes.len() as u32) < state.node_count {
-            return Err(LabError::PartlyUp {
-                lab: self.name.clone(),
-                down: if down.is_empty() {
-                    "its up was interrupted".into()
-                } else {
-                    down.join(", ")
-                },
-            });
-        }
+        self.require_whole(&state)?;
         let before = state.node_count;
         let plan = LabPlan::new(self.name.clone(), before + count)?;
         let new = &plan.nodes[before as usize..];

@@ -11,23 +11,8 @@ impl Lab {
         host::require_tools(LAB_TOOLS)?;
         let _lock = self.lock()?;
         if let Some(state) = self.state()? {
+            self.require_whole(&state)?;
             let status = self.status_of(&state);
-            let down: Vec<&str> = status
-                .nodes
-                .iter()
-                .filter(|n| n.leader_pid.is_none())
-                .map(|n| n.name.as_str())
-                .collect();
-            if !down.is_empty() || (state.nodes.len() as u32) < state.node_count {
-                return Err(LabError::PartlyUp {
-                    lab: self.name.clone(),
-                    down: if down.is_empty() {
-                        "its up was interrupted".into()
-                    } else {
-                        down.join(", ")
-                    },
-                });
-            }
             if state.node_count != opts.nodes {
                 return Err(LabError::OtherSize {
                     lab: self.name.clone(),
@@ -202,14 +187,41 @@ impl Lab {
         Ok(())
     }
 
-    /// A one-time join token made by `node`'s `pigeonctl node token`.
-    pub(super) fn token(&self, state: &LabState, node: &str) -> Result<String, LabError> {
-        let leader = self
-            .leader_in(state, node)
+    /// The leader PID of `node`, which must be running.
+    pub(super) fn running_leader(&self, state: &LabState, node: &str) -> Result<u32, LabError> {
+        self.leader_in(state, node)
             .ok_or_else(|| LabError::NodeDown {
                 lab: self.name.clone(),
                 node: node.to_owned(),
-            })?;
+            })
+    }
+
+    /// Fails unless every node of `state` is running (an `up` that was interrupted, or a node
+    /// that stopped, is reported by name).
+    pub(super) fn require_whole(&self, state: &LabState) -> Result<(), LabError> {
+        let status = self.status_of(state);
+        let down: Vec<&str> = status
+            .nodes
+            .iter()
+            .filter(|n| n.leader_pid.is_none())
+            .map(|n| n.name.as_str())
+            .collect();
+        if !down.is_empty() || (state.nodes.len() as u32) < state.node_count {
+            return Err(LabError::PartlyUp {
+                lab: self.name.clone(),
+                down: if down.is_empty() {
+                    "its up was interrupted".into()
+                } else {
+                    down.join(", ")
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// A one-time join token made by `node`'s `pigeonctl node token`.
+    pub(super) fn token(&self, state: &LabState, node: &str) -> Result<String, LabError> {
+        let leader = self.running_leader(state, node)?;
         let mut cmd = node::nsenter(leader);
         cmd.args(["pigeonctl", "node", "token", "--ttl", "10m"]);
         let out = pigeonair_host::run(&mut cmd)?;
@@ -226,12 +238,7 @@ impl Lab {
         out: &mut dyn Write,
     ) -> Result<(), LabError> {
         use std::io::{BufRead, BufReader};
-        let leader = self
-            .leader_in(state, node)
-            .ok_or_else(|| LabError::NodeDown {
-                lab: self.name.clone(),
-                node: node.to_owned(),
-            })?;
+        let leader = self.running_leader(state, node)?;
         let mut cmd = node::nsenter(leader);
         cmd.args(["pigeonair-install", "--answers", "-"])
             .stdin(std::process::Stdio::piped())

@@ -191,3 +191,22 @@ impl Drop for LabCli {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Waits until `ok` holds, checking every 50 ms, and returns how long it took; panics naming
+/// `what` after `limit` (a bound for a loaded machine: the measured time is what to report).
+pub fn wait_until(
+    what: &str,
+    limit: std::time::Duration,
+    mut ok: impl FnMut() -> bool,
+) -> std::time::Duration {
+    let t = std::time::Instant::now();
+    while !ok() {
+        assert!(
+            t.elapsed() < limit,
+            "{what}: not within {} s",
+            limit.as_secs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    t.elapsed()
+}

@@ -6,9 +6,9 @@
 //! out of the MX target's answer, and starting it again brings it back.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout, wait_until};
 
 const DNS: &str = "203.0.113.11";
 
@@ -91,19 +91,6 @@ fn block_port(lab: &LabCli, port: u16, on: bool) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !f() {
-        assert!(
-            t.elapsed() < limit,
-            "{what}: not within {} s",
-            limit.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    t.elapsed()
 }
 
 #[test]

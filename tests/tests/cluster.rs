@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use pigeonair_tests::clients::mailclient;
-use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout};
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout, wait_until as wait_for};
 
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 const PASSWORD: &str = "a-user-password";
@@ -35,19 +35,6 @@ fn ldap(lab: &LabCli, node: &str, base: &str, filter: &str, attrs: &[&str]) -> S
         String::from_utf8_lossy(&out.stderr)
     );
     stdout(&out)
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !ok() {
-        assert!(
-            t.elapsed() < limit,
-            "{what}: not within {} s",
-            limit.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    t.elapsed()
 }
 
 /// Messages whose file contains `needle`, per node.
@@ -78,6 +65,38 @@ fn token(lab: &LabCli, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout(&out).trim().to_owned()
+}
+
+/// On bare nodes: node1 installed from the example answers, node2 joined with a token.
+fn install_and_join_node2(lab: &LabCli) {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../appliance/core/examples/single-box.toml"
+    ))
+    .unwrap();
+    let node2 = |token: &str| {
+        join_answers(token, |a| {
+            a.replace("mx3", "mx2")
+                .replace("203.0.113.13", "203.0.113.12")
+                .replace("10.42.0.13", "10.42.0.12")
+        })
+    };
+    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &example);
+    assert!(
+        out.status.success(),
+        "node1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lab.exec_with_input(
+        "node2",
+        "pigeonair-install --answers -",
+        &node2(&token(lab, &[])),
+    );
+    assert!(
+        out.status.success(),
+        "node2: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// What the cluster and node3 hold, to show a refused join changed neither.
@@ -112,28 +131,7 @@ fn join_refusals_name_the_problem_and_change_nothing_on_either_side() {
     lab.run(&["down"]);
     // node1 installed, node2 joined through a token, node3 a fresh box.
     lab.ok(&["up", "--bare", "--nodes", "3"]);
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../appliance/core/examples/single-box.toml"
-    ))
-    .unwrap();
-    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &example);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let node2 = join_answers(&token(&lab, &[]), |a| {
-        a.replace("mx3", "mx2")
-            .replace("203.0.113.13", "203.0.113.12")
-            .replace("10.42.0.13", "10.42.0.12")
-    });
-    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &node2);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_and_join_node2(&lab);
     let install =
         |answers: &str| lab.exec_with_input("node3", "pigeonair-install --answers -", answers);
     let used = token(&lab, &[]);
@@ -519,28 +517,7 @@ fn a_node_joins_under_load_and_no_message_is_lost_or_doubled_and_no_login_fails(
     let lab = Arc::new(LabCli::new(lab_bin(), "t-grow"));
     lab.run(&["down"]);
     lab.ok(&["up", "--bare", "--nodes", "3"]);
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../appliance/core/examples/single-box.toml"
-    ))
-    .unwrap();
-    let out = lab.exec_with_input("node1", "pigeonair-install --answers -", &example);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let node2 = join_answers(&token(&lab, &[]), |a| {
-        a.replace("mx3", "mx2")
-            .replace("203.0.113.13", "203.0.113.12")
-            .replace("10.42.0.13", "10.42.0.12")
-    });
-    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &node2);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    install_and_join_node2(&lab);
     for (user, home) in [("u1", "mx1"), ("u2", "mx2")] {
         let out = lab.exec_with_input(
             "node1",
