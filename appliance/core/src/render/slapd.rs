@@ -55,7 +55,10 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
 /// On a node that joined, the database is a syncrepl consumer of the provider
 /// (refreshAndPersist over StartTLS, certificates checked both ways), its root DN is an identity
 /// nobody can bind as (so local root's writes are not applied to the replica alone: they are
-/// referred), and the chain overlay forwards those writes to the provider as this node.
+/// referred), and the chain overlay forwards those writes to the provider as this node. A
+/// replica does not fsync each write (`olcDbNoSync`): LMDB stays consistent after a crash and
+/// whatever the last moments lost comes again from the provider, while the first copy of a
+/// large directory goes several times faster.
 fn config_ldif(plan: &Plan) -> RenderedFile {
     let admins = format!("dn.children=\"{ADMINS_DN}\"");
     let nodes = format!("dn.children=\"{NODES_DN}\"");
@@ -70,7 +73,8 @@ fn config_ldif(plan: &Plan) -> RenderedFile {
             format!(
                 "olcSyncrepl: {{0}}rid=001 provider=ldap://{provider}/ bindmethod=sasl saslmech=EXTERNAL \
                  starttls=critical {tls} searchbase=\"{BASE_DN}\" type=refreshAndPersist \
-                 retry=\"1 +\" timeout=10 network-timeout=5\nolcUpdateRef: ldap://{provider}/\n"
+                 retry=\"1 +\" timeout=10 network-timeout=5\nolcUpdateRef: ldap://{provider}/\n\
+                 olcDbNoSync: TRUE\n"
             ),
             format!(
                 r#"
