@@ -37,6 +37,19 @@ fn ldap(lab: &LabCli, node: &str, base: &str, filter: &str, attrs: &[&str]) -> S
     stdout(&out)
 }
 
+/// How many nodes `node`'s replica has as active.
+fn active_nodes(lab: &LabCli, node: &str) -> usize {
+    ldap(
+        lab,
+        node,
+        "ou=nodes,o=pigeonair",
+        "(objectClass=pigeonairNode)",
+        &["pigeonairNodeState"],
+    )
+    .matches("pigeonairNodeState: active")
+    .count()
+}
+
 /// Messages whose file contains `needle`, per node.
 fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
     let out = lab.exec(
@@ -239,17 +252,10 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
 
     // Every node's replica knows three active nodes; node2 and node3 consume node1.
     for node in NODES {
-        let states = ldap(
-            &lab,
-            node,
-            "ou=nodes,o=pigeonair",
-            "(objectClass=pigeonairNode)",
-            &["pigeonairNodeState"],
-        );
         assert_eq!(
-            states.matches("pigeonairNodeState: active").count(),
+            active_nodes(&lab, node),
             3,
-            "{node}:\n{states}"
+            "active nodes in {node}'s replica"
         );
     }
     for node in ["node2", "node3"] {
@@ -782,17 +788,10 @@ fn a_join_interrupted_on_either_side_converges_when_run_again() {
         &["pigeonair-install", "--answers", "/root/join.toml"],
     );
     assert!(stdout(&again).contains("0 changed"), "{}", stdout(&again));
-    let states = ldap(
-        &lab,
-        "node1",
-        "ou=nodes,o=pigeonair",
-        "(objectClass=pigeonairNode)",
-        &["pigeonairNodeState"],
-    );
     assert_eq!(
-        states.matches("pigeonairNodeState: active").count(),
+        active_nodes(&lab, "node1"),
         2,
-        "{states}"
+        "active nodes in node1's replica"
     );
     // It serves mail: a message for postmaster (on node1) sent to node2.
     let out = lab.client(&[
@@ -845,16 +844,9 @@ fn a_join_interrupted_on_either_side_converges_when_run_again() {
         "join with the provider's slapd restarted twice: {:.1} s",
         took.as_secs_f64()
     );
-    let states = ldap(
-        &lab,
-        "node3",
-        "ou=nodes,o=pigeonair",
-        "(objectClass=pigeonairNode)",
-        &["pigeonairNodeState"],
-    );
     assert_eq!(
-        states.matches("pigeonairNodeState: active").count(),
+        active_nodes(&lab, "node3"),
         3,
-        "{states}"
+        "active nodes in node3's replica"
     );
 }
