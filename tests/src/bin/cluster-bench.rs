@@ -76,30 +76,26 @@ struct Tools {
     mail_bench: PathBuf,
 }
 
-/// `sh -c SCRIPT` in `node`; its standard output, or an error with what it said.
-fn sh(lab: &LabCli, node: &str, script: &str) -> anyhow::Result<String> {
-    let out = lab.exec(node, &["sh", "-c", script]);
+/// `out`'s standard output if `script` succeeded in `node`, or an error with what it said.
+fn checked(node: &str, script: &str, out: &Output) -> anyhow::Result<String> {
     anyhow::ensure!(
         out.status.success(),
         "{node}: `{script}` failed ({}): {}{}",
         out.status,
-        stdout(&out),
+        stdout(out),
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok(stdout(&out))
+    Ok(stdout(out))
+}
+
+/// `sh -c SCRIPT` in `node`; its standard output, or an error with what it said.
+fn sh(lab: &LabCli, node: &str, script: &str) -> anyhow::Result<String> {
+    checked(node, script, &lab.exec(node, &["sh", "-c", script]))
 }
 
 /// [`sh`] with `input` on the standard input.
 fn sh_in(lab: &LabCli, node: &str, script: &str, input: &str) -> anyhow::Result<String> {
-    let out = lab.exec_with_input(node, script, input);
-    anyhow::ensure!(
-        out.status.success(),
-        "{node}: `{script}` failed ({}): {}{}",
-        out.status,
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(stdout(&out))
+    checked(node, script, &lab.exec_with_input(node, script, input))
 }
 
 /// Copies the host file `from` into `node` as `to`.
