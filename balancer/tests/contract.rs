@@ -56,3 +56,55 @@ fn only_the_provider_of_a_dns_cluster_runs_the_balancer() {
     assert!(render(&single, &view()).is_none());
     assert!(render(&dns, &ClusterView::default()).is_none());
 }
+
+#[test]
+fn a_draining_node_stays_in_the_dns_balancers_file_drained() {
+    let plan = parse_answers(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/dns.toml"
+    ))
+    .unwrap();
+    let mut view = view();
+    view.nodes.get_mut("mx2.example.com").unwrap().state = "draining".into();
+    let file = render(&plan, &view).unwrap();
+    let config = Config::parse(&file.contents).unwrap_or_else(|e| panic!("{e}\n{}", file.contents));
+    let nodes: Vec<(&str, bool)> = config
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.drain))
+        .collect();
+    assert_eq!(
+        nodes,
+        [("mx1.example.com", false), ("mx2.example.com", true)],
+        "a draining node drained, a joining one not there"
+    );
+}
+
+#[test]
+fn an_ipvs_cluster_has_no_node_rendering_the_balancers_file() {
+    let plan = parse_answers(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/ipvs-dr.toml"
+    ))
+    .unwrap();
+    assert!(
+        render(&plan, &view()).is_none(),
+        "the nodes hold the VIP; the balancer is another box"
+    );
+}
+
+#[test]
+fn a_balancer_file_lists_no_node_that_is_still_joining() {
+    let plan = parse_answers(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/dns.toml"
+    ))
+    .unwrap();
+    let mut view = view();
+    for n in view.nodes.values_mut() {
+        n.state = "joining".into();
+    }
+    assert!(render(&plan, &view).is_none(), "nothing in service yet");
+    view.nodes.get_mut("mx1.example.com").unwrap().state = "drained".into();
+    let file = render(&plan, &view).expect("a drained node is still the balancer's to know");
+    let config = Config::parse(&file.contents).unwrap();
+    assert_eq!(config.nodes.len(), 1);
+    assert!(config.nodes[0].drain);
+}
