@@ -418,7 +418,7 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
         );
     }
     // A backend takes the proxy secret only from a peer, and a user's own password only from
-    // outside the private network.
+    // outside the private network (checked on 993, where proxies connect).
     let secret = stdout(&lab.exec(
         "node1",
         &[
@@ -451,7 +451,7 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
             "node1",
             &["sh", "-c", &format!(
                 "(sleep 1; printf 'a LOGIN u2@example.com {password}\\r\\n'; sleep 2; printf 'b LOGOUT\\r\\n') \
-                 | timeout 8 openssl s_client -quiet -starttls imap -connect 10.42.0.12:143 2>/dev/null"
+                 | timeout 8 openssl s_client -quiet -connect 10.42.0.12:993 2>/dev/null"
             )],
         ))
     };

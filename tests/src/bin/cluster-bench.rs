@@ -27,9 +27,11 @@
 //! Labs `bench-clustj` (small joins), `bench-clustl` (the large join) and `bench-clust` (the
 //! rest), one after the other, each taken down when done (lab names have at most 12
 //! characters). About 10 minutes on a 2-core machine, 2 without the 100,000 users.
+//! `--only imap` measures figure 4 alone, on a 2-node lab `bench-imap` (or `--lab NAME`), in
+//! about 15 s: for trying a change to the proxy.
 //!
 //! Run as root after `scripts/build`: `target/release/cluster-bench [--messages 1000]
-//! [--concurrency 4] [--rounds 3] [--skip-large]`.
+//! [--concurrency 4] [--rounds 3] [--skip-large] [--only imap [--lab NAME]]`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -37,7 +39,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use pigeonair_tests::support::{LabCli, stdout};
 
 #[derive(Parser)]
@@ -57,12 +59,27 @@ struct Args {
     /// Skip the join with 100,000 users in the directory.
     #[arg(long)]
     skip_large: bool,
+    /// Measure one figure alone, on a lab of its own.
+    #[arg(long, value_enum)]
+    only: Option<Figure>,
+    /// The lab of `--only` (at most 12 characters).
+    #[arg(long, default_value = LAB_ONLY, requires = "only")]
+    lab: String,
+}
+
+/// A figure `--only` measures alone.
+#[derive(Clone, Copy, ValueEnum)]
+enum Figure {
+    /// 4: IMAP LOGIN through the proxy against direct, on 2 nodes.
+    Imap,
 }
 
 /// The labs: joins with a small directory, the join with a large one, the other figures.
 const LAB_SMALL: &str = "bench-clustj";
 const LAB_LARGE: &str = "bench-clustl";
 const LAB_CLUSTER: &str = "bench-clust";
+/// The default lab of `--only`.
+const LAB_ONLY: &str = "bench-imap";
 /// Users in the large directory.
 const LARGE: usize = 100_000;
 const ANSWERS: &str = include_str!("../../../appliance/core/examples/single-box.toml");
@@ -915,6 +932,30 @@ fn imap(lab: &LabCli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Adds `users` (name, home node number), each with the password `password-of-NAME`, on node1,
+/// and waits until `replicas` have them.
+fn add_users(lab: &LabCli, users: &[(String, usize)], replicas: &[&str]) -> anyhow::Result<()> {
+    let script: String = users
+        .iter()
+        .map(|(u, home)| {
+            format!(
+                "echo password-of-{u} | pigeonctl user add {u}@example.com --node mx{home}.example.com --password-stdin >/dev/null || exit 1\n"
+            )
+        })
+        .collect();
+    sh(lab, "node1", &script)?;
+    wait_in_sync(lab, replicas, Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Figure 4 alone (`--only imap`), on a lab made by `up --nodes 2`.
+fn imap_only(lab: &LabCli) -> anyhow::Result<()> {
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "2"]);
+    add_users(lab, &[("imap".to_string(), 2)], &["node2"])?;
+    imap(lab)
+}
+
 /// Figures 1 (`up` wall time), 2, 3 and 4, on a lab made by `up --nodes 3`.
 fn cluster(lab: &LabCli, tools: &Tools, args: &Args) -> anyhow::Result<()> {
     lab.run(&["down"]);
@@ -940,16 +981,7 @@ fn cluster(lab: &LabCli, tools: &Tools, args: &Args) -> anyhow::Result<()> {
     let mut users = vec![("repl".to_string(), 1)];
     users.extend((1..=10).map(|i| (format!("r{i:02}"), 2)));
     users.extend([("burst".to_string(), 2), ("imap".to_string(), 2)]);
-    let script: String = users
-        .iter()
-        .map(|(u, home)| {
-            format!(
-                "echo password-of-{u} | pigeonctl user add {u}@example.com --node mx{home}.example.com --password-stdin >/dev/null || exit 1\n"
-            )
-        })
-        .collect();
-    sh(lab, "node1", &script)?;
-    wait_in_sync(lab, &["node2", "node3"], Duration::from_secs(30))?;
+    add_users(lab, &users, &["node2", "node3"])?;
     println!();
     replication(lab)?;
     println!();
@@ -980,6 +1012,13 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let started = Instant::now();
+    if let Some(Figure::Imap) = args.only {
+        let lab = LabCli::new(&tools.lab_bin, &args.lab);
+        imap_only(&lab)?;
+        lab.ok(&["down"]);
+        println!("\n(whole run {:.0} s)", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     {
         let lab = LabCli::new(&tools.lab_bin, LAB_SMALL);
         small_joins(&lab, &tools)?;
