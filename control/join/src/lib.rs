@@ -21,7 +21,8 @@ pub mod time;
 pub mod token;
 
 pub use messages::{
-    ClusterSettings, JoinRequest, JoinResponse, NodeStatus, Refusal, RefusalKind, csn_micros,
+    ClusterSettings, JoinRequest, JoinResponse, MovedNotice, NodeStatus, Refusal, RefusalKind,
+    csn_covers, csn_micros,
 };
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 

@@ -116,6 +116,29 @@ pub fn csn_micros(csn: &str) -> Option<u64> {
     Some(secs * 1_000_000 + micros)
 }
 
+/// What a mailbox's old home node tells each peer once a move has flipped `mailHost`
+/// (`POST /v1/moved`): once your directory has this change, drop what you cached of the user
+/// and retry the mail you hold, which now goes to the new home node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovedNotice {
+    /// The moved user's address.
+    pub user: String,
+    /// The old home node's `contextCSN` right after the flip.
+    pub context_csn: Vec<String>,
+}
+
+/// Whether a directory whose `contextCSN` values are `have` has every change up to `want`:
+/// for each provider (server id, the CSN's third field) in `want`, `have` holds a CSN of that
+/// provider at least as late. CSNs of one format compare as text.
+pub fn csn_covers(have: &[String], want: &[String]) -> bool {
+    let sid = |csn: &str| csn.split('#').nth(2).map(str::to_owned);
+    want.iter().all(|w| {
+        have.iter()
+            .any(|h| sid(h).is_some() && sid(h) == sid(w) && h.as_str() >= w.as_str())
+    })
+}
+
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -254,6 +277,24 @@ impl JoinRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_covers_a_change_when_each_provider_has_got_as_far() {
+        let csns = |v: &[&str]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let a1 = "20261201150000.000001Z#000000#001#000000";
+        let a2 = "20261201150000.000002Z#000000#001#000000";
+        let b1 = "20261201140000.000000Z#000000#002#000000";
+        assert!(csn_covers(&csns(&[a2]), &csns(&[a1])));
+        assert!(csn_covers(&csns(&[a1]), &csns(&[a1])));
+        assert!(!csn_covers(&csns(&[a1]), &csns(&[a2])), "behind");
+        assert!(
+            !csn_covers(&csns(&[b1]), &csns(&[a1])),
+            "another provider's CSN"
+        );
+        assert!(csn_covers(&csns(&[b1, a2]), &csns(&[a1, b1])));
+        assert!(!csn_covers(&[], &csns(&[a1])));
+        assert!(csn_covers(&csns(&[a1]), &[]), "nothing asked for");
+    }
 
     #[test]
     fn hostnames() {

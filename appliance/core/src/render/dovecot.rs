@@ -1,11 +1,16 @@
 //! Dovecot 2.4: one self-contained dovecot.conf (no conf.d): LDAP passdb and userdb, Maildir
 //! under /var/vmail owned by each user's uid, quota, IMAP, POP3, LMTP on the private address,
-//! and the SASL socket Postfix's submission service uses.
+//! doveadm's TCP service for mailbox moves on the private address, and the SASL socket Postfix's
+//! submission service uses.
 
 use super::template::fill;
 use super::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, RenderedFile, Secrets, Unit};
 use crate::directory::BASE_DN;
 use crate::plan::Plan;
+
+/// doveadm's TCP service, on the private address only: mailbox moves between nodes (dsync).
+pub const DOVEADM_PORT: u16 = 2727;
+const DOVEADM_PORT_TEXT: &str = "2727";
 
 const DOVECOT_CONF: &str = include_str!("../../templates/dovecot/dovecot.conf");
 
@@ -23,6 +28,8 @@ pub fn render(plan: &Plan, secrets: &Secrets) -> Vec<RenderedFile> {
         ("OUTSIDE_PRIVATE", outside.as_str()),
         ("FQDN", plan.hostname.as_str()),
         ("PROXY_SECRET", secrets.proxy.as_str()),
+        ("DOVEADM_PASSWORD", secrets.doveadm.as_str()),
+        ("DOVEADM_PORT", DOVEADM_PORT_TEXT),
         ("CLUSTER_CA", CLUSTER_CA_CERT),
         ("CLUSTER_CERT", CLUSTER_CERT),
         ("CLUSTER_KEY", CLUSTER_KEY),

@@ -1,5 +1,5 @@
 //! The node's own firewall table: the cluster's internal services (LMTP on 24, LDAP on 389,
-//! the control plane on 7443)
+//! doveadm for mailbox moves on 2727, the control plane on 7443)
 //! answer only on the private cluster interface and loopback. Linux accepts a packet for any
 //! of its addresses on any interface (the weak host model), so listening on the private
 //! address alone does not keep a public-side host with a route to it out. Only PigeonAir's own
@@ -27,12 +27,13 @@ delete table inet pigeonair
 table inet pigeonair {{
     chain input {{
         type filter hook input priority filter; policy accept;
-        tcp dport {{ 24, 389, {control} }} iifname != {{ \"lo\", \"{private}\" }} drop
+        tcp dport {{ 24, 389, {doveadm}, {control} }} iifname != {{ \"lo\", \"{private}\" }} drop
     }}
 }}
 ",
         private = plan.private.interface,
         control = CONTROL_PORT,
+        doveadm = super::dovecot::DOVEADM_PORT,
     );
     let unit = format!(
         "# Written by pigeonair-install.

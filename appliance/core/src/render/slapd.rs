@@ -182,6 +182,9 @@ olcDbIndex: uidNumber eq
 olcDbIndex: pigeonairMailboxId eq
 olcDbIndex: pigeonairAliasTarget eq
 olcDbIndex: pigeonairAccountStatus eq
+olcDbIndex: mailHost eq
+olcDbIndex: pigeonairMoveTo eq
+olcDbIndex: pigeonairMoveFrom eq
 olcDbIndex: entryCSN eq
 olcDbIndex: entryUUID eq
 {replica}olcLimits: {{0}}{nodes} size=unlimited time=unlimited
