@@ -221,6 +221,38 @@ async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse
 /// A peer's `GET /v1/status`, asked with this node's cluster certificate (mutual TLS; the peer's
 /// certificate must name `addr`'s address and verify against the cluster CA).
 pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeStatus, String> {
+    let bytes = peer_call(addr, "GET", "/v1/status", None, Duration::from_secs(5)).await?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// Tells a peer that a mailbox moved (`POST /v1/moved`): it answers once its directory has the
+/// change, its auth cache is flushed and its mail queue retried.
+pub async fn moved(
+    addr: std::net::SocketAddr,
+    notice: &pigeonair_join::MovedNotice,
+) -> Result<(), String> {
+    let body = serde_json::to_vec(notice).expect("serialises");
+    peer_call(
+        addr,
+        "POST",
+        "/v1/moved",
+        Some(body),
+        Duration::from_secs(20),
+    )
+    .await
+    .map(drop)
+}
+
+/// One request to a peer's control plane with this node's cluster certificate (mutual TLS;
+/// the peer's certificate must name `addr`'s address and verify against the cluster CA).
+/// Returns the body of a 2xx answer.
+async fn peer_call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+    limit: Duration,
+) -> Result<Bytes, String> {
     use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
     let exchange = async {
         let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
@@ -247,9 +279,12 @@ pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeSt
             .await
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
-        let req = hyper::Request::get("/v1/status")
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
             .header("host", addr.to_string())
-            .body(Full::new(Bytes::new()))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .expect("a valid request");
         let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status();
@@ -265,11 +300,11 @@ pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeSt
                 String::from_utf8_lossy(&bytes)
             ));
         }
-        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+        Ok(bytes)
     };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
+    tokio::time::timeout(limit, exchange)
         .await
-        .unwrap_or_else(|_| Err("no answer within 5 s".into()))
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", limit.as_secs())))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod join;
+pub mod moves;
 pub mod reconcile;
 pub mod server;
 pub mod watch;

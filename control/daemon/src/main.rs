@@ -1,8 +1,7 @@
 //! pigeonaird: watches the node's directory and flushes Dovecot's auth cache whenever the
-//! directory changes, and serves the control plane on the private address (see the crate's
-//! documentation). Logs to the journal.
+//! directory changes, carries out the moves of this node's mailboxes, and serves the control
+//! plane on the private address (see the crate's documentation). Logs to the journal.
 
-use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -29,6 +28,9 @@ enum Cmd {
     Run,
 }
 
+/// Mailbox moves this node carries out at once.
+const MOVES_IN_PARALLEL: usize = 2;
+
 fn main() -> anyhow::Result<()> {
     pigeonair_docs::write_if_asked(Args::command);
     let args = Args::parse();
@@ -41,6 +43,16 @@ fn main() -> anyhow::Result<()> {
 fn run() -> anyhow::Result<()> {
     info!("pigeonaird started: watching the directory (RFC 4533 persistent search over ldapi)");
     std::thread::spawn(pigeonair_control::server::run_forever);
+    std::thread::spawn(|| {
+        // The node's name comes from its installed answers; a fresh box waits for its install.
+        let me = loop {
+            match pigeonair_control::server::listen_address() {
+                Ok((_, host)) => break host,
+                Err(_) => std::thread::sleep(Duration::from_secs(5)),
+            }
+        };
+        pigeonair_control::moves::run_forever(me, MOVES_IN_PARALLEL);
+    });
     let pending = Arc::new((Mutex::new(Pending::new()), Condvar::new()));
     let flusher = pending.clone();
     std::thread::spawn(move || flush_loop(&flusher));
@@ -122,7 +134,7 @@ fn flush_loop(pending: &(Mutex<Pending>, Condvar)) {
                 p = wake.wait(p).expect("not poisoned");
             }
         };
-        let outcome = flush_auth_cache().and_then(|what| {
+        let outcome = pigeonair_control::moves::flush_auth_cache(None).and_then(|what| {
             let wrote = pigeonair_control::reconcile::reconcile()?;
             Ok((what, wrote))
         });
@@ -143,23 +155,5 @@ fn flush_loop(pending: &(Mutex<Pending>, Condvar)) {
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
-    }
-}
-
-/// `doveadm auth cache flush`; returns what it said ("N cache entries flushed").
-fn flush_auth_cache() -> Result<String, String> {
-    let out = Command::new("doveadm")
-        .args(["auth", "cache", "flush"])
-        .output()
-        .map_err(|e| format!("doveadm: {e}"))?;
-    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.status.success() {
-        Ok(said)
-    } else {
-        Err(format!(
-            "doveadm auth cache flush: {} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
     }
 }

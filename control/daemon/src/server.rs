@@ -9,7 +9,10 @@
 //! - `POST /v1/join` — a [`JoinRequest`] (JSON, at most 64 KiB) → a [`JoinResponse`] (200) or
 //!   a [`Refusal`] (4xx/5xx);
 //! - `GET /v1/status` — for peers: this node's host name and its directory's `contextCSN`
-//!   ([`NodeStatus`], 200, JSON).
+//!   ([`NodeStatus`], 200, JSON);
+//! - `POST /v1/moved` — for peers: a [`MovedNotice`] from a mailbox's old home node; answered
+//!   (200) once this node's directory has the move, its auth cache is flushed and its queue
+//!   retried (`crate::moves::after_move`).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -25,7 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
-use pigeonair_join::{CONTROL_PORT, JoinRequest, NodeStatus, Refusal, RefusalKind};
+use pigeonair_join::{CONTROL_PORT, JoinRequest, MovedNotice, NodeStatus, Refusal, RefusalKind};
 use tokio::net::TcpListener;
 
 use crate::join::{self, LocalCluster};
@@ -177,6 +180,43 @@ async fn route(
                     .to_string(),
             ),
         },
+        (Method::POST, "/v1/moved") => {
+            let Some(p) = peer else {
+                return Ok(json(
+                    403,
+                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
+                        .to_string(),
+                ));
+            };
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return Ok(json(400, r#"{"message":"the body was cut"}"#.into())),
+            };
+            let notice: MovedNotice = match serde_json::from_slice(&body) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Ok(json(
+                        400,
+                        serde_json::json!({ "message": format!("not a moved notice: {e}") })
+                            .to_string(),
+                    ));
+                }
+            };
+            let done = tokio::task::spawn_blocking(move || crate::moves::after_move(&notice)).await;
+            match done {
+                Ok(Ok(flushed)) => {
+                    log::info!(
+                        "told by {p} of a mailbox move: auth cache flushed ({flushed}), queue retried"
+                    );
+                    json(200, "{}".into())
+                }
+                Ok(Err(e)) => json(503, serde_json::json!({ "message": e }).to_string()),
+                Err(e) => json(
+                    500,
+                    serde_json::json!({ "message": e.to_string() }).to_string(),
+                ),
+            }
+        }
         _ => json(
             404,
             serde_json::json!({ "message": format!("no route {path}") }).to_string(),
