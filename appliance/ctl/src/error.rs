@@ -17,6 +17,10 @@ pub enum CtlError {
     /// Refused: it would lose data, or the credentials may not do it (exit 5).
     #[error("{0}")]
     Refused(String),
+    /// What was asked for was accepted but did not complete: a failed or unfinished move
+    /// (exit 6).
+    #[error("{0}")]
+    Failed(String),
     /// The directory could not be reached or failed (exit 1).
     #[error("directory: {0}")]
     Directory(DirectoryError),
@@ -30,6 +34,7 @@ impl CtlError {
             CtlError::NotFound(_) => 3,
             CtlError::Exists(_) => 4,
             CtlError::Refused(_) => 5,
+            CtlError::Failed(_) => 6,
             CtlError::Directory(_) => 1,
         }
     }

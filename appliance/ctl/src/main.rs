@@ -8,6 +8,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use pigeonair_appliance::address::{MailAddress, Quota};
@@ -196,6 +197,27 @@ enum UserCmd {
         /// Stop forwarding.
         #[arg(long, conflicts_with = "to")]
         off: bool,
+    },
+    /// Move a user's mailbox to another node. Its home node's control plane copies it over the
+    /// private network while it stays in use, holds deliveries for a moment (they wait in the
+    /// queue, nothing is refused), makes the last copy and hands the mailbox over: IMAP UIDs,
+    /// flags and folders stay as they were, so no client downloads anything again. Waits and
+    /// shows progress unless --no-wait.
+    Move {
+        /// The address.
+        address: String,
+        /// The node the mailbox goes to.
+        #[arg(long, required_unless_present = "cancel")]
+        to: Option<String>,
+        /// Cancel a move that has not taken its lock yet.
+        #[arg(long, conflicts_with = "to")]
+        cancel: bool,
+        /// Return once the move is asked for.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this long (the move goes on): 90s, 30m, 1h.
+        #[arg(long, default_value = "1h")]
+        timeout: String,
     },
     /// Remove a user's directory entry (its mailbox files stay on its home node).
     Remove {
@@ -399,6 +421,73 @@ fn done(json: bool, what: String) {
     out(json, &serde_json::json!({ "done": what }), || {
         format!("{what}\n")
     });
+}
+
+/// Follows a move in the directory until the mailbox is on `to` and its old copy is gone,
+/// printing each step (a JSON line per step with --json).
+fn wait_for_move(
+    dir: &mut Directory,
+    a: &pigeonair_appliance::address::MailAddress,
+    to: &str,
+    limit: Duration,
+    json: bool,
+) -> Result<(), CtlError> {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    loop {
+        let u = dir.user_show(a)?;
+        let step = match &u.moving {
+            None if u.home_node == to => {
+                done(
+                    json,
+                    format!(
+                        "{a} moved to {to} in {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    ),
+                );
+                return Ok(());
+            }
+            None => {
+                return Err(CtlError::Invalid(format!(
+                    "the move of {a} was cancelled; it is on {}",
+                    u.home_node
+                )));
+            }
+            Some(m) if m.state.as_deref() == Some("failed") => {
+                return Err(CtlError::Failed(format!(
+                    "the move of {a} to {to} failed: {}; `pigeonctl user move {a} --to {to}` \
+                     tries again",
+                    m.detail.as_deref().unwrap_or("no reason given")
+                )));
+            }
+            Some(m) => format!(
+                "{}: {}",
+                m.state.as_deref().unwrap_or("asked for"),
+                m.detail
+                    .as_deref()
+                    .unwrap_or("waiting for its home node to start it")
+            ),
+        };
+        if step != last {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "user": a.as_str(), "step": step })
+                );
+            } else {
+                eprintln!("{a}: {step}");
+            }
+            last = step;
+        }
+        if started.elapsed() > limit {
+            return Err(CtlError::Failed(format!(
+                "the move of {a} to {to} is not done after {} s (it goes on: `pigeonctl user \
+                 show {a}`)",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn run(cli: Cli) -> Result<(), CtlError> {
@@ -681,7 +770,16 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                         u.home_node,
                         u.services.join(" "),
                         u.forward_to.join(" ")
-                    )
+                    ) + &u.moving.as_ref().map_or(String::new(), |m| {
+                        format!(
+                            "move:       {} {}{}\n",
+                            m.state.as_deref().unwrap_or("asked for"),
+                            m.to.as_deref().map_or(String::new(), |t| format!("to {t}")),
+                            m.detail
+                                .as_deref()
+                                .map_or(String::new(), |d| format!(" ({d})"))
+                        )
+                    })
                 });
                 Ok(())
             }
@@ -747,6 +845,30 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                     }
                 });
                 Ok(())
+            }
+            UserCmd::Move {
+                address,
+                to,
+                cancel,
+                no_wait,
+                timeout,
+            } => {
+                let a = address_arg(address)?;
+                let limit = pigeonair_join::time::parse_ttl(timeout)
+                    .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
+                let mut dir = connect()?;
+                if *cancel {
+                    dir.user_move_cancel(&a)?;
+                    done(json, format!("the move of {a} is cancelled"));
+                    return Ok(());
+                }
+                let to = to.as_deref().expect("clap requires --to without --cancel");
+                dir.user_move(&a, to)?;
+                if *no_wait {
+                    done(json, format!("the move of {a} to {to} is asked for"));
+                    return Ok(());
+                }
+                wait_for_move(&mut dir, &a, to, Duration::from_secs(limit), json)
             }
             UserCmd::Remove { address } => {
                 let a = address_arg(address)?;

@@ -61,6 +61,22 @@ pub struct UserInfo {
     pub services: Vec<String>,
     /// Forwarding addresses (the user's own address among them means "keep a copy").
     pub forward_to: Vec<String>,
+    /// A move of the mailbox under way or failed, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving: Option<MoveInfo>,
+}
+
+/// A mailbox move as the directory shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MoveInfo {
+    /// The node it goes to (while the move is asked for, not yet flipped).
+    pub to: Option<String>,
+    /// The node its old copy is on (after the flip, until that copy is removed).
+    pub from: Option<String>,
+    /// `copying`, `locked`, `finishing`, `failed`, or none yet (asked for).
+    pub state: Option<String>,
+    /// Progress or the reason it failed.
+    pub detail: Option<String>,
 }
 
 /// An alias.
@@ -88,7 +104,7 @@ fn first<'a>(e: &'a SearchEntry, attr: &str) -> &'a str {
     pigeonair_directory::first(e, attr).unwrap_or_default()
 }
 
-const USER_ATTRS: [&str; 10] = [
+const USER_ATTRS: [&str; 14] = [
     "mail",
     "cn",
     "pigeonairAccountStatus",
@@ -99,6 +115,10 @@ const USER_ATTRS: [&str; 10] = [
     "pigeonairEnabledService",
     "pigeonairForwardTo",
     "pigeonairKeepCopy",
+    "pigeonairMoveTo",
+    "pigeonairMoveFrom",
+    "pigeonairMoveState",
+    "pigeonairMoveDetail",
 ];
 
 fn user_info(e: &SearchEntry) -> UserInfo {
@@ -116,6 +136,20 @@ fn user_info(e: &SearchEntry) -> UserInfo {
         home_node: first(e, "mailHost").to_owned(),
         services: sorted_values(e, "pigeonairEnabledService"),
         forward_to: sorted_values(e, "pigeonairForwardTo"),
+        moving: {
+            let some = |a: &str| {
+                Some(first(e, a))
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            };
+            let m = MoveInfo {
+                to: some("pigeonairMoveTo"),
+                from: some("pigeonairMoveFrom"),
+                state: some("pigeonairMoveState"),
+                detail: some("pigeonairMoveDetail"),
+            };
+            (m.to.is_some() || m.from.is_some() || m.state.is_some()).then_some(m)
+        },
     }
 }
 

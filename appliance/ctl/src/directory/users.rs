@@ -268,6 +268,102 @@ impl Directory {
     }
 
     /// Active nodes with the number of mailboxes each is home to.
+    /// Asks for `address`'s mailbox to be moved to node `to`: its home node's control plane
+    /// carries the move out (see `pigeonaird`). Refused, with nothing written, for an unknown or
+    /// inactive node, the node it is on, or while a move elsewhere is under way. Asking again
+    /// for the same move, or after a failed one, is accepted.
+    pub fn user_move(&mut self, address: &MailAddress, to: &str) -> Result<UserInfo, CtlError> {
+        let e = self.user(address)?;
+        let u = user_info(&e);
+        let node = self
+            .conn
+            .search(
+                NODES_DN,
+                Scope::OneLevel,
+                &format!("(&(objectClass=pigeonairNode)(cn={}))", ldap_escape(to)),
+                &["cn", "pigeonairNodeState"],
+            )?
+            .pop()
+            .ok_or_else(|| {
+                CtlError::NotFound(format!(
+                    "--to {to}: no such node in the cluster (`pigeonctl node list` shows them)"
+                ))
+            })?;
+        let state = first(&node, "pigeonairNodeState");
+        if state != "active" {
+            return Err(CtlError::Invalid(format!(
+                "--to {to}: the node is {state}, and only an active node takes mailboxes"
+            )));
+        }
+        if u.home_node.is_empty() {
+            return Err(CtlError::Invalid(format!(
+                "{address} has no home node (mailHost) to move from"
+            )));
+        }
+        if let Some(m) = &u.moving {
+            let failed = m.state.as_deref() == Some("failed");
+            if let Some(from) = &m.from {
+                return Err(CtlError::Invalid(format!(
+                    "{address} has just moved to {}; its old copy on {from} is being removed: \
+                     try again in a moment",
+                    u.home_node
+                )));
+            }
+            match &m.to {
+                // The same move asked for again: nothing to write.
+                Some(t) if t == to && !failed => return Ok(u),
+                Some(t) if !failed => {
+                    return Err(CtlError::Invalid(format!(
+                        "{address} is being moved to {t} already: wait for it, or `pigeonctl \
+                         user move {address} --cancel`"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if u.home_node == to {
+            return Err(CtlError::Invalid(format!(
+                "--to {to}: {address} is on {to} already"
+            )));
+        }
+        self.modify(
+            &e.dn,
+            vec![
+                Mod::Replace("pigeonairMoveTo".into(), value_set(&[to])),
+                Mod::Replace("pigeonairMoveState".into(), Default::default()),
+                Mod::Replace("pigeonairMoveDetail".into(), Default::default()),
+            ],
+            &format!("ask for the move of {address} to {to}"),
+        )?;
+        self.user_show(address)
+    }
+
+    /// Cancels a move that has not taken its lock yet (a copy on the other node is left for
+    /// the next move there to start from). Refused once the mailbox is locked or flipped.
+    pub fn user_move_cancel(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+        let e = self.user(address)?;
+        let u = user_info(&e);
+        let Some(m) = &u.moving else {
+            return Err(CtlError::Invalid(format!("{address} is not being moved")));
+        };
+        if m.from.is_some() || m.state.as_deref() == Some("locked") {
+            return Err(CtlError::Invalid(format!(
+                "{address}'s move is in its last step ({}): it finishes in a moment",
+                m.state.as_deref().unwrap_or("locked")
+            )));
+        }
+        self.modify(
+            &e.dn,
+            vec![
+                Mod::Replace("pigeonairMoveTo".into(), Default::default()),
+                Mod::Replace("pigeonairMoveState".into(), Default::default()),
+                Mod::Replace("pigeonairMoveDetail".into(), Default::default()),
+            ],
+            &format!("cancel the move of {address}"),
+        )?;
+        self.user_show(address)
+    }
+
     pub(super) fn node_loads(&mut self) -> Result<Vec<(String, usize)>, CtlError> {
         let nodes = self.conn.search(
             NODES_DN,
