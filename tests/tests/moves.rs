@@ -1,0 +1,370 @@
+//! Mailbox moves between nodes, end to end in a two-node lab made by joins: `pigeonctl user
+//! move` is an LDAP write; node1's pigeonaird copies the mailbox to node2 with dsync, holds
+//! deliveries for a moment, flips `mailHost` and removes its old copy.
+//!
+//! Oracles: the IMAP state read before and after (UIDVALIDITY, UIDNEXT, every message's UID,
+//! flags and Message-ID, per folder; subscriptions), a real client's sync state (mbsync, whose
+//! local Maildir must not change at all when it syncs again after the move), the files on each
+//! node, and mail sent during the move counted by Message-ID.
+
+use std::time::{Duration, Instant};
+
+use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout, wait_until as wait_for};
+
+const USER: &str = "mover@example.com";
+const PASSWORD: &str = "a-mover-password";
+/// Messages in the mailbox before the move, over four folders.
+const MESSAGES: usize = 2000;
+/// Messages sent while the mailbox moves.
+const DURING: usize = 40;
+
+fn script() -> String {
+    format!("{}/clients/mailbox_state.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The mailbox's IMAP state read at `host` (JSON text; see `mailbox_state.py`).
+fn imap_state(lab: &LabCli, host: &str) -> serde_json::Value {
+    let out = lab.client(&["python3", &script(), "state", host, USER, PASSWORD]);
+    assert!(
+        out.status.success(),
+        "IMAP state at {host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from mailbox_state.py")
+}
+
+/// Runs `script` with `sh -c` in `node`; its standard output.
+fn sh(lab: &LabCli, node: &str, script: &str) -> String {
+    let out = lab.exec(node, &["sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "{node}: {script}: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+/// An mbsync configuration syncing the user's whole mailbox at `host` into `dir` (IMAPS
+/// through an openssl tunnel: the lab's certificates name the nodes, not their addresses).
+fn mbsync_config(dir: &str, host: &str) -> String {
+    format!(
+        "IMAPAccount acct\n\
+         Tunnel \"openssl s_client -quiet -verify_quiet -connect {host}:993\"\n\
+         User {USER}\nPass {PASSWORD}\nSSLType None\n\n\
+         IMAPStore far\nAccount acct\n\n\
+         MaildirStore near\nPath {dir}/mail/\nInbox {dir}/mail/INBOX\nSubFolders Verbatim\n\n\
+         Channel ch\nFar :far:\nNear :near:\nPatterns *\nCreate Near\nSyncState *\n"
+    )
+}
+
+/// Runs mbsync with the configuration for `host`; panics unless it succeeds.
+fn mbsync(lab: &LabCli, dir: &str, host: &str) {
+    std::fs::write(format!("{dir}/rc"), mbsync_config(dir, host)).unwrap();
+    let out = lab.client(&["mbsync", "-c", &format!("{dir}/rc"), "ch"]);
+    assert!(
+        out.status.success(),
+        "mbsync against {host}: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every message file of the client's local Maildir (names carry mbsync's UIDs and the flags).
+fn local_files(dir: &str) -> Vec<String> {
+    fn walk(p: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                let p = path.display().to_string();
+                if p.contains("/cur/") || p.contains("/new/") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(std::path::Path::new(&format!("{dir}/mail")), &mut files);
+    files.sort();
+    files
+}
+
+/// How many messages on `node` carry `needle` (a Message-ID), over every mailbox and folder.
+fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
+    sh(
+        lab,
+        node,
+        // Message files only: Dovecot's index cache may hold the header too.
+        &format!(
+            "grep -rl -F -- '{needle}' /var/vmail 2>/dev/null | grep -E '/(cur|new)/' | wc -l"
+        ),
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_doubled() {
+    if !lab_host_ready("mailbox_move") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-move");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "2"]);
+    let out = lab.exec_with_input(
+        "node1",
+        &format!("pigeonctl user add {USER} --node mx1.example.com --password-stdin"),
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    // A mailbox with a few thousand messages in four folders, some read, flagged, answered.
+    let out = lab.client(&[
+        "python3",
+        &script(),
+        "fill",
+        "203.0.113.11",
+        USER,
+        PASSWORD,
+        &MESSAGES.to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "fill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = imap_state(&lab, "203.0.113.11");
+    let total: usize = before["folders"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|f| f["messages"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(total, MESSAGES, "the messages appended");
+    let quota_before = sh(
+        &lab,
+        "node1",
+        &format!("doveadm -f flow quota get -u {USER}"),
+    );
+
+    // A real client syncs the whole mailbox before the move.
+    let dir = format!("/tmp/pigeonair-{}-mbsync", lab.name());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(format!("{dir}/mail")).unwrap();
+    mbsync(&lab, &dir, "203.0.113.11");
+    let synced = local_files(&dir);
+    assert!(synced.len() >= MESSAGES, "mbsync fetched {}", synced.len());
+
+    // Refusals: nothing is written.
+    for (to, says) in [
+        ("mx9.example.com", "no such node"),
+        ("mx1.example.com", "on mx1.example.com already"),
+    ] {
+        let out = lab.exec("node2", &["pigeonctl", "user", "move", USER, "--to", to]);
+        assert!(!out.status.success(), "move to {to} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "move to {to}: {err}");
+    }
+    let show = sh(&lab, "node1", &format!("pigeonctl user show {USER}"));
+    assert!(
+        !show.contains("move:"),
+        "a refused move left a trace: {show}"
+    );
+
+    // The move, from node2's pigeonctl, while mail for the user arrives at both nodes.
+    let lab = std::sync::Arc::new(lab);
+    let sender = {
+        let lab = lab.clone();
+        std::thread::spawn(move || {
+            let mut refused = Vec::new();
+            for i in 0..DURING {
+                let server = if i % 2 == 0 {
+                    "203.0.113.11"
+                } else {
+                    "203.0.113.12"
+                };
+                let out = lab.client(&[
+                    "swaks",
+                    "--server",
+                    server,
+                    "--timeout",
+                    "20",
+                    "--to",
+                    USER,
+                    "--from",
+                    "sender@client.example",
+                    "--header",
+                    &format!("Message-ID: <during-{i}@client.example>"),
+                ]);
+                if !out.status.success() {
+                    refused.push(i);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            refused
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let out = lab.exec(
+        "node2",
+        &["pigeonctl", "user", "move", USER, "--to", "mx2.example.com"],
+    );
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "move: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "moved {MESSAGES} messages in {:.1} s: {}",
+        took.as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refused = sender.join().unwrap();
+    assert!(
+        refused.is_empty(),
+        "messages refused during the move: {refused:?}"
+    );
+
+    // The directory: on node2, nothing of the move left.
+    let show = sh(&lab, "node1", &format!("pigeonctl user show {USER}"));
+    assert!(show.contains("home node:  mx2.example.com"), "{show}");
+    assert!(!show.contains("move:"), "{show}");
+    let id = show
+        .lines()
+        .find_map(|l| l.strip_prefix("mailbox id: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    // The old copy is gone from node1; the mailbox is on node2.
+    let exists = |node: &str| {
+        lab.exec(node, &["test", "-d", &format!("/var/vmail/{id}")])
+            .status
+            .success()
+    };
+    assert!(!exists("node1"), "the old copy is still on node1");
+    assert!(exists("node2"), "no mailbox on node2");
+
+    // Every message sent during the move is in the mailbox once, on node2 only.
+    wait_for(
+        "the mail sent during the move",
+        Duration::from_secs(60),
+        || {
+            (0..DURING)
+                .all(|i| count_on(&lab, "node2", &format!("<during-{i}@client.example>")) == 1)
+        },
+    );
+    for i in 0..DURING {
+        let mid = format!("<during-{i}@client.example>");
+        assert_eq!(count_on(&lab, "node2", &mid), 1, "{mid} on node2");
+        assert_eq!(count_on(&lab, "node1", &mid), 0, "{mid} on node1");
+    }
+
+    // The same IMAP state, at node2 and through node1's proxy: the appended folders exactly as
+    // before; INBOX as before plus the messages sent during the move.
+    for host in ["203.0.113.12", "203.0.113.11"] {
+        let after = imap_state(&lab, host);
+        assert_eq!(
+            after["subscribed"], before["subscribed"],
+            "subscriptions at {host}"
+        );
+        for (name, was) in before["folders"].as_object().unwrap() {
+            let now = &after["folders"][name];
+            assert_eq!(
+                now["uidvalidity"], was["uidvalidity"],
+                "{name} UIDVALIDITY at {host}"
+            );
+            let was_msgs = was["messages"].as_array().unwrap();
+            let now_msgs = now["messages"].as_array().unwrap();
+            assert_eq!(
+                &now_msgs[..was_msgs.len()],
+                &was_msgs[..],
+                "{name}: UIDs, flags and Message-IDs at {host}"
+            );
+            let extra = now_msgs.len() - was_msgs.len();
+            if name == "INBOX" {
+                assert_eq!(
+                    extra, DURING,
+                    "INBOX at {host}: the messages sent during the move"
+                );
+            } else {
+                assert_eq!(extra, 0, "{name} at {host}");
+                assert_eq!(now["uidnext"], was["uidnext"], "{name} UIDNEXT at {host}");
+            }
+        }
+    }
+    // Quota usage moved with the mailbox (plus the messages delivered since).
+    let quota_after = sh(
+        &lab,
+        "node2",
+        &format!("doveadm -f flow quota get -u {USER}"),
+    );
+    let messages = |q: &str| -> u64 {
+        q.lines()
+            .find(|l| l.contains("Type=MESSAGE"))
+            .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("Value=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no message count in {q}"))
+    };
+    assert_eq!(
+        messages(&quota_after),
+        messages(&quota_before) + DURING as u64,
+        "quota usage: before {quota_before}, after {quota_after}"
+    );
+
+    // The client syncs again, through node1 (proxied to node2) and then at node2 directly: it
+    // finds nothing to download or change, apart from the new INBOX messages.
+    std::thread::sleep(Duration::from_secs(1));
+    mbsync(&lab, &dir, "203.0.113.11");
+    let now = local_files(&dir);
+    let kept: Vec<&String> = synced.iter().filter(|f| now.contains(f)).collect();
+    assert_eq!(
+        kept.len(),
+        synced.len(),
+        "files of the first sync changed or went"
+    );
+    assert_eq!(
+        now.len(),
+        synced.len() + DURING,
+        "new files besides the new mail"
+    );
+    mbsync(&lab, &dir, "203.0.113.12");
+    assert_eq!(
+        local_files(&dir),
+        now,
+        "a sync at node2 changed the client's copy"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Mail after the move, at either node, lands on node2.
+    for (i, server) in ["203.0.113.11", "203.0.113.12"].iter().enumerate() {
+        let out = lab.client(&[
+            "swaks",
+            "--server",
+            server,
+            "--to",
+            USER,
+            "--from",
+            "sender@client.example",
+            "--header",
+            &format!("Message-ID: <after-{i}@client.example>"),
+        ]);
+        assert!(out.status.success(), "{}", stdout(&out));
+    }
+    wait_for(
+        "the mail sent after the move",
+        Duration::from_secs(30),
+        || (0..2).all(|i| count_on(&lab, "node2", &format!("<after-{i}@client.example>")) == 1),
+    );
+    for i in 0..2 {
+        assert_eq!(
+            count_on(&lab, "node1", &format!("<after-{i}@client.example>")),
+            0
+        );
+    }
+}
