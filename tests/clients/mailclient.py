@@ -6,6 +6,9 @@ Usage (prints the fetched message's bytes to stdout, exit 0; a refused login exi
   mailclient.py pop3  HOST PORT tls|starttls|plain USER PASSWORD [N]
   mailclient.py imap-count HOST PORT tls USER PASSWORD      (messages in INBOX)
   mailclient.py imap-delete-all HOST PORT tls USER PASSWORD
+  mailclient.py imap-append HOST PORT tls USER PASSWORD N   (N APPENDs to INBOX in one session,
+                                                        synchronizing literals; prints how many
+                                                        were answered OK, exits 4 on a stall)
 Certificates are not verified: the lab's node has a self-signed one.
 """
 import imaplib
@@ -67,6 +70,26 @@ def imap_delete_all(args):
     m.logout()
 
 
+def imap_append(args):
+    m = imap_session(args[0], int(args[1]), args[2], args[3], args[4])
+    n, done = int(args[5]), 0
+    try:
+        for i in range(n):
+            body = (
+                f"From: append@client.example\r\nTo: {args[3]}\r\nSubject: append {i}\r\n"
+                f"Message-ID: <append-{i}@client.example>\r\n\r\n"
+                + f"line {i} of the append test\r\n" * 20
+            ).encode()
+            typ, data = m.append("INBOX", None, None, body)
+            assert typ == "OK", data
+            done += 1
+    except TimeoutError:  # no answer within the session's timeout: the session stalled
+        print(done)
+        sys.exit(4)
+    print(done)
+    m.logout()
+
+
 def pop3(args):
     host, port, mode, user, password = args[:5]
     n = int(args[5]) if len(args) > 5 else None
@@ -93,4 +116,4 @@ def pop3(args):
 if __name__ == "__main__":
     cmd, rest = sys.argv[1], sys.argv[2:]
     {"imap": imap, "pop3": pop3, "imap-count": imap_count,
-     "imap-delete-all": imap_delete_all}[cmd](rest)
+     "imap-delete-all": imap_delete_all, "imap-append": imap_append}[cmd](rest)
