@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod drain;
 pub mod join;
 pub mod moves;
 pub mod reconcile;

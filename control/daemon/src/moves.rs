@@ -136,11 +136,22 @@ fn pending(me: &str) -> Result<Vec<SearchEntry>, String> {
     Ok(found)
 }
 
-/// Follows the directory for moves to carry out, a few at a time. Never returns.
+/// Follows the directory for this node's drain ([`crate::drain`]) and the moves to carry out,
+/// a few at a time. Never returns.
 pub fn run_forever(me: String, parallel: usize) {
     let running: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let mut last_error: Option<String> = None;
+    let mut drain_error: Option<String> = None;
     loop {
+        match crate::drain::tick(&me, parallel) {
+            Ok(()) => drain_error = None,
+            Err(e) => {
+                if drain_error.as_deref() != Some(e.as_str()) {
+                    warn!("drain of {me}: {e}; retrying every second");
+                    drain_error = Some(e);
+                }
+            }
+        }
         match pending(&me) {
             Ok(entries) => {
                 last_error = None;

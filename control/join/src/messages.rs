@@ -128,6 +128,64 @@ pub struct MovedNotice {
     pub context_csn: Vec<String>,
 }
 
+/// The start of `pigeonairMoveDetail` on a move a drain asked for (followed by the node's
+/// name), so `node undrain` withdraws those not started and leaves an operator's own moves.
+pub const DRAIN_MARK: &str = "asked for by the drain of";
+
+/// A node's drain as its entry shows it (`pigeonairProgress`, JSON), written by the draining
+/// node's pigeonaird after each mailbox it has moved away.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainProgress {
+    /// When the drain started (unix seconds).
+    pub started: u64,
+    /// Mailboxes on the node when it started.
+    pub mailboxes_total: u64,
+    /// Mailboxes moved away since.
+    pub mailboxes_done: u64,
+    /// Their bytes when it started.
+    pub bytes_total: u64,
+    /// Bytes moved away since.
+    pub bytes_done: u64,
+    /// Moves that failed and wait for `node drain` to be run again.
+    pub failed: Vec<String>,
+    /// When it ended (unix seconds): every mailbox moved and the queue flushed.
+    pub finished: Option<u64>,
+}
+
+impl DrainProgress {
+    /// One line for people at `now`: `mailboxes 3/10, 1.2 of 4.0 MB, 0.8 MB/s, about 4 s
+    /// left`.
+    pub fn line(&self, now: u64) -> String {
+        let mb = |b: u64| b as f64 / 1_000_000.0;
+        let elapsed = now.saturating_sub(self.started).max(1);
+        let rate = self.bytes_done as f64 / elapsed as f64;
+        let mut line = format!(
+            "mailboxes {}/{}, {:.1} of {:.1} MB, {:.1} MB/s",
+            self.mailboxes_done,
+            self.mailboxes_total,
+            mb(self.bytes_done),
+            mb(self.bytes_total),
+            rate / 1_000_000.0
+        );
+        if self.finished.is_some() {
+            line.push_str(", done");
+        } else if self.mailboxes_done > 0 && self.mailboxes_done < self.mailboxes_total {
+            // By mailboxes, which bounds the time better than bytes when mailboxes are small.
+            let per = elapsed as f64 / self.mailboxes_done as f64;
+            let left = per * (self.mailboxes_total - self.mailboxes_done) as f64;
+            line.push_str(&format!(", about {left:.0} s left"));
+        }
+        if !self.failed.is_empty() {
+            line.push_str(&format!(
+                "; {} failed: {} (run `pigeonctl node drain` again to retry)",
+                self.failed.len(),
+                self.failed.join(", ")
+            ));
+        }
+        line
+    }
+}
+
 /// Whether a directory whose `contextCSN` values are `have` has every change up to `want`:
 /// for each provider (server id, the CSN's third field) in `want`, `have` holds a CSN of that
 /// provider at least as late. CSNs of one format compare as text.
@@ -277,6 +335,35 @@ impl JoinRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drains_progress_reads_as_a_line() {
+        let mut p = DrainProgress {
+            started: 100,
+            mailboxes_total: 10,
+            mailboxes_done: 4,
+            bytes_total: 8_000_000,
+            bytes_done: 2_000_000,
+            ..Default::default()
+        };
+        assert_eq!(
+            p.line(104),
+            "mailboxes 4/10, 2.0 of 8.0 MB, 0.5 MB/s, about 6 s left"
+        );
+        p.failed = vec!["a@example.com".into()];
+        assert!(
+            p.line(104)
+                .ends_with("; 1 failed: a@example.com (run `pigeonctl node drain` again to retry)")
+        );
+        p.failed.clear();
+        p.mailboxes_done = 10;
+        p.bytes_done = 8_000_000;
+        p.finished = Some(108);
+        assert_eq!(
+            p.line(108),
+            "mailboxes 10/10, 8.0 of 8.0 MB, 1.0 MB/s, done"
+        );
+    }
 
     #[test]
     fn a_directory_covers_a_change_when_each_provider_has_got_as_far() {
