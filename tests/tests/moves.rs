@@ -368,3 +368,282 @@ fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_do
         );
     }
 }
+
+/// An IMAP session at `host` that waits until the server ends it, then logs in again at
+/// `again`; prints `ended after S s; again: OK`.
+const KICKED: &str = r#"
+import imaplib, ssl, sys, time
+host, again, user, password = sys.argv[1:5]
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL(host, 993, ssl_context=c, timeout=30)
+m.login(user, password)
+m.select("INBOX")
+print("ready", flush=True)
+t = time.time()
+try:
+    while time.time() - t < 120:
+        m.noop()
+        time.sleep(0.3)
+    sys.exit("the session was never ended")
+except (imaplib.IMAP4.abort, OSError):
+    pass
+ended = time.time() - t
+m = imaplib.IMAP4_SSL(again, 993, ssl_context=c, timeout=30)
+typ, _ = m.login(user, password)
+print("ended after %.1f s; again: %s" % (ended, typ))
+"#;
+
+#[test]
+fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !lab_host_ready("node_drain") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-drain");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "3"]);
+    let nodes = ["node1", "node2", "node3"];
+    let publics = ["203.0.113.11", "203.0.113.12", "203.0.113.13"];
+    // Two users per node, each with some mail.
+    let mut users = Vec::new();
+    for n in 1..=3 {
+        for k in 1..=2 {
+            let user = format!("d{n}{k}@example.com");
+            let out = lab.exec_with_input(
+                "node1",
+                &format!("pigeonctl user add {user} --node mx{n}.example.com --password-stdin"),
+                &format!("{PASSWORD}\n"),
+            );
+            assert!(out.status.success(), "{}", stdout(&out));
+            let out = lab.client(&[
+                "python3",
+                &script(),
+                "fill",
+                publics[n - 1],
+                &user,
+                PASSWORD,
+                "60",
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            users.push(user);
+        }
+    }
+    let lab = Arc::new(lab);
+    let users = Arc::new(users);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // A session at node2 for one of its users, which the drain must end.
+    let kicked = {
+        let lab = lab.clone();
+        std::thread::spawn(move || {
+            lab.client(&[
+                "python3",
+                "-c",
+                KICKED,
+                "203.0.113.12",
+                "203.0.113.11",
+                "d21@example.com",
+                PASSWORD,
+            ])
+        })
+    };
+    // Steady SMTP load: every user, at every node in turn.
+    let sender = {
+        let (lab, users, stop) = (lab.clone(), users.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut sent, mut refused) = (Vec::new(), Vec::new());
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let user = &users[i % users.len()];
+                let server = publics[i % 3];
+                let mid = format!("<load-{i}@client.example>");
+                let out = lab.client(&[
+                    "swaks",
+                    "--server",
+                    server,
+                    "--timeout",
+                    "20",
+                    "--to",
+                    user,
+                    "--from",
+                    "sender@client.example",
+                    "--header",
+                    &format!("Message-ID: {mid}"),
+                ]);
+                if out.status.success() {
+                    sent.push((user.clone(), mid));
+                } else {
+                    refused.push(mid);
+                }
+                i += 1;
+            }
+            (sent, refused)
+        })
+    };
+    // New IMAP and POP3 logins all the while, at the nodes that stay.
+    let logins = {
+        let (lab, users, stop) = (lab.clone(), users.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0, Vec::new());
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let user = &users[i % users.len()];
+                let host = ["203.0.113.11", "203.0.113.13"][i % 2];
+                let proto = if i % 3 == 0 { "pop3" } else { "imap" };
+                let port = if proto == "pop3" { "995" } else { "993" };
+                let out = pigeonair_tests::clients::mailclient(
+                    &lab,
+                    &[
+                        if proto == "pop3" {
+                            "pop3"
+                        } else {
+                            "imap-count"
+                        },
+                        host,
+                        port,
+                        "tls",
+                        user,
+                        PASSWORD,
+                    ],
+                );
+                if out.status.success() {
+                    ok += 1;
+                } else {
+                    failed.push(format!(
+                        "{proto} {user} at {host}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+                i += 1;
+            }
+            (ok, failed)
+        })
+    };
+
+    std::thread::sleep(Duration::from_secs(2));
+    let t = Instant::now();
+    let out = lab.exec("node1", &["pigeonctl", "node", "drain", "mx2.example.com"]);
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "drain: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "drained node2 in {:.1} s:\n{}",
+        took.as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let (sent, refused) = sender.join().unwrap();
+    let (logins_ok, logins_failed) = logins.join().unwrap();
+    let kicked = kicked.join().unwrap();
+    eprintln!(
+        "{} messages accepted, {} refused; {logins_ok} logins, {} failed; session at node2: {}",
+        sent.len(),
+        refused.len(),
+        logins_failed.len(),
+        stdout(&kicked).trim()
+    );
+    assert!(refused.is_empty(), "messages refused: {refused:?}");
+    assert!(logins_failed.is_empty(), "logins failed: {logins_failed:?}");
+    assert!(
+        stdout(&kicked).contains("again: OK"),
+        "the session at node2: {}{}",
+        stdout(&kicked),
+        String::from_utf8_lossy(&kicked.stderr)
+    );
+    assert!(sent.len() > 10, "too little load: {}", sent.len());
+
+    // node2 is drained and holds no mailbox; the others share its users.
+    let list = sh(&lab, "node1", "pigeonctl node list");
+    let row = |host: &str| {
+        list.lines()
+            .find(|l| l.starts_with(host))
+            .unwrap_or_else(|| panic!("{host} not in {list}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("mx2.example.com")[1], "drained", "{list}");
+    assert_eq!(row("mx2.example.com")[5], "0", "{list}");
+    let left = sh(
+        &lab,
+        "node2",
+        "find /var/vmail -mindepth 1 -maxdepth 1 | wc -l",
+    );
+    assert_eq!(left.trim(), "0", "mailbox directories left on node2");
+
+    // Every accepted message is in its owner's mailbox exactly once, on the owner's home node.
+    let home = |user: &str| -> usize {
+        let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
+        let host = show
+            .lines()
+            .find_map(|l| l.strip_prefix("home node:  "))
+            .unwrap()
+            .trim()
+            .to_string();
+        ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
+            .iter()
+            .position(|h| *h == host)
+            .unwrap()
+    };
+    let homes: std::collections::BTreeMap<String, usize> =
+        users.iter().map(|u| (u.clone(), home(u))).collect();
+    assert!(
+        homes.values().all(|&n| n != 1),
+        "a user still on node2: {homes:?}"
+    );
+    wait_for(
+        "every accepted message delivered",
+        Duration::from_secs(90),
+        || {
+            sent.iter()
+                .all(|(u, mid)| count_on(&lab, nodes[homes[u]], mid) == 1)
+        },
+    );
+    for (user, mid) in &sent {
+        for (n, node) in nodes.iter().enumerate() {
+            let want = usize::from(n == homes[user]);
+            assert_eq!(
+                count_on(&lab, node, mid),
+                want,
+                "{mid} for {user} on {node}"
+            );
+        }
+    }
+
+    // Refusals, and back into service.
+    for (args, says) in [
+        (
+            vec!["node", "drain", "mx9.example.com"],
+            "no node mx9.example.com",
+        ),
+        (vec!["node", "drain", "mx2.example.com"], "drained already"),
+        (
+            vec!["user", "move", "d11@example.com", "--to", "mx2.example.com"],
+            "the node is drained",
+        ),
+    ] {
+        let mut cmd = vec!["pigeonctl"];
+        cmd.extend(args);
+        let out = lab.exec("node1", &cmd);
+        assert!(!out.status.success(), "{cmd:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{cmd:?}: {err}");
+    }
+    sh(&lab, "node1", "pigeonctl node undrain mx2.example.com");
+    let list = sh(&lab, "node1", "pigeonctl node list");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("mx2.example.com") && l.contains(" active ")),
+        "{list}"
+    );
+}

@@ -247,6 +247,26 @@ enum NodeCmd {
         #[arg(long, value_name = "ID", conflicts_with = "via")]
         revoke: Option<String>,
     },
+    /// Drain a node: the balancer gives it no new connections, no new mailbox is placed on it,
+    /// and its control plane moves its mailboxes to the other active nodes (a few at a time,
+    /// each to the least loaded) and flushes its queue; it ends `drained`. Waits and shows
+    /// progress unless --no-wait; run again after an interruption or failed moves, it goes on.
+    Drain {
+        /// The node's host name.
+        node: String,
+        /// Return once the drain is asked for.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this long (the drain goes on): 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "7d")]
+        timeout: String,
+    },
+    /// Bring a draining or drained node back into service; moves its drain asked for and
+    /// that have not started are withdrawn.
+    Undrain {
+        /// The node's host name.
+        node: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -490,6 +510,64 @@ fn wait_for_move(
     }
 }
 
+/// Follows a drain until the node is drained, printing its progress when it changes (a JSON
+/// event per change with --json).
+fn wait_for_drain(
+    dir: &mut Directory,
+    node: &str,
+    limit: Duration,
+    json: bool,
+) -> Result<(), CtlError> {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    loop {
+        let d = dir.drain_state(node)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_secs())
+            .unwrap_or(0);
+        let line = match &d.progress {
+            Some(p) => p.line(now),
+            None => "waiting for its control plane to start".into(),
+        };
+        // Printed when the drain moves on, not when only the clock does.
+        let event = serde_json::to_string(&d).unwrap_or_default();
+        if event != last {
+            if json {
+                println!("{event}");
+            } else {
+                eprintln!("{node}: {line}");
+            }
+            last = event;
+        }
+        match d.state.as_str() {
+            "drained" => {
+                if !json {
+                    println!(
+                        "{node} is drained ({:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(());
+            }
+            "draining" => {}
+            other => {
+                return Err(CtlError::Invalid(format!(
+                    "{node} is {other} now: its drain was stopped"
+                )));
+            }
+        }
+        if started.elapsed() > limit {
+            return Err(CtlError::Failed(format!(
+                "{node} is not drained after {} s (the drain goes on: `pigeonctl node drain \
+                 {node}` follows it again)",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn run(cli: Cli) -> Result<(), CtlError> {
     // Everything a command takes is checked before the directory is touched.
     if let Cmd::Completions { shell } = &cli.command {
@@ -588,6 +666,26 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 }
                 t
             });
+            Ok(())
+        }
+        Cmd::Node(NodeCmd::Drain {
+            node,
+            no_wait,
+            timeout,
+        }) => {
+            let limit = pigeonair_join::time::parse_ttl(timeout)
+                .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
+            let mut dir = connect()?;
+            dir.node_drain(node)?;
+            if *no_wait {
+                done(json, format!("{node} is draining"));
+                return Ok(());
+            }
+            wait_for_drain(&mut dir, node, Duration::from_secs(limit), json)
+        }
+        Cmd::Node(NodeCmd::Undrain { node }) => {
+            connect()?.node_undrain(node)?;
+            done(json, format!("{node} is active again"));
             Ok(())
         }
         Cmd::Node(NodeCmd::Token {

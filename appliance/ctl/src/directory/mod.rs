@@ -299,7 +299,7 @@ impl Directory {
             .pop())
     }
 
-    fn count(&mut self, base: &str, filter: &str) -> Result<usize, CtlError> {
+    pub(super) fn count(&mut self, base: &str, filter: &str) -> Result<usize, CtlError> {
         Ok(self
             .conn
             .search(base, Scope::Subtree, filter, &["1.1"])?

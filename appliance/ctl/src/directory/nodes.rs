@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use pigeonair_appliance::cluster::{NODE_ATTRS, NodeView};
 use pigeonair_appliance::directory::{DOMAINS_DN, NODES_DN, TOKENS_DN, token_dn};
-use pigeonair_directory::{Scope, SearchEntry, dn_escape, ldap_escape, value_set};
+use pigeonair_directory::{Mod, Scope, SearchEntry, dn_escape, ldap_escape, value_set};
 use pigeonair_join::time::{from_generalized, to_generalized};
 use pigeonair_join::token::secret_hash;
 use pigeonair_join::{CONTROL_PORT, Fingerprint, Token, TokenId};
@@ -278,5 +278,158 @@ impl Directory {
         let mut info = token_info(&found, 0);
         info.state = "revoked".into();
         Ok(info)
+    }
+}
+
+/// A node's state and drain progress, as `node drain` follows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrainState {
+    /// The node.
+    pub hostname: String,
+    /// `draining` or `drained` (or `active` once undrained).
+    pub state: String,
+    /// What its pigeonaird has written, once it has started.
+    pub progress: Option<pigeonair_join::DrainProgress>,
+}
+
+impl Directory {
+    fn node_entry(&mut self, host: &str) -> Result<SearchEntry, CtlError> {
+        self.conn
+            .search(
+                NODES_DN,
+                Scope::OneLevel,
+                &format!("(&(objectClass=pigeonairNode)(cn={}))", ldap_escape(host)),
+                &["cn", "pigeonairNodeState", "pigeonairProgress"],
+            )?
+            .pop()
+            .ok_or_else(|| {
+                CtlError::NotFound(format!(
+                    "no node {host} in the cluster (`pigeonctl node list` shows them)"
+                ))
+            })
+    }
+
+    /// The node's state and drain progress.
+    pub fn drain_state(&mut self, host: &str) -> Result<DrainState, CtlError> {
+        let e = self.node_entry(host)?;
+        Ok(DrainState {
+            hostname: host.to_owned(),
+            state: first(&e, "pigeonairNodeState"),
+            progress: serde_json::from_str(&first(&e, "pigeonairProgress")).ok(),
+        })
+    }
+
+    /// Starts draining `host` (state `draining`): the node's own control plane moves its
+    /// mailboxes to the other active nodes. Run again on a draining node, it retries the moves
+    /// that failed. Refused for a node that is joining or drained, or when no other active node
+    /// can take its mailboxes.
+    pub fn node_drain(&mut self, host: &str) -> Result<DrainState, CtlError> {
+        let e = self.node_entry(host)?;
+        let state = first(&e, "pigeonairNodeState");
+        match state.as_str() {
+            "active" | "draining" => {}
+            "drained" => {
+                return Err(CtlError::Invalid(format!(
+                    "{host} is drained already (`pigeonctl node undrain {host}` brings it back)"
+                )));
+            }
+            other => {
+                return Err(CtlError::Invalid(format!(
+                    "{host} is {other}: only an active node can be drained"
+                )));
+            }
+        }
+        let others = self
+            .node_loads()?
+            .into_iter()
+            .filter(|(h, _)| h != host)
+            .count();
+        let mailboxes = self.count(
+            DOMAINS_DN,
+            &format!(
+                "(&(objectClass=pigeonairMailUser)(mailHost={}))",
+                ldap_escape(host)
+            ),
+        )?;
+        if others == 0 && mailboxes > 0 {
+            return Err(CtlError::Refused(format!(
+                "{host} holds {mailboxes} mailboxes and is the only active node: join another \
+                 node first"
+            )));
+        }
+        // Moves that failed are asked for again.
+        let failed = self.conn.search(
+            DOMAINS_DN,
+            Scope::Subtree,
+            &format!(
+                "(&(objectClass=pigeonairMailUser)(mailHost={})(pigeonairMoveState=failed))",
+                ldap_escape(host)
+            ),
+            &["1.1"],
+        )?;
+        for f in failed {
+            self.modify(
+                &f.dn,
+                vec![
+                    Mod::Replace("pigeonairMoveState".into(), Default::default()),
+                    Mod::Replace("pigeonairMoveDetail".into(), Default::default()),
+                ],
+                &format!("retry the failed move of {}", f.dn),
+            )?;
+        }
+        if state == "active" {
+            self.modify(
+                &e.dn,
+                vec![
+                    Mod::Replace("pigeonairNodeState".into(), value_set(&["draining"])),
+                    Mod::Replace("pigeonairProgress".into(), Default::default()),
+                ],
+                &format!("drain {host}"),
+            )?;
+        }
+        self.drain_state(host)
+    }
+
+    /// Brings a draining or drained node back (`active`): moves its drain asked for and that
+    /// have not started are withdrawn; those under way finish.
+    pub fn node_undrain(&mut self, host: &str) -> Result<DrainState, CtlError> {
+        let e = self.node_entry(host)?;
+        let state = first(&e, "pigeonairNodeState");
+        if state != "draining" && state != "drained" {
+            return Err(CtlError::Invalid(format!(
+                "{host} is {state}, not draining or drained"
+            )));
+        }
+        self.modify(
+            &e.dn,
+            vec![
+                Mod::Replace("pigeonairNodeState".into(), value_set(&["active"])),
+                Mod::Replace("pigeonairProgress".into(), Default::default()),
+            ],
+            &format!("undrain {host}"),
+        )?;
+        let mark = format!("{} {host}", pigeonair_join::DRAIN_MARK);
+        let waiting = self.conn.search(
+            DOMAINS_DN,
+            Scope::Subtree,
+            &format!(
+                "(&(objectClass=pigeonairMailUser)(mailHost={})(pigeonairMoveTo=*)\
+                 (!(pigeonairMoveState=*))(pigeonairMoveDetail={}))",
+                ldap_escape(host),
+                ldap_escape(&mark)
+            ),
+            &["1.1"],
+        )?;
+        for w in waiting {
+            self.modify(
+                &w.dn,
+                vec![
+                    Mod::Replace("pigeonairMoveTo".into(), Default::default()),
+                    Mod::Replace("pigeonairMoveDetail".into(), Default::default()),
+                ],
+                &format!("withdraw the drain's move of {}", w.dn),
+            )?;
+        }
+        self.drain_state(host)
     }
 }
