@@ -647,3 +647,162 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
         "{list}"
     );
 }
+
+/// A script for `node`: waits (up to 60 s) until the user's move is in `state`, then runs
+/// `kill`; exits 0 once it has killed, 124 if the state never came.
+fn kill_at(user: &str, state: &str, kill: &str) -> String {
+    let watch = if state == "dsync" {
+        // Anchored, so the pattern never matches this watcher's own command line.
+        "pgrep -f '^doveadm backup' >/dev/null".to_string()
+    } else {
+        format!(
+            "ldapsearch -Q -Y EXTERNAL -H ldapi:/// -LLL -b ou=domains,o=pigeonair \
+             '(&(mail={user})(pigeonairMoveState={state}))' 1.1 | grep -q '^dn:'"
+        )
+    };
+    format!("timeout 60 sh -c \"until {watch}; do :; done; {kill}\"")
+}
+
+#[test]
+fn a_move_killed_at_any_step_converges_when_its_node_comes_back() {
+    if !lab_host_ready("killed_move") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-movekill");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "2"]);
+    let out = lab.exec_with_input(
+        "node1",
+        &format!("pigeonctl user add {USER} --node mx1.example.com --password-stdin"),
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = lab.client(&[
+        "python3",
+        &script(),
+        "fill",
+        "203.0.113.11",
+        USER,
+        PASSWORD,
+        "1500",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let baseline = imap_state(&lab, "203.0.113.11");
+    let kill_daemon = "systemctl kill -s KILL pigeonaird";
+    let kill_dsync = "pkill -9 -f '^doveadm backup'";
+    // (from, to, the node killed on, the step, how)
+    let rounds = [
+        ("node1", "node2", "node1", "copying", kill_daemon),
+        ("node2", "node1", "node2", "locked", kill_daemon),
+        ("node1", "node2", "node1", "finishing", kill_daemon),
+        ("node2", "node1", "node2", "dsync", kill_dsync),
+        ("node1", "node2", "node2", "finishing", kill_daemon),
+    ];
+    let host = |node: &str| format!("mx{}.example.com", &node[4..]);
+    let public = |node: &str| format!("203.0.113.1{}", &node[4..]);
+    let mut sent = Vec::new();
+    let lab = std::sync::Arc::new(lab);
+    for (round, (from, to, victim, step, kill)) in rounds.iter().enumerate() {
+        let killer = {
+            let lab = lab.clone();
+            let script = kill_at(USER, step, kill);
+            let victim = victim.to_string();
+            std::thread::spawn(move || lab.exec(&victim, &["sh", "-c", &script]))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        // Mail during the move, to both nodes.
+        let mailer = {
+            let lab = lab.clone();
+            std::thread::spawn(move || {
+                let mut mids = Vec::new();
+                for i in 0..8 {
+                    let mid = format!("<kill-{round}-{i}@client.example>");
+                    let out = lab.client(&[
+                        "swaks",
+                        "--server",
+                        &format!("203.0.113.1{}", 1 + i % 2),
+                        "--timeout",
+                        "20",
+                        "--to",
+                        USER,
+                        "--from",
+                        "sender@client.example",
+                        "--header",
+                        &format!("Message-ID: {mid}"),
+                    ]);
+                    assert!(out.status.success(), "{mid}: {}", stdout(&out));
+                    mids.push(mid);
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+                mids
+            })
+        };
+        let t = Instant::now();
+        let out = lab.exec(
+            from,
+            &["pigeonctl", "user", "move", USER, "--to", &host(to)],
+        );
+        let took = t.elapsed();
+        let killed = killer.join().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: move {from} → {to}: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "round {round}: {from} → {to}, {kill} on {victim} at {step}: killed {}, move took {:.1} s",
+            if killed.status.success() {
+                "yes"
+            } else {
+                "no (the step passed unseen)"
+            },
+            took.as_secs_f64()
+        );
+        assert!(
+            killed.status.success() || *step == "locked",
+            "round {round}: the kill at {step} did not happen"
+        );
+        sent.extend(mailer.join().unwrap());
+        // Converged: the mailbox on `to` only, nothing of the move left, every message once.
+        let show = sh(&lab, from, &format!("pigeonctl user show {USER}"));
+        assert!(
+            show.contains(&format!("home node:  {}", host(to))),
+            "{show}"
+        );
+        assert!(!show.contains("move:"), "round {round}: {show}");
+        wait_for("the mail of the round", Duration::from_secs(60), || {
+            sent.iter().all(|m| count_on(&lab, to, m) == 1)
+        });
+        for m in &sent {
+            assert_eq!(count_on(&lab, to, m), 1, "round {round}: {m} on {to}");
+            assert_eq!(count_on(&lab, from, m), 0, "round {round}: {m} on {from}");
+        }
+        let left = sh(
+            &lab,
+            from,
+            "find /var/vmail -mindepth 1 -maxdepth 1 | wc -l",
+        );
+        assert_eq!(left.trim(), "0", "round {round}: left on {from}");
+        let now = imap_state(&lab, &public(to));
+        for (name, was) in baseline["folders"].as_object().unwrap() {
+            let msgs = now["folders"][name]["messages"].as_array().unwrap();
+            let was_msgs = was["messages"].as_array().unwrap();
+            assert_eq!(
+                now["folders"][name]["uidvalidity"], was["uidvalidity"],
+                "round {round}: {name} UIDVALIDITY"
+            );
+            assert_eq!(
+                &msgs[..was_msgs.len()],
+                &was_msgs[..],
+                "round {round}: {name}"
+            );
+            let extra = if name == "INBOX" { sent.len() } else { 0 };
+            assert_eq!(msgs.len(), was_msgs.len() + extra, "round {round}: {name}");
+        }
+    }
+}

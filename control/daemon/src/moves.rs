@@ -331,13 +331,17 @@ fn finish(me: &str, user: &str, e: &SearchEntry, to: &str) -> Result<(), String>
     std::thread::sleep(SETTLE);
     let id = one(e, "pigeonairMailboxId").ok_or("no pigeonairMailboxId")?;
     let home = format!("{VMAIL}/{id}");
+    // The old copy is renamed out of the way before it is deleted, so a run interrupted while
+    // deleting never syncs a half-deleted mailbox: it finds no home here and deletes the rest.
+    let gone = format!("{VMAIL}/.moved-{id}");
     if Path::new(&home).exists() {
         // Flags changed, messages expunged or saved here between the last copy and the kick:
         // a two-way sync (both copies have the same UIDs) merges them into the new copy.
         dsync(user, to, "sync")?;
-        let gone = format!("{VMAIL}/.moved-{id}");
         let _ = std::fs::remove_dir_all(&gone);
         std::fs::rename(&home, &gone).map_err(|e| format!("rename {home}: {e}"))?;
+    }
+    if Path::new(&gone).exists() {
         std::fs::remove_dir_all(&gone).map_err(|e| format!("remove {gone}: {e}"))?;
     }
     // A delivery routed by a lookup made before the reloads above may have been deferred after
