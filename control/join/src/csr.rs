@@ -18,7 +18,10 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::extension::{
     BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
-use openssl::x509::{X509, X509NameBuilder, X509Req, X509ReqBuilder};
+use openssl::x509::{
+    X509, X509Crl, X509CrlBuilder, X509CrlRef, X509NameBuilder, X509Ref, X509Req, X509ReqBuilder,
+    X509RevokedBuilder,
+};
 
 /// How long the CA and node certificates are valid, in days (ten years: renewal comes with
 /// certificate rotation in the control plane).
@@ -177,12 +180,102 @@ pub fn sign(
     Ok(b.build())
 }
 
+/// A certificate's serial number in lower-case hex (as nodes' entries record it).
+pub fn serial_hex(cert: &X509Ref) -> Result<String, ErrorStack> {
+    Ok(cert.serial_number().to_bn()?.to_hex_str()?.to_lowercase())
+}
+
+/// The cluster CA's certificate revocation list, revoking `serials` (hex), valid as long as
+/// the CA: every node checks its peers' certificates against it.
+pub fn crl(ca: &X509, ca_key: &PKey<Private>, serials: &[String]) -> Result<X509Crl, ErrorStack> {
+    let mut b = X509CrlBuilder::new()?;
+    b.set_issuer_name(ca.subject_name())?;
+    let now = Asn1Time::days_from_now(0)?;
+    b.set_last_update(&now)?;
+    b.set_next_update(&*Asn1Time::days_from_now(VALID_DAYS)?)?;
+    // The CA's key identifier, and a CRL number that grows (the time it was made).
+    let dummy = X509::builder()?;
+    b.append_extension(
+        openssl::x509::extension::AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&dummy.x509v3_context(Some(ca), None))?,
+    )?;
+    let number = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    b.append_extension(
+        openssl::x509::CrlNumber::new(BigNum::from_dec_str(&number.to_string())?)?.build()?,
+    )?;
+    for s in serials {
+        let mut r = X509RevokedBuilder::new()?;
+        r.set_serial_number(&*BigNum::from_hex_str(s)?.to_asn1_integer()?)?;
+        r.set_revocation_date(&now)?;
+        b.add_revoked(r.build())?;
+    }
+    b.sort()?;
+    b.sign(ca_key, MessageDigest::sha256())?;
+    b.build()
+}
+
+/// The serials (hex, sorted) `crl` revokes.
+pub fn revoked(crl: &X509CrlRef) -> Vec<String> {
+    let mut out: Vec<String> = crl
+        .get_revoked()
+        .map(|stack| {
+            stack
+                .iter()
+                .filter_map(|r| r.serial_number().to_bn().ok()?.to_hex_str().ok())
+                .map(|s| s.to_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use openssl::stack::Stack;
     use openssl::x509::store::X509StoreBuilder;
     use openssl::x509::{X509StoreContext, X509VerifyResult};
+
+    #[test]
+    fn a_revoked_certificate_fails_a_crl_check_and_the_others_pass() {
+        use openssl::x509::verify::X509VerifyFlags;
+        let (ca, ca_key) = make_ca("example.com").unwrap();
+        let issue = |host: &str, ip: &str| {
+            let key = new_key().unwrap();
+            let req = request(&key, host).unwrap();
+            sign(&ca, &ca_key, &req, host, ip.parse().unwrap()).unwrap()
+        };
+        let gone = issue("mx2.example.com", "10.42.0.12");
+        let kept = issue("mx3.example.com", "10.42.0.13");
+        let list = crl(&ca, &ca_key, &[serial_hex(&gone).unwrap()]).unwrap();
+        assert_eq!(revoked(&list), [serial_hex(&gone).unwrap()]);
+        let file =
+            std::env::temp_dir().join(format!("pigeonair-crl-test-{}.pem", std::process::id()));
+        std::fs::write(&file, list.to_pem().unwrap()).unwrap();
+        let check = |cert: &X509| {
+            let mut store = X509StoreBuilder::new().unwrap();
+            store.add_cert(ca.clone()).unwrap();
+            store
+                .add_lookup(openssl::x509::store::X509Lookup::file())
+                .unwrap()
+                .load_crl_file(&file, openssl::ssl::SslFiletype::PEM)
+                .unwrap();
+            store.set_flags(X509VerifyFlags::CRL_CHECK).unwrap();
+            let store = store.build();
+            let mut ctx = X509StoreContext::new().unwrap();
+            ctx.init(&store, cert, &Stack::new().unwrap(), |c| c.verify_cert())
+                .unwrap()
+        };
+        assert!(!check(&gone), "the revoked certificate passed");
+        assert!(check(&kept), "another certificate failed");
+        let _ = std::fs::remove_file(&file);
+        assert!(revoked(&crl(&ca, &ca_key, &[]).unwrap()).is_empty());
+    }
 
     fn verifies(ca: &X509, cert: &X509) -> bool {
         let mut store = X509StoreBuilder::new().unwrap();
