@@ -18,7 +18,9 @@
 //! │   └── cn=dovecot                          reads users (passwords, uid, quota)
 //! ├── ou=admins
 //! │   └── cn=admin                            writes everything
-//! └── cn=counters                             pigeonairNextUid: next mailbox uidNumber
+//! ├── cn=counters                             pigeonairNextUid: next mailbox uidNumber
+//! └── cn=revocations                          pigeonairRevocations: the cluster CA's CRL
+//!                                             (made by a node holding the CA's key)
 //! ```
 
 use std::fmt::Write as _;
@@ -33,6 +35,9 @@ pub const LDAPI_URL: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
 pub const DOMAINS_DN: &str = "ou=domains,o=pigeonair";
 /// Where nodes live.
 pub const NODES_DN: &str = "ou=nodes,o=pigeonair";
+/// The cluster CA's certificate revocation list (`pigeonairCrlPem`), which every node checks
+/// its peers' certificates against.
+pub const REVOCATIONS_DN: &str = "cn=revocations,o=pigeonair";
 /// Where join tokens live (admins only: they hold the tokens' hashes).
 pub const TOKENS_DN: &str = "ou=tokens,o=pigeonair";
 /// Where service accounts live.

@@ -187,6 +187,12 @@ impl Connection {
         })
     }
 
+    /// Applies `mods` to `dn` outside the replicated suffix (`cn=config`): nothing to wait for.
+    pub fn modify_config(&mut self, dn: &str, mods: Vec<Mod<String>>) -> Result<()> {
+        let res = self.ldap.modify(dn, mods);
+        done(|| format!("modify {dn}"), res)
+    }
+
     /// Replaces the value `old` of `attr` of `dn` with `new` in one modify (delete the old
     /// value, add the new one), so two writers never both succeed from the same `old`:
     /// `false` when `old` was no longer there (read again and retry).

@@ -5,10 +5,11 @@
 //! second: asks for moves of its mailboxes to the other active nodes, a few at a time, the
 //! largest first, each to the node with the fewest mailboxes (counting the moves already asked
 //! for), which [`crate::moves`] carries out; writes the drain's progress to its entry
-//! (`pigeonairProgress`, [`DrainProgress`]); and once no mailbox is left and its queue holds no
-//! mail for a hosted domain, sets itself `drained`. Everything is read from the directory each
-//! time, so a drain interrupted anywhere goes on when pigeonaird runs again, and `node undrain`
-//! (state `active`) stops it: moves not started yet are withdrawn, those under way finish.
+//! (`pigeonairProgress`, [`DrainProgress`]); and once no mailbox is left, every old copy here
+//! is removed and its queue holds no mail for a hosted domain, sets itself `drained`.
+//! Everything is read from the directory each time, so a drain interrupted anywhere goes on
+//! when pigeonaird runs again, and `node undrain` (state `active`) stops it: moves not started
+//! yet are withdrawn, those under way finish.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -194,7 +195,20 @@ pub fn tick(me: &str, parallel: usize) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         info!("drain of {me}: {user} to move to {to}");
     }
-    if mine.is_empty() {
+    // Moved mailboxes whose old copy here is still being removed.
+    let finishing = c
+        .search(
+            &format!("ou=domains,{BASE_DN}"),
+            Scope::Subtree,
+            &format!(
+                "(&(objectClass=pigeonairMailUser)(pigeonairMoveFrom={}))",
+                ldap_escape(me)
+            ),
+            &["1.1"],
+        )
+        .map_err(|e| e.to_string())?
+        .len();
+    if mine.is_empty() && finishing == 0 {
         match hosted_mail_queued(&mut c) {
             Ok(0) => {
                 p.finished = Some(now());
@@ -270,6 +284,10 @@ fn loads(c: &mut Connection, me: &str) -> Result<BTreeMap<String, u64>, String> 
 }
 
 /// Messages in this node's Postfix queue with a recipient in a hosted domain.
+pub fn queued_hosted() -> Result<usize, String> {
+    hosted_mail_queued(&mut connect()?)
+}
+
 fn hosted_mail_queued(c: &mut Connection) -> Result<usize, String> {
     let domains: Vec<String> = c
         .search(

@@ -287,8 +287,21 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         }
         log::info!("join: {} registered as joining", req.hostname);
     }
-    let cert = csr::sign(&ca, &ca_key, &csr, &req.hostname, private_ip)
-        .and_then(|c| c.to_pem())
+    let signed = csr::sign(&ca, &ca_key, &csr, &req.hostname, private_ip)
+        .map_err(|e| internal(format!("sign the node certificate: {e}")))?;
+    // Every certificate issued is recorded on the node's entry before it is handed out, so
+    // removing the node revokes them all.
+    let serial = csr::serial_hex(&signed).map_err(|e| internal(format!("serial: {e}")))?;
+    conn.modify(
+        &node_dn(&dn_escape(&req.hostname)),
+        vec![Mod::Add(
+            "pigeonairCertSerial".to_owned(),
+            value_set(&[serial.as_str()]),
+        )],
+    )
+    .map_err(ldap("record the certificate's serial"))?;
+    let cert = signed
+        .to_pem()
         .map_err(|e| internal(format!("sign the node certificate: {e}")))?;
     let members = nodes
         .iter()

@@ -17,5 +17,6 @@ pub mod drain;
 pub mod join;
 pub mod moves;
 pub mod reconcile;
+pub mod revocation;
 pub mod server;
 pub mod watch;

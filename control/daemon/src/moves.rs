@@ -142,7 +142,21 @@ pub fn run_forever(me: String, parallel: usize) {
     let running: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let mut last_error: Option<String> = None;
     let mut drain_error: Option<String> = None;
+    let mut ca_error: Option<String> = None;
+    let mut serial_recorded = false;
     loop {
+        if !serial_recorded {
+            serial_recorded = crate::revocation::record_own_serial(&me).is_ok();
+        }
+        match crate::revocation::ca_tick() {
+            Ok(()) => ca_error = None,
+            Err(e) => {
+                if ca_error.as_deref() != Some(e.as_str()) {
+                    warn!("revocations: {e}; retrying every second");
+                    ca_error = Some(e);
+                }
+            }
+        }
         match crate::drain::tick(&me, parallel) {
             Ok(()) => drain_error = None,
             Err(e) => {

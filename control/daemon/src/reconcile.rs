@@ -2,7 +2,8 @@
 //! whenever the directory changes: /etc/hosts (peers by their private addresses, which is how
 //! `mailHost` names resolve) and, on the node running a DNS balancer, its balancer.toml (the
 //! active nodes). The content comes from the same renderer the installer uses,
-//! so an install run afterwards finds nothing to change.
+//! so an install run afterwards finds nothing to change. And the cluster CA's revocation list,
+//! with slapd checking it ([`crate::revocation::apply_crl`]).
 
 use std::time::Duration;
 
@@ -86,5 +87,6 @@ pub fn reconcile() -> Result<Vec<String>, String> {
             wrote.push(file.path.clone());
         }
     }
+    wrote.extend(crate::revocation::apply_crl()?);
     Ok(wrote)
 }

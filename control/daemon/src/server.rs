@@ -9,7 +9,7 @@
 //! - `POST /v1/join` — a [`JoinRequest`] (JSON, at most 64 KiB) → a [`JoinResponse`] (200) or
 //!   a [`Refusal`] (4xx/5xx);
 //! - `GET /v1/status` — for peers: this node's host name and its directory's `contextCSN`
-//!   ([`NodeStatus`], 200, JSON);
+//!   and the mail it holds for hosted domains ([`NodeStatus`], 200, JSON);
 //! - `POST /v1/moved` — for peers: a [`MovedNotice`] from a mailbox's old home node; answered
 //!   (200) once this node's directory has the move, its auth cache is flushed and its queue
 //!   retried (`crate::moves::after_move`).
@@ -66,6 +66,16 @@ pub fn acceptor() -> Result<SslAcceptor, openssl::error::ErrorStack> {
     b.add_extra_chain_cert(ca)?;
     b.check_private_key()?;
     b.set_ca_file(CLUSTER_CA_CERT)?;
+    // A removed node's certificate is refused: the cluster CA's revocation list, once there is
+    // one (crate::revocation), is checked for every client certificate.
+    let crl = crate::revocation::CLUSTER_CRL;
+    if std::path::Path::new(crl).exists() {
+        b.cert_store_mut()
+            .add_lookup(openssl::x509::store::X509Lookup::file())?
+            .load_crl_file(crl, SslFiletype::PEM)?;
+        b.cert_store_mut()
+            .set_flags(openssl::x509::verify::X509VerifyFlags::CRL_CHECK)?;
+    }
     b.set_verify(SslVerifyMode::PEER);
     Ok(b.build())
 }
@@ -153,13 +163,18 @@ async fn route(
         (Method::GET, "/v1/status") => match peer {
             Some(p) => {
                 log::debug!("status asked by {p}");
-                let csn = tokio::task::spawn_blocking(crate::reconcile::context_csn).await;
+                let csn = tokio::task::spawn_blocking(|| {
+                    let queued = crate::drain::queued_hosted().ok().map(|n| n as u64);
+                    crate::reconcile::context_csn().map(|c| (c, queued))
+                })
+                .await;
                 match csn {
-                    Ok(Ok(context_csn)) => json(
+                    Ok(Ok((context_csn, queued_hosted))) => json(
                         200,
                         serde_json::to_string(&NodeStatus {
                             hostname: (*hostname).clone(),
                             context_csn,
+                            queued_hosted,
                         })
                         .expect("serialises"),
                     ),
@@ -269,7 +284,9 @@ pub fn run_forever() {
 
 /// Serves on `addr` until the process ends.
 pub async fn serve(addr: SocketAddr, hostname: String) -> Result<(), ServerError> {
-    let acceptor = Arc::new(acceptor()?);
+    // Made again for each connection (below), so a new revocation list applies at once; this
+    // first one checks the certificate and key load.
+    acceptor()?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
@@ -288,7 +305,13 @@ pub async fn serve(addr: SocketAddr, hostname: String) -> Result<(), ServerError
                 continue;
             }
         };
-        let acceptor = acceptor.clone();
+        let acceptor = match acceptor() {
+            Ok(a) => a,
+            Err(e) => {
+                log::warn!("TLS set-up for a connection from {from}: {e}");
+                continue;
+            }
+        };
         let cluster = cluster.clone();
         let hostname = hostname.clone();
         tokio::spawn(async move {

@@ -104,6 +104,9 @@ pub struct NodeStatus {
     /// Its directory's `contextCSN` values (one per provider): equal to the provider's when the
     /// replica has every change.
     pub context_csn: Vec<String>,
+    /// Messages in its mail queue for hosted domains (`None` from a node that could not tell).
+    #[serde(default)]
+    pub queued_hosted: Option<u64>,
 }
 
 /// The time in a CSN (`20261201124959.123456Z#000000#000#000000`), in microseconds since

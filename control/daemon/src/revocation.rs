@@ -1,0 +1,218 @@
+//! Revoking a removed node's certificates, and every node checking its peers against the list.
+//!
+//! Every certificate the cluster CA issues is recorded on its node's entry
+//! (`pigeonairCertSerial`; a node also records its own current one). `pigeonctl node remove`
+//! sets the node `removed`. A node holding the CA's key then ([`ca_tick`]) signs a new
+//! certificate revocation list with every serial of every removed node added to those already
+//! revoked, stores it in the directory ([`REVOCATIONS_DN`], `pigeonairCrlPem`), and only then
+//! deletes the removed node's entry. Every node ([`apply_crl`]) writes the list next to the CA's
+//! certificate and has its slapd (SASL EXTERNAL binds, replication) and its control plane check
+//! peers' certificates against it, so a removed node's certificate is refused everywhere.
+
+use std::path::Path;
+use std::time::Duration;
+
+use log::info;
+use openssl::pkey::PKey;
+use openssl::x509::{X509, X509Crl};
+use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN, REVOCATIONS_DN, node_dn};
+use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT};
+use pigeonair_directory::{
+    Connection, Credentials, Mod, Scope, first, ldap_escape, value_set, values,
+};
+use pigeonair_join::csr;
+
+/// The cluster CA's revocation list on every node.
+pub const CLUSTER_CRL: &str = "/etc/pigeonair/cluster/crl.pem";
+/// The CA's certificate followed by the list: what slapd loads (OpenSSL takes both from one
+/// file), so checking the list never depends on a second setting staying in step.
+pub const CLUSTER_CA_AND_CRL: &str = "/etc/pigeonair/cluster/ca-crl.pem";
+
+fn connect() -> Result<Connection, String> {
+    let mut c =
+        Connection::open(LDAPI_URL, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    c.bind(&Credentials::LocalRoot).map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// The list in the directory, if there is one yet.
+fn stored_crl(c: &mut Connection) -> Result<Option<String>, String> {
+    match c.search(
+        REVOCATIONS_DN,
+        Scope::Base,
+        "(objectClass=pigeonairRevocations)",
+        &["pigeonairCrlPem"],
+    ) {
+        Ok(mut found) => Ok(found
+            .pop()
+            .and_then(|e| first(&e, "pigeonairCrlPem").map(str::to_owned))),
+        Err(e) if e.is(pigeonair_directory::ResultCode::NoSuchObject) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// This node's own certificate serial on its entry (the first node's was made at install,
+/// before the directory existed).
+pub fn record_own_serial(me: &str) -> Result<(), String> {
+    let pem = std::fs::read(CLUSTER_CERT).map_err(|e| format!("{CLUSTER_CERT}: {e}"))?;
+    let cert = X509::from_pem(&pem).map_err(|e| format!("{CLUSTER_CERT}: {e}"))?;
+    let serial = csr::serial_hex(&cert).map_err(|e| e.to_string())?;
+    let mut c = connect()?;
+    let Some(node) = c
+        .search(
+            &node_dn(me),
+            Scope::Base,
+            "(objectClass=pigeonairNode)",
+            &["pigeonairCertSerial"],
+        )
+        .map_err(|e| e.to_string())?
+        .pop()
+    else {
+        return Ok(());
+    };
+    if !values(&node, "pigeonairCertSerial").contains(&serial) {
+        c.modify(
+            &node.dn,
+            vec![Mod::Add(
+                "pigeonairCertSerial".into(),
+                value_set(&[serial.as_str()]),
+            )],
+        )
+        .map_err(|e| e.to_string())?;
+        info!("recorded this node's certificate serial {serial}");
+    }
+    Ok(())
+}
+
+/// On a node holding the CA's key: the list exists, covers every removed node's certificates,
+/// and those nodes' entries are gone.
+pub fn ca_tick() -> Result<(), String> {
+    if !Path::new(CLUSTER_CA_KEY).exists() {
+        return Ok(());
+    }
+    let mut c = connect()?;
+    let stored = stored_crl(&mut c)?;
+    let removed = c
+        .search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(&(objectClass=pigeonairNode)(pigeonairNodeState=removed))",
+            &["cn", "pigeonairCertSerial"],
+        )
+        .map_err(|e| e.to_string())?;
+    let mut revoked = match &stored {
+        Some(pem) => {
+            let list =
+                X509Crl::from_pem(pem.as_bytes()).map_err(|e| format!("{REVOCATIONS_DN}: {e}"))?;
+            csr::revoked(&list)
+        }
+        None => Vec::new(),
+    };
+    let before = revoked.clone();
+    for n in &removed {
+        for s in values(n, "pigeonairCertSerial") {
+            let s = s.to_lowercase();
+            if !revoked.contains(&s) {
+                revoked.push(s);
+            }
+        }
+    }
+    revoked.sort();
+    if stored.is_none() || revoked != before {
+        let ca = X509::from_pem(
+            &std::fs::read(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?,
+        )
+        .map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
+        let key = PKey::private_key_from_pem(
+            &std::fs::read(CLUSTER_CA_KEY).map_err(|e| format!("{CLUSTER_CA_KEY}: {e}"))?,
+        )
+        .map_err(|e| format!("{CLUSTER_CA_KEY}: {e}"))?;
+        let list = csr::crl(&ca, &key, &revoked).map_err(|e| format!("sign the CRL: {e}"))?;
+        let pem = String::from_utf8_lossy(&list.to_pem().map_err(|e| e.to_string())?).into_owned();
+        if stored.is_none() {
+            c.add(
+                REVOCATIONS_DN,
+                vec![
+                    ("objectClass".into(), value_set(&["pigeonairRevocations"])),
+                    ("cn".into(), value_set(&["revocations"])),
+                    ("pigeonairCrlPem".into(), value_set(&[pem.as_str()])),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+        } else {
+            c.modify(
+                REVOCATIONS_DN,
+                vec![Mod::Replace(
+                    "pigeonairCrlPem".into(),
+                    value_set(&[pem.as_str()]),
+                )],
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        info!(
+            "certificate revocation list signed: {} serials revoked",
+            revoked.len()
+        );
+    }
+    // Their certificates revoked, the removed nodes leave the directory.
+    for n in removed {
+        let host = first(&n, "cn").unwrap_or_default().to_owned();
+        c.delete(&node_dn(&ldap_escape(&host)))
+            .map_err(|e| e.to_string())?;
+        info!("node {host} removed: its certificates are revoked and its entry deleted");
+    }
+    Ok(())
+}
+
+/// On every node: the list from the directory on disk, and slapd checking it. Returns what it
+/// changed.
+pub fn apply_crl() -> Result<Vec<String>, String> {
+    let mut c = connect()?;
+    let Some(pem) = stored_crl(&mut c)? else {
+        return Ok(Vec::new());
+    };
+    let mut changed = Vec::new();
+    let ca =
+        std::fs::read_to_string(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
+    let bundle = format!("{}\n{}", ca.trim_end(), pem);
+    for (path, text) in [
+        (CLUSTER_CRL, pem.as_str()),
+        (CLUSTER_CA_AND_CRL, bundle.as_str()),
+    ] {
+        if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+            let tmp = format!("{path}.new");
+            std::fs::write(&tmp, text).map_err(|e| format!("{tmp}: {e}"))?;
+            std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))?;
+            changed.push(path.to_owned());
+        }
+    }
+    // slapd reads its CA file when its TLS settings change: setting them (again) after the
+    // list changed makes it load the new one for the next connections.
+    let config = c
+        .search(
+            "cn=config",
+            Scope::Base,
+            "(objectClass=*)",
+            &["olcTLSCACertificateFile", "olcTLSCRLCheck"],
+        )
+        .map_err(|e| format!("cn=config: {e}"))?
+        .pop()
+        .ok_or("cn=config: no entry")?;
+    let in_step = first(&config, "olcTLSCACertificateFile") == Some(CLUSTER_CA_AND_CRL)
+        && first(&config, "olcTLSCRLCheck") == Some("peer");
+    if !in_step || !changed.is_empty() {
+        c.modify_config(
+            "cn=config",
+            vec![
+                Mod::Replace(
+                    "olcTLSCACertificateFile".into(),
+                    value_set(&[CLUSTER_CA_AND_CRL]),
+                ),
+                Mod::Replace("olcTLSCRLCheck".into(), value_set(&["peer"])),
+            ],
+        )
+        .map_err(|e| format!("cn=config: {e}"))?;
+        changed.push("slapd's TLS settings (the revocation list checked)".into());
+    }
+    Ok(changed)
+}
