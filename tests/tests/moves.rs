@@ -646,6 +646,100 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
             .any(|l| l.starts_with("mx2.example.com") && l.contains(" active ")),
         "{list}"
     );
+
+    // Removal: refused for the provider, for an active node and one with mailboxes; node2,
+    // drained again, leaves the cluster and its certificate is refused by the others.
+    for (node, says) in [
+        ("mx1.example.com", "role provider"),
+        (
+            "mx2.example.com",
+            "is active: `pigeonctl node drain mx2.example.com` first",
+        ),
+        ("mx3.example.com", "is the home node of"),
+        ("mx9.example.com", "no node mx9.example.com"),
+    ] {
+        let out = lab.exec("node1", &["pigeonctl", "node", "remove", node]);
+        assert!(!out.status.success(), "remove {node} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "remove {node}: {err}");
+    }
+    // node2's certificate against node1's and node3's slapd (SASL EXTERNAL) and control plane.
+    let with_node2_cert = |peer: &str| {
+        let ldap = lab.exec(
+            "node2",
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "LDAPTLS_CERT=/etc/pigeonair/cluster/node.crt \
+                     LDAPTLS_KEY=/etc/pigeonair/cluster/node.key \
+                     LDAPTLS_CACERT=/etc/pigeonair/cluster/ca.crt \
+                     ldapwhoami -ZZ -Y EXTERNAL -H ldap://{peer}"
+                ),
+            ],
+        );
+        let control = stdout(&lab.exec(
+            "node2",
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "printf 'GET /v1/status HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' \
+                     | timeout 5 openssl s_client -quiet -verify_quiet \
+                     -CAfile /etc/pigeonair/cluster/ca.crt -cert /etc/pigeonair/cluster/node.crt \
+                     -key /etc/pigeonair/cluster/node.key -connect {peer}:7443 2>&1"
+                ),
+            ],
+        ));
+        (ldap.status.success(), control.contains("HTTP/1.1 200"))
+    };
+    for peer in ["10.42.0.11", "10.42.0.13"] {
+        assert_eq!(
+            with_node2_cert(peer),
+            (true, true),
+            "node2's certificate at {peer} before"
+        );
+    }
+    sh(&lab, "node1", "pigeonctl node drain mx2.example.com");
+    let out = sh(&lab, "node3", "pigeonctl node remove mx2.example.com");
+    assert!(out.contains("removed"), "{out}");
+    let list = sh(&lab, "node3", "pigeonctl node list");
+    assert!(!list.contains("mx2.example.com"), "{list}");
+    for peer in ["10.42.0.11", "10.42.0.13"] {
+        wait_for(
+            &format!("node2's certificate refused at {peer}"),
+            Duration::from_secs(10),
+            || with_node2_cert(peer) == (false, false),
+        );
+    }
+    // The others forget it: no name in their hosts files.
+    for node in ["node1", "node3"] {
+        wait_for(
+            &format!("{node} forgets mx2"),
+            Duration::from_secs(10),
+            || !sh(&lab, node, "cat /etc/hosts").contains("mx2.example.com"),
+        );
+    }
+    // Mail still flows between the nodes that stay.
+    let out = lab.client(&[
+        "swaks",
+        "--server",
+        "203.0.113.13",
+        "--to",
+        "d11@example.com",
+        "--from",
+        "sender@client.example",
+        "--header",
+        "Message-ID: <after-remove@client.example>",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    wait_for("mail after the removal", Duration::from_secs(30), || {
+        count_on(
+            &lab,
+            nodes[homes["d11@example.com"]],
+            "<after-remove@client.example>",
+        ) == 1
+    });
 }
 
 /// A script for `node`: waits (up to 60 s) until the user's move is in `state`, then runs

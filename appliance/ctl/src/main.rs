@@ -267,6 +267,15 @@ enum NodeCmd {
         /// The node's host name.
         node: String,
     },
+    /// Remove a drained node from the cluster: it leaves ou=nodes, its certificates are
+    /// revoked (every node checks the cluster CA's revocation list, so it cannot come back
+    /// with its old identity), and the other nodes and the balancer forget it. Refused for the
+    /// directory's provider, the CA's holder, the last node, and a node holding mailboxes or
+    /// queued mail for hosted domains.
+    Remove {
+        /// The node's host name.
+        node: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -354,6 +363,30 @@ fn new_password(src: &PasswordSource) -> Result<(String, bool), CtlError> {
         ));
     }
     Ok((pw, false))
+}
+
+/// Asks each node's pigeonaird how much mail for hosted domains it holds.
+fn ask_queue(nodes: &mut [pigeonair_ctl::directory::NodeInfo]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    for n in nodes.iter_mut() {
+        let Some(ip) = n.private else {
+            n.pigeonaird = "no private address".into();
+            continue;
+        };
+        let addr = std::net::SocketAddr::new(ip.into(), pigeonair_join::CONTROL_PORT);
+        match runtime.block_on(pigeonair_control::client::status(addr)) {
+            Ok(status) => {
+                n.pigeonaird = "reachable".into();
+                n.queued_hosted = status.queued_hosted;
+            }
+            Err(e) => n.pigeonaird = format!("unreachable: {e}"),
+        }
+    }
 }
 
 /// Asks every node's pigeonaird (mutual TLS with this node's cluster certificate, so root on
@@ -682,6 +715,47 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 return Ok(());
             }
             wait_for_drain(&mut dir, node, Duration::from_secs(limit), json)
+        }
+        Cmd::Node(NodeCmd::Remove { node }) => {
+            let mut dir = connect()?;
+            let info = dir.node_remove_check(node)?;
+            if info.state != "removed" {
+                // Its queue, asked of the node itself.
+                let mut one = vec![info];
+                ask_queue(&mut one);
+                let info = &one[0];
+                match info.queued_hosted {
+                    Some(0) => {}
+                    Some(n) => {
+                        return Err(CtlError::Refused(format!(
+                            "{node} holds {n} queued messages for hosted domains: wait until \
+                             its queue has delivered them (`postqueue -p` on it)"
+                        )));
+                    }
+                    None => {
+                        return Err(CtlError::Refused(format!(
+                            "{node}'s mail queue cannot be checked ({}): start it and try again",
+                            info.pigeonaird
+                        )));
+                    }
+                }
+                dir.node_mark_removed(node)?;
+            }
+            let started = std::time::Instant::now();
+            while dir.node_exists(node)? {
+                if started.elapsed() > Duration::from_secs(60) {
+                    return Err(CtlError::Failed(format!(
+                        "{node} is marked removed, but no node holding the CA's key has revoked \
+                         its certificates within 60 s: is its pigeonaird running?"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            done(
+                json,
+                format!("{node} is removed from the cluster; its certificates are revoked"),
+            );
+            Ok(())
         }
         Cmd::Node(NodeCmd::Undrain { node }) => {
             connect()?.node_undrain(node)?;

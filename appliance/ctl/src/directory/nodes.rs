@@ -20,7 +20,7 @@ use crate::error::CtlError;
 pub struct NodeInfo {
     /// Host name.
     pub hostname: String,
-    /// `joining`, `active`, `draining`, `removed`.
+    /// `joining`, `active`, `draining`, `drained`, `removed`.
     pub state: String,
     /// `provider`, `ca`.
     pub roles: Vec<String>,
@@ -37,6 +37,9 @@ pub struct NodeInfo {
     /// Its directory's contextCSN, as the node reported it.
     #[serde(skip)]
     pub context_csn: Option<Vec<String>>,
+    /// Messages it holds for hosted domains, as the node reported it.
+    #[serde(skip)]
+    pub queued_hosted: Option<u64>,
 }
 
 /// A token as `node token --list` shows it (never its secret).
@@ -138,6 +141,7 @@ impl Directory {
                 replication: "unknown".into(),
                 pigeonaird: "not asked".into(),
                 context_csn: None,
+                queued_hosted: None,
             });
         }
         Ok(out)
@@ -431,5 +435,69 @@ impl Directory {
             )?;
         }
         self.drain_state(host)
+    }
+}
+
+impl Directory {
+    /// What `node remove` checks in the directory before anything is written: refused for the
+    /// directory's provider, the last node, a node still in service (drain it first) and a node
+    /// that holds mailboxes. Returns the node as `node list` shows it.
+    pub fn node_remove_check(&mut self, host: &str) -> Result<NodeInfo, CtlError> {
+        let nodes = self.node_list()?;
+        let Some(n) = nodes.iter().find(|n| n.hostname == host).cloned() else {
+            return Err(CtlError::NotFound(format!(
+                "no node {host} in the cluster (`pigeonctl node list` shows them)"
+            )));
+        };
+        if nodes.len() == 1 {
+            return Err(CtlError::Refused(format!(
+                "{host} is the cluster's last node: there would be nothing left"
+            )));
+        }
+        if n.roles.iter().any(|r| r == "provider") {
+            return Err(CtlError::Refused(format!(
+                "{host} holds the writable directory (role provider): it cannot be removed \
+                 while it does"
+            )));
+        }
+        if n.roles.iter().any(|r| r == "ca") {
+            return Err(CtlError::Refused(format!(
+                "{host} holds the cluster CA's key (role ca): it cannot be removed while it does"
+            )));
+        }
+        if n.mailboxes > 0 {
+            return Err(CtlError::Refused(format!(
+                "{host} is the home node of {} mailboxes: `pigeonctl node drain {host}` first",
+                n.mailboxes
+            )));
+        }
+        match n.state.as_str() {
+            "drained" | "joining" | "removed" => Ok(n),
+            other => Err(CtlError::Refused(format!(
+                "{host} is {other}: `pigeonctl node drain {host}` first, so the balancer \
+                 stops sending it clients"
+            ))),
+        }
+    }
+
+    /// Marks `host` removed: a node holding the CA's key revokes its certificates and deletes
+    /// its entry.
+    pub fn node_mark_removed(&mut self, host: &str) -> Result<(), CtlError> {
+        let dn = format!("cn={},{NODES_DN}", dn_escape(host));
+        self.modify(
+            &dn,
+            vec![Mod::Replace(
+                "pigeonairNodeState".into(),
+                value_set(&["removed"]),
+            )],
+            &format!("remove {host}"),
+        )
+    }
+
+    /// Whether `host` still has an entry.
+    pub fn node_exists(&mut self, host: &str) -> Result<bool, CtlError> {
+        Ok(self
+            .conn
+            .exists(&format!("cn={},{NODES_DN}", dn_escape(host)))?)
     }
 }
