@@ -604,15 +604,23 @@ fn wait_for_rebalance(
     loop {
         let (progress, steps) = dir.rebalance_progress(moves)?;
         let secs = started.elapsed().as_secs_f64();
-        // Printed when a move moves on, not when only the clock does.
-        let event = serde_json::json!({ "progress": progress, "moves": steps }).to_string();
-        if event != last {
+        // Printed when a move moves on, not when only the clock does: with --json each step of
+        // each move, for people the count of moves done.
+        let now = if json {
+            serde_json::json!({ "progress": progress, "moves": steps }).to_string()
+        } else {
+            format!(
+                "{} {:?} {:?}",
+                progress.done, progress.failed, progress.cancelled
+            )
+        };
+        if now != last {
             if json {
-                println!("{event}");
+                println!("{now}");
             } else {
                 eprintln!("rebalance: {}", progress.line(secs));
             }
-            last = event;
+            last = now;
         }
         if progress.finished() {
             if progress.failed.is_empty() && progress.cancelled.is_empty() {
