@@ -900,3 +900,192 @@ fn a_move_killed_at_any_step_converges_when_its_node_comes_back() {
         }
     }
 }
+
+#[test]
+fn a_rebalance_spreads_one_nodes_mailboxes_over_a_new_node_and_every_user_reads_its_mail() {
+    if !lab_host_ready("cluster_rebalance") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-rebal");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "2"]);
+    // Seven users, all on node1; the first three with some mail.
+    let users: Vec<String> = (1..=7).map(|i| format!("r{i}@example.com")).collect();
+    for (i, user) in users.iter().enumerate() {
+        let out = lab.exec_with_input(
+            "node1",
+            &format!("pigeonctl user add {user} --node mx1.example.com --password-stdin"),
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "{}", stdout(&out));
+        if i < 3 {
+            let n = (30 - 10 * i).to_string();
+            let out = lab.client(&[
+                "python3",
+                &script(),
+                "fill",
+                "203.0.113.11",
+                user,
+                PASSWORD,
+                &n,
+            ]);
+            assert!(
+                out.status.success(),
+                "fill {user}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // Each mailbox's IMAP state, read through node1 (proxied once it lives elsewhere).
+    let state = |user: &str| -> serde_json::Value {
+        let out = lab.client(&[
+            "python3",
+            &script(),
+            "state",
+            "203.0.113.11",
+            user,
+            PASSWORD,
+        ]);
+        assert!(
+            out.status.success(),
+            "IMAP state of {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON from mailbox_state.py")
+    };
+    let before: Vec<serde_json::Value> = users.iter().map(|u| state(u)).collect();
+
+    // node3 joins, empty.
+    let added = lab.ok(&["add"]);
+    assert!(added.contains("node3: join: joined cluster"), "{added}");
+    let counts = || -> Vec<usize> {
+        let list = sh(&lab, "node1", "pigeonctl node list");
+        (1..=3)
+            .map(|n| {
+                let row = list
+                    .lines()
+                    .find(|l| l.starts_with(&format!("mx{n}.example.com")))
+                    .unwrap_or_else(|| panic!("mx{n} not in {list}"));
+                assert!(row.contains(" active "), "{list}");
+                row.split_whitespace().nth(5).unwrap().parse().unwrap()
+            })
+            .collect()
+    };
+    // Every mailbox on node1: ours and the postmaster's the install made.
+    let on_one = counts()[0];
+    assert!(on_one >= users.len(), "{on_one}");
+    assert_eq!(counts(), [on_one, 0, 0]);
+    // The fewest moves: node1 keeps a third, rounded up.
+    let moves = on_one - on_one.div_ceil(3);
+
+    // The dry run proposes moves to both emptier nodes and writes nothing.
+    let dry = sh(&lab, "node1", "pigeonctl cluster rebalance --dry-run");
+    eprintln!("rebalance --dry-run:\n{dry}");
+    let planned: Vec<&str> = dry.lines().filter(|l| l.starts_with("move ")).collect();
+    assert_eq!(planned.len(), moves, "{dry}");
+    assert!(
+        planned.iter().all(|l| l.contains("mx1.example.com → ")),
+        "{dry}"
+    );
+    for to in ["mx2.example.com", "mx3.example.com"] {
+        assert!(
+            planned.iter().filter(|l| l.ends_with(to)).count() >= moves / 2,
+            "moves to {to}: {dry}"
+        );
+    }
+    assert!(dry.contains("dry run, nothing written"), "{dry}");
+    let plan: serde_json::Value = serde_json::from_str(&sh(
+        &lab,
+        "node1",
+        "pigeonctl --json cluster rebalance --dry-run",
+    ))
+    .unwrap();
+    assert_eq!(plan["moves"].as_array().unwrap().len(), moves, "{plan}");
+    assert_eq!(plan["after"]["mx1.example.com"], on_one - moves, "{plan}");
+    for user in &users {
+        let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
+        assert!(!show.contains("move:"), "the dry run wrote a move: {show}");
+    }
+    assert_eq!(counts(), [on_one, 0, 0], "the dry run moved something");
+
+    // The rebalance, from node2's pigeonctl.
+    let t = Instant::now();
+    let out = lab.exec("node2", &["pigeonctl", "cluster", "rebalance"]);
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "rebalance: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "rebalance took {:.1} s:\n{}{}",
+        took.as_secs_f64(),
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout(&out).contains(&format!("rebalanced: {moves} moves")),
+        "{}",
+        stdout(&out)
+    );
+    let after = counts();
+    eprintln!("mailboxes per node: [{on_one}, 0, 0] before, {after:?} after");
+    assert_eq!(after.iter().sum::<usize>(), on_one);
+    assert!(
+        after.iter().max().unwrap() - after.iter().min().unwrap() <= 1,
+        "{after:?}"
+    );
+    // Each of our mailboxes is on its home node and nowhere else.
+    for user in &users {
+        let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
+        let field = |name: &str| {
+            show.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {show}"))
+                .trim()
+                .to_owned()
+        };
+        let (id, home) = (field("mailbox id:"), field("home node:"));
+        for n in 1..=3 {
+            let here = lab
+                .exec(
+                    &format!("node{n}"),
+                    &["test", "-d", &format!("/var/vmail/{id}")],
+                )
+                .status
+                .success();
+            assert_eq!(
+                here,
+                home == format!("mx{n}.example.com"),
+                "{user}'s mailbox {id} on node{n}; its home is {home}"
+            );
+        }
+    }
+
+    // Every user reads the same mail as before: UIDs, flags, folders, and each folder holding
+    // mail keeps its UIDVALIDITY. An empty INBOX has come out of its move with a new one (a
+    // move's dsync, not the rebalance; a client has nothing cached to lose), so an empty
+    // folder's UIDVALIDITY is not compared, only listed.
+    let mut new_validity = Vec::new();
+    for (user, was) in users.iter().zip(&before) {
+        let mut now = state(user);
+        for (name, f) in now["folders"].as_object_mut().unwrap() {
+            let empty = f["messages"].as_array().is_some_and(|m| m.is_empty());
+            if empty && f["uidvalidity"] != was["folders"][name.as_str()]["uidvalidity"] {
+                new_validity.push(format!("{user} {name}"));
+                f["uidvalidity"] = was["folders"][name.as_str()]["uidvalidity"].clone();
+            }
+        }
+        assert_eq!(&now, was, "{user}'s mailbox after the rebalance");
+        let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
+        assert!(!show.contains("move:"), "a move left behind: {show}");
+    }
+    eprintln!("empty folders with a new UIDVALIDITY after their move: {new_validity:?}");
+    // Run again: nothing to move.
+    let again = sh(&lab, "node3", "pigeonctl cluster rebalance");
+    assert!(
+        again.contains("nothing to move: the active nodes are balanced"),
+        "{again}"
+    );
+}

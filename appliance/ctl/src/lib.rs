@@ -6,6 +6,7 @@
 pub mod directory;
 pub mod error;
 pub mod import;
+pub mod rebalance;
 
 pub use directory::Directory;
 pub use error::CtlError;

@@ -57,6 +57,9 @@ enum Cmd {
     /// Cluster nodes and the tokens new nodes join with.
     #[command(subcommand)]
     Node(NodeCmd),
+    /// The cluster as a whole.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
     /// Import domains, users and aliases from a CSV or LDIF file (`-`: standard input); checked
     /// whole first: with any problem nothing is imported.
     Import {
@@ -275,6 +278,26 @@ enum NodeCmd {
     Remove {
         /// The node's host name.
         node: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Even out mailboxes over the active nodes: plans the fewest moves that leave every active
+    /// node within one mailbox of the others (by count: the directory holds no sizes), shows
+    /// them with each node's count before and after, asks for them as `user move` does and
+    /// follows them with a progress line. Mailboxes being moved, or whose move failed, stay
+    /// where they are; joining, draining and drained nodes take and give nothing.
+    Rebalance {
+        /// Show the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Return once the moves are asked for.
+        #[arg(long, conflicts_with = "dry_run")]
+        no_wait: bool,
+        /// Give up waiting after this long (the moves go on): 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "7d")]
+        timeout: String,
     },
 }
 
@@ -601,6 +624,76 @@ fn wait_for_drain(
     }
 }
 
+/// Follows a rebalance's moves until each has ended, printing the progress when it changes (a
+/// JSON event per change with --json). An error names the moves that failed or were cancelled.
+fn wait_for_rebalance(
+    dir: &mut Directory,
+    moves: &[pigeonair_ctl::rebalance::Move],
+    limit: Duration,
+    json: bool,
+) -> Result<(), CtlError> {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    loop {
+        let (progress, steps) = dir.rebalance_progress(moves)?;
+        let secs = started.elapsed().as_secs_f64();
+        // Printed when a move moves on, not when only the clock does: with --json each step of
+        // each move, for people the count of moves done.
+        let now = if json {
+            serde_json::json!({ "progress": progress, "moves": steps }).to_string()
+        } else {
+            format!(
+                "{} {:?} {:?}",
+                progress.done, progress.failed, progress.cancelled
+            )
+        };
+        if now != last {
+            if json {
+                println!("{now}");
+            } else {
+                eprintln!("rebalance: {}", progress.line(secs));
+            }
+            last = now;
+        }
+        if progress.finished() {
+            if progress.failed.is_empty() && progress.cancelled.is_empty() {
+                done(
+                    json,
+                    format!("rebalanced: {} moves in {secs:.1} s", progress.done),
+                );
+                return Ok(());
+            }
+            let mut why = format!(
+                "{} of {} moves done in {secs:.1} s",
+                progress.done, progress.total
+            );
+            if !progress.failed.is_empty() {
+                why.push_str(&format!(
+                    "; failed: {} (`pigeonctl user show ADDRESS` says why, `pigeonctl user move \
+                     ADDRESS --to NODE` retries one)",
+                    progress.failed.join(", ")
+                ));
+            }
+            if !progress.cancelled.is_empty() {
+                why.push_str(&format!(
+                    "; cancelled or sent elsewhere meanwhile: {}",
+                    progress.cancelled.join(", ")
+                ));
+            }
+            return Err(CtlError::Failed(why));
+        }
+        if started.elapsed() > limit {
+            return Err(CtlError::Failed(format!(
+                "the rebalance is not done after {} s ({}); its moves go on: `pigeonctl node \
+                 list` shows the counts",
+                limit.as_secs(),
+                progress.line(secs)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn run(cli: Cli) -> Result<(), CtlError> {
     // Everything a command takes is checked before the directory is touched.
     if let Cmd::Completions { shell } = &cli.command {
@@ -756,6 +849,73 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 format!("{node} is removed from the cluster; its certificates are revoked"),
             );
             Ok(())
+        }
+        Cmd::Cluster(ClusterCmd::Rebalance {
+            dry_run,
+            no_wait,
+            timeout,
+        }) => {
+            let limit = pigeonair_join::time::parse_ttl(timeout)
+                .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
+            let mut dir = connect()?;
+            let (active, mailboxes) = dir.rebalance_input()?;
+            if active.is_empty() {
+                return Err(CtlError::NotFound(
+                    "no active node to rebalance over (`pigeonctl node list` shows the nodes' \
+                     states)"
+                        .into(),
+                ));
+            }
+            let plan = pigeonair_ctl::rebalance::plan(&active, &mailboxes);
+            let uneven = || {
+                if plan.even() {
+                    String::new()
+                } else {
+                    "moves under way or failed keep the counts apart: run again once they are \
+                     done (`pigeonctl user show ADDRESS`)\n"
+                        .into()
+                }
+            };
+            if *dry_run || plan.moves.is_empty() {
+                out(json, &plan, || {
+                    let what = match plan.moves.len() {
+                        0 if plan.even() => {
+                            "nothing to move: the active nodes are balanced".to_owned()
+                        }
+                        0 => "nothing to move now".to_owned(),
+                        n => format!(
+                            "{n} moves planned; dry run, nothing written: `pigeonctl cluster \
+                             rebalance` asks for them"
+                        ),
+                    };
+                    format!("{}{}{what}\n", plan.text(), uneven())
+                });
+                return Ok(());
+            }
+            if json {
+                println!("{}", serde_json::json!({ "plan": plan }));
+            } else {
+                print!("{}{}", plan.text(), uneven());
+            }
+            let asked = dir.rebalance_ask(&plan.moves)?;
+            for (m, why) in &asked.skipped {
+                if json {
+                    println!("{}", serde_json::json!({ "skipped": m, "why": why }));
+                } else {
+                    eprintln!("rebalance: {} left alone: {why}", m.user);
+                }
+            }
+            if *no_wait {
+                done(
+                    json,
+                    format!(
+                        "{} moves asked for (`pigeonctl node list` shows the counts)",
+                        asked.asked.len()
+                    ),
+                );
+                return Ok(());
+            }
+            wait_for_rebalance(&mut dir, &asked.asked, Duration::from_secs(limit), json)
         }
         Cmd::Node(NodeCmd::Undrain { node }) => {
             connect()?.node_undrain(node)?;

@@ -32,6 +32,8 @@ fn bad_arguments_fail_before_the_directory_is_touched() {
         ],
         vec!["domain", "add", "exa)(mple.com"],
         vec!["alias", "add", "a@example.com", "not an address"],
+        vec!["cluster", "rebalance", "--timeout", "soon"],
+        vec!["cluster", "rebalance", "--dry-run", "--no-wait"],
     ] {
         let out = Command::new(BIN)
             .args(["--uri", "ldap://127.0.0.1:1"])

@@ -4,9 +4,11 @@ mod aliases;
 mod domains;
 mod import;
 mod nodes;
+mod rebalance;
 mod users;
 
 pub use nodes::{NewToken, NodeInfo, TokenInfo};
+pub use rebalance::{Asked, Step};
 
 use std::collections::{BTreeMap, HashSet};
 
