@@ -740,6 +740,83 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
             "<after-remove@client.example>",
         ) == 1
     });
+
+    // node2 made itself a fresh box: nothing of the cluster left, its daemons stopped.
+    wait_for("node2 leaves", Duration::from_secs(30), || {
+        lab.exec("node2", &["test", "!", "-e", "/etc/pigeonair/answers.toml"])
+            .status
+            .success()
+    });
+    for gone in [
+        "/etc/pigeonair/cluster",
+        "/etc/pigeonair/secrets.toml",
+        "/etc/dovecot/dovecot.conf",
+    ] {
+        let out = lab.exec("node2", &["test", "!", "-e", gone]);
+        assert!(out.status.success(), "{gone} is still on node2");
+    }
+    for unit in ["slapd", "postfix", "dovecot", "pigeonaird"] {
+        wait_for(
+            &format!("{unit} stopped on node2"),
+            Duration::from_secs(20),
+            || {
+                !lab.exec("node2", &["systemctl", "is-active", "--quiet", unit])
+                    .status
+                    .success()
+            },
+        );
+    }
+    // It joins again with a new token, under its old name, and serves mail.
+    let token = sh(&lab, "node1", "pigeonctl node token");
+    let answers = format!(
+        "[cluster]\njoin = \"{}\"\n\n[node]\nhostname = \"mx2.example.com\"\n\n[network]\ndns = []\n\n\
+         [network.public]\ninterface = \"eth0\"\naddress = \"203.0.113.12/24\"\ngateway = \"203.0.113.1\"\n\n\
+         [network.private]\ninterface = \"eth1\"\naddress = \"10.42.0.12/24\"\n",
+        token.trim()
+    );
+    let out = lab.exec_with_input("node2", "pigeonair-install --answers -", &answers);
+    assert!(
+        out.status.success(),
+        "the re-join: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = sh(&lab, "node1", "pigeonctl node list");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("mx2.example.com") && l.contains(" active ")),
+        "{list}"
+    );
+    for peer in ["10.42.0.11", "10.42.0.13"] {
+        assert_eq!(
+            with_node2_cert(peer),
+            (true, true),
+            "node2's new certificate at {peer}"
+        );
+    }
+    let out = lab.client(&[
+        "swaks",
+        "--server",
+        "203.0.113.12",
+        "--to",
+        "d11@example.com",
+        "--from",
+        "sender@client.example",
+        "--header",
+        "Message-ID: <after-rejoin@client.example>",
+    ]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    wait_for(
+        "mail through the re-joined node",
+        Duration::from_secs(30),
+        || {
+            count_on(
+                &lab,
+                nodes[homes["d11@example.com"]],
+                "<after-rejoin@client.example>",
+            ) == 1
+        },
+    );
 }
 
 /// A script for `node`: waits (up to 60 s) until the user's move is in `state`, then runs

@@ -21,6 +21,7 @@
 
 pub mod cluster_ca;
 pub mod files;
+pub mod leave;
 pub mod progress;
 pub mod replica;
 pub mod secrets;

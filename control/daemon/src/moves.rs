@@ -148,6 +148,13 @@ pub fn run_forever(me: String, parallel: usize) {
         if !serial_recorded {
             serial_recorded = crate::revocation::record_own_serial(&me).is_ok();
         }
+        match crate::revocation::leave_if_removed(&me) {
+            // Nothing of the cluster is left here: stop (the unit's condition, the installed
+            // answers, keeps it stopped).
+            Ok(true) => std::process::exit(0),
+            Ok(false) => {}
+            Err(e) => warn!("leaving the cluster: {e}"),
+        }
         match crate::revocation::ca_tick() {
             Ok(()) => ca_error = None,
             Err(e) => {

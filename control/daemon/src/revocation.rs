@@ -28,6 +28,9 @@ pub const CLUSTER_CRL: &str = "/etc/pigeonair/cluster/crl.pem";
 /// file), so checking the list never depends on a second setting staying in step.
 pub const CLUSTER_CA_AND_CRL: &str = "/etc/pigeonair/cluster/ca-crl.pem";
 
+/// How long a removed node has to say it left before its certificates are revoked anyway.
+pub const LEAVE_PATIENCE: Duration = Duration::from_secs(30);
+
 fn connect() -> Result<Connection, String> {
     let mut c =
         Connection::open(LDAPI_URL, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
@@ -92,14 +95,28 @@ pub fn ca_tick() -> Result<(), String> {
     }
     let mut c = connect()?;
     let stored = stored_crl(&mut c)?;
-    let removed = c
+    // A removed node has said it left (it has wiped itself), or has not answered for
+    // LEAVE_PATIENCE (it is off): revoke.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let removed: Vec<_> = c
         .search(
             NODES_DN,
             Scope::OneLevel,
-            "(&(objectClass=pigeonairNode)(pigeonairNodeState=removed))",
-            &["cn", "pigeonairCertSerial"],
+            "(&(objectClass=pigeonairNode)(|(pigeonairNodeState=removed)(pigeonairNodeState=left)))",
+            &["cn", "pigeonairCertSerial", "pigeonairNodeState", "modifyTimestamp"],
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|n| {
+            first(n, "pigeonairNodeState") == Some("left")
+                || first(n, "modifyTimestamp")
+                    .and_then(pigeonair_join::time::from_generalized)
+                    .is_none_or(|t| now.saturating_sub(t) >= LEAVE_PATIENCE.as_secs())
+        })
+        .collect();
     let mut revoked = match &stored {
         Some(pem) => {
             let list =
@@ -215,4 +232,59 @@ pub fn apply_crl() -> Result<Vec<String>, String> {
         changed.push("slapd's TLS settings (the revocation list checked)".into());
     }
     Ok(changed)
+}
+
+/// On a node that was removed (its own state `removed`): says it left, turns itself into a
+/// fresh box ([`pigeonair_apply::leave`]) and stops its control plane. Returns whether it left.
+pub fn leave_if_removed(me: &str) -> Result<bool, String> {
+    let mut c = connect()?;
+    let Some(node) = c
+        .search(
+            &node_dn(me),
+            Scope::Base,
+            "(objectClass=pigeonairNode)",
+            &["pigeonairNodeState"],
+        )
+        .map_err(|e| e.to_string())?
+        .pop()
+    else {
+        return Ok(false);
+    };
+    if first(&node, "pigeonairNodeState") != Some("removed") {
+        return Ok(false);
+    }
+    log::warn!("this node was removed from the cluster: leaving it and becoming a fresh box");
+    // What the install wrote, to remove it.
+    let text = std::fs::read_to_string(pigeonair_apply::SAVED_ANSWERS)
+        .map_err(|e| format!("{}: {e}", pigeonair_apply::SAVED_ANSWERS))?;
+    let plan = pigeonair_appliance::parse_answers(&text).map_err(|e| e.to_string())?;
+    let secrets = std::fs::read_to_string(pigeonair_apply::secrets::SECRETS_FILE)
+        .ok()
+        .and_then(|t| toml::from_str(&t).ok())
+        .unwrap_or(pigeonair_appliance::render::Secrets {
+            postfix_ldap: String::new(),
+            dovecot_ldap: String::new(),
+            proxy: String::new(),
+            doveadm: String::new(),
+        });
+    let view = crate::reconcile::cluster_view().unwrap_or_default();
+    let rendered = pigeonair_appliance::render::render_all(&plan, &secrets, &view);
+    // The CA's holder revokes once it reads this (through the chain overlay to the provider).
+    c.modify(
+        &node.dn,
+        vec![Mod::Replace(
+            "pigeonairNodeState".into(),
+            value_set(&["left"]),
+        )],
+    )
+    .map_err(|e| e.to_string())?;
+    let _ = c.unbind();
+    for line in pigeonair_apply::leave::leave(&rendered) {
+        info!("leaving: {line}");
+    }
+    info!("left the cluster: this box is fresh and can be joined again with a new token");
+    let _ = std::process::Command::new("systemctl")
+        .args(["disable", "pigeonaird.service"])
+        .output();
+    Ok(true)
 }
