@@ -24,6 +24,7 @@ pub mod node;
 pub mod plan;
 pub mod procs;
 mod refresh;
+mod remove;
 pub mod state;
 mod status;
 mod up;

@@ -1165,4 +1165,32 @@ fn a_rebalance_spreads_one_nodes_mailboxes_over_a_new_node_and_every_user_reads_
         again.contains("nothing to move: the active nodes are balanced"),
         "{again}"
     );
+
+    // The lab takes node3 out again as an operator would (drain, remove): its mailboxes go
+    // back to the other two, and it is a fresh box.
+    let removed = lab.ok(&["remove", "node3"]);
+    assert!(removed.contains("it is a fresh box now"), "{removed}");
+    let list = sh(&lab, "node1", "pigeonctl node list");
+    assert!(!list.contains("mx3.example.com"), "{list}");
+    let total: usize = ["mx1.example.com", "mx2.example.com"]
+        .iter()
+        .map(|h| {
+            let row = list.lines().find(|l| l.starts_with(h)).unwrap();
+            row.split_whitespace()
+                .nth(5)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, on_one, "mailboxes after node3 left: {list}");
+    for (user, was) in users.iter().zip(&before) {
+        let now = state(user);
+        for (name, folder) in was["folders"].as_object().unwrap() {
+            assert_eq!(
+                now["folders"][name]["messages"], folder["messages"],
+                "{user}'s {name} after node3 left"
+            );
+        }
+    }
 }

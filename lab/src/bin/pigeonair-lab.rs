@@ -91,6 +91,13 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         boot_timeout: u64,
     },
+    /// Take a node out of the cluster as an operator does (node1's `pigeonctl node drain`,
+    /// then `node remove`): its mailboxes move to the others, its certificates are revoked,
+    /// and it stays booted as a fresh box.
+    Remove {
+        /// node2 … nodeN.
+        node: String,
+    },
     /// Stop every node and remove everything the lab made (running it twice is fine).
     Down,
 }
@@ -182,6 +189,9 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
         Cmd::Exec { node, command } => return Ok(pass_through(lab.exec_command(&node, &command)?)),
         Cmd::Client { command } => return Ok(pass_through(lab.client_command(&command)?)),
         Cmd::Refresh { debs } => lab.refresh(&debs.unwrap_or_else(default_debs), &mut out)?,
+        Cmd::Remove { node } => {
+            lab.remove(&node, &mut out)?;
+        }
         Cmd::Add {
             count,
             bare,
