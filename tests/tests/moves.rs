@@ -1194,3 +1194,120 @@ fn a_rebalance_spreads_one_nodes_mailboxes_over_a_new_node_and_every_user_reads_
         }
     }
 }
+
+#[test]
+fn a_removed_users_mailbox_is_kept_for_its_grace_period_then_deleted_by_its_home_node() {
+    if !lab_host_ready("removed_users") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-purge");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "2"]);
+    let add = |user: &str| {
+        let out = lab.exec_with_input(
+            "node1",
+            &format!("pigeonctl user add {user} --node mx2.example.com --password-stdin"),
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "{}", stdout(&out));
+        let out = lab.client(&[
+            "python3",
+            &script(),
+            "fill",
+            "203.0.113.12",
+            user,
+            PASSWORD,
+            "20",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
+        show.lines()
+            .find_map(|l| l.strip_prefix("mailbox id: "))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let on_node2 = |id: &str| {
+        lab.exec("node2", &["test", "-d", &format!("/var/vmail/{id}")])
+            .status
+            .success()
+    };
+    let user = "gone@example.com";
+    let id = add(user);
+    let state_of = |u: &str| {
+        let out = lab.client(&["python3", &script(), "state", "203.0.113.11", u, PASSWORD]);
+        (out.status.success(), stdout(&out))
+    };
+    let (ok, was) = state_of(user);
+    assert!(ok);
+
+    // Removed with the default grace: no mail, no login, the mailbox kept on node2.
+    let out = sh(&lab, "node1", &format!("pigeonctl user remove {user}"));
+    assert!(out.contains("stays on mx2.example.com until"), "{out}");
+    assert!(on_node2(&id), "the mailbox went at once");
+    let out = lab.client(&[
+        "swaks",
+        "--server",
+        "203.0.113.11",
+        "--to",
+        user,
+        "--from",
+        "a@client.example",
+    ]);
+    assert!(!out.status.success(), "mail to a removed user accepted");
+    assert!(stdout(&out).contains("550"), "{}", stdout(&out));
+    assert!(!state_of(user).0, "a removed user logged in");
+    // Restored: everything as it was.
+    sh(&lab, "node2", &format!("pigeonctl user restore {user}"));
+    let (ok, now) = state_of(user);
+    assert!(ok, "the restored user cannot log in");
+    assert_eq!(now, was, "the restored mailbox");
+
+    // Removed with a short grace: its home node deletes the mailbox when it ends.
+    sh(
+        &lab,
+        "node1",
+        &format!("pigeonctl user remove {user} --grace 3s"),
+    );
+    wait_for(
+        "the mailbox purged after its grace",
+        Duration::from_secs(30),
+        || !on_node2(&id),
+    );
+    let out = lab.exec("node1", &["pigeonctl", "user", "restore", user]);
+    assert!(!out.status.success(), "a purged user restored");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no removed user"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // --purge: deleted now, and the command says so once it is.
+    let other = "purged@example.com";
+    let other_id = add(other);
+    let out = sh(
+        &lab,
+        "node1",
+        &format!("pigeonctl user remove {other} --purge"),
+    );
+    assert!(
+        out.contains("deleted its mailbox on mx2.example.com"),
+        "{out}"
+    );
+    assert!(!on_node2(&other_id), "the mailbox is still on node2");
+
+    // Bad input names the value; the address is free for a new user, with a new mailbox.
+    let out = lab.exec(
+        "node1",
+        &["pigeonctl", "user", "remove", user, "--grace", "soon"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--grace \"soon\""), "{err}");
+    let again = add(user);
+    assert_ne!(again, id, "the new user got the old mailbox id");
+}

@@ -18,6 +18,8 @@
 //! │   └── cn=dovecot                          reads users (passwords, uid, quota)
 //! ├── ou=admins
 //! │   └── cn=admin                            writes everything
+//! ├── ou=removed                              removed users, kept until their mailbox is purged
+//! │   └── pigeonairMailboxId=<id>             the user's entry as it was, + pigeonairPurgeAfter
 //! ├── cn=counters                             pigeonairNextUid: next mailbox uidNumber
 //! └── cn=revocations                          pigeonairRevocations: the cluster CA's CRL
 //!                                             (made by a node holding the CA's key)
@@ -35,6 +37,10 @@ pub const LDAPI_URL: &str = "ldapi://%2Frun%2Fslapd%2Fldapi";
 pub const DOMAINS_DN: &str = "ou=domains,o=pigeonair";
 /// Where nodes live.
 pub const NODES_DN: &str = "ou=nodes,o=pigeonair";
+/// Removed users: each entry moved here as it was (its RDN its mailbox id), with the time its
+/// home node purges the mailbox (`pigeonairPurgeAfter`). Outside `ou=domains`, so no service
+/// finds it: no mail, no login, and the address is free.
+pub const REMOVED_DN: &str = "ou=removed,o=pigeonair";
 /// The cluster CA's certificate revocation list (`pigeonairCrlPem`), which every node checks
 /// its peers' certificates against.
 pub const REVOCATIONS_DN: &str = "cn=revocations,o=pigeonair";

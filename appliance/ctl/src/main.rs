@@ -107,9 +107,13 @@ enum DomainCmd {
     Remove {
         /// The domain.
         name: String,
-        /// Remove its users and aliases too.
+        /// Remove its users (as `user remove` does: mailboxes kept for the grace period) and
+        /// aliases too.
         #[arg(long)]
         with_users: bool,
+        /// How long removed users' mailboxes are kept: 90s, 12h, 30d.
+        #[arg(long, default_value = "30d")]
+        grace: String,
     },
 }
 
@@ -222,8 +226,21 @@ enum UserCmd {
         #[arg(long, default_value = "1h")]
         timeout: String,
     },
-    /// Remove a user's directory entry (its mailbox files stay on its home node).
+    /// Remove a user: it no longer receives mail or logs in, and the address is free. Its
+    /// mailbox stays on its home node for the grace period (`user restore` brings it all
+    /// back), then that node's control plane deletes it; --purge deletes it now.
     Remove {
+        /// The address.
+        address: String,
+        /// Delete the mailbox now (waits until its home node has).
+        #[arg(long, conflicts_with = "grace")]
+        purge: bool,
+        /// How long the mailbox is kept: 90s, 12h, 30d (at most 3650d).
+        #[arg(long, default_value = "30d")]
+        grace: String,
+    },
+    /// Bring back a removed user, with its mailbox, before the grace period ends.
+    Restore {
         /// The address.
         address: String,
     },
@@ -564,6 +581,37 @@ fn wait_for_move(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Seconds since 1970.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `--grace`: 90s, 12h, 30d, at most ten years.
+fn grace_secs(text: &str) -> Result<u64, CtlError> {
+    let bad = |why: &str| CtlError::Invalid(format!("--grace {text:?}: {why}"));
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = n
+        .parse()
+        .map_err(|_| bad("use a number and s, m, h or d, like 30d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad("use a number and s, m, h or d, like 30d")),
+    };
+    if secs > 3650 * 86_400 {
+        return Err(bad("at most 3650d"));
+    }
+    Ok(secs)
 }
 
 /// Follows a drain until the node is drained, printing its progress when it changes (a JSON
@@ -1035,9 +1083,14 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 );
                 Ok(())
             }
-            DomainCmd::Remove { name, with_users } => {
+            DomainCmd::Remove {
+                name,
+                with_users,
+                grace,
+            } => {
                 let d = domain_arg(name)?;
-                let users = connect()?.domain_remove(&d, *with_users)?;
+                let purge_after = unix_now() + grace_secs(grace)?;
+                let users = connect()?.domain_remove(&d, *with_users, purge_after)?;
                 done(json, format!("removed domain {d} ({users} user(s))"));
                 Ok(())
             }
@@ -1202,15 +1255,48 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 }
                 wait_for_move(&mut dir, &a, to, Duration::from_secs(limit), json)
             }
-            UserCmd::Remove { address } => {
+            UserCmd::Remove {
+                address,
+                purge,
+                grace,
+            } => {
                 let a = address_arg(address)?;
-                let u = connect()?.user_remove(&a)?;
+                let keep = if *purge { 0 } else { grace_secs(grace)? };
+                let purge_after = unix_now() + keep;
+                let mut dir = connect()?;
+                let u = dir.user_remove(&a, purge_after)?;
+                if *purge {
+                    if !dir.wait_purged(&a, Duration::from_secs(60))? {
+                        return Err(CtlError::Failed(format!(
+                            "removed {a}, but its home node {} has not deleted the mailbox \
+                             within 60 s (it will when its pigeonaird runs)",
+                            u.home_node
+                        )));
+                    }
+                    done(
+                        json,
+                        format!("removed {a} and deleted its mailbox on {}", u.home_node),
+                    );
+                } else {
+                    done(
+                        json,
+                        format!(
+                            "removed {a}; its mailbox {} stays on {} until {} \
+                             (`pigeonctl user restore {a}` brings it back)",
+                            u.mailbox_id,
+                            u.home_node,
+                            pigeonair_join::time::to_generalized(purge_after)
+                        ),
+                    );
+                }
+                Ok(())
+            }
+            UserCmd::Restore { address } => {
+                let a = address_arg(address)?;
+                let u = connect()?.user_restore(&a)?;
                 done(
                     json,
-                    format!(
-                        "removed {a}; its mailbox {} stays on {}",
-                        u.mailbox_id, u.home_node
-                    ),
+                    format!("restored {a}, with its mailbox on {}", u.home_node),
                 );
                 Ok(())
             }

@@ -227,6 +227,15 @@ impl Connection {
         })
     }
 
+    /// Moves `dn` to `new_rdn` under `new_superior`, keeping the old RDN's value in the entry
+    /// (an attribute the entry must have stays).
+    pub fn move_keeping_rdn(&mut self, dn: &str, new_rdn: &str, new_superior: &str) -> Result<()> {
+        self.write(|c| {
+            let res = c.ldap.modifydn(dn, new_rdn, false, Some(new_superior));
+            done(|| format!("move {dn}"), res)
+        })
+    }
+
     /// Ends the session.
     pub fn unbind(&mut self) -> Result<()> {
         self.ldap

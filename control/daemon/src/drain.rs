@@ -171,7 +171,7 @@ pub fn tick(me: &str, parallel: usize) -> Result<(), String> {
 
     let loads = loads(&mut c, me)?;
     if loads.is_empty() && !mine.is_empty() {
-        warn_once(&format!(
+        crate::moves::warn_once(&format!(
             "drain of {me}: no other active node to take its {} mailboxes",
             mine.len()
         ));
@@ -239,15 +239,6 @@ pub fn tick(me: &str, parallel: usize) -> Result<(), String> {
         c.modify(&node_dn(me), mods).map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-fn warn_once(line: &str) {
-    static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
-    let mut last = LAST.lock().expect("not poisoned");
-    if *last != line {
-        warn!("{line}");
-        *last = line.to_owned();
-    }
 }
 
 /// Mailboxes per other active node, counting the moves asked for toward each.

@@ -16,6 +16,7 @@ pub mod client;
 pub mod drain;
 pub mod join;
 pub mod moves;
+pub mod purge;
 pub mod reconcile;
 pub mod revocation;
 pub mod server;

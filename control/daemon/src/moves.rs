@@ -155,6 +155,9 @@ pub fn run_forever(me: String, parallel: usize) {
             Ok(false) => {}
             Err(e) => warn!("leaving the cluster: {e}"),
         }
+        if let Err(e) = crate::purge::tick(&me) {
+            warn_once(&format!("removed users' mailboxes: {e}"));
+        }
         match crate::revocation::ca_tick() {
             Ok(()) => ca_error = None,
             Err(e) => {
@@ -526,6 +529,17 @@ pub fn after_move(notice: &MovedNotice) -> Result<String, String> {
     let flushed = flush_auth_cache(None)?;
     flush_queue()?;
     Ok(flushed)
+}
+
+/// Logs `line` unless it was the last line logged this way (a problem that lasts is logged
+/// when it starts, not every second).
+pub(crate) fn warn_once(line: &str) {
+    static LAST: Mutex<String> = Mutex::new(String::new());
+    let mut last = LAST.lock().expect("not poisoned");
+    if *last != line {
+        warn!("{line}");
+        *last = line.to_owned();
+    }
 }
 
 #[cfg(test)]

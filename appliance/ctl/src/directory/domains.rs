@@ -120,6 +120,7 @@ impl Directory {
         &mut self,
         domain: &MailDomain,
         with_users: bool,
+        purge_after: u64,
     ) -> Result<usize, CtlError> {
         let info = self.domain_show(domain)?;
         let aliases_of: Vec<String> = self
@@ -149,6 +150,18 @@ impl Directory {
             )));
         }
         let dn = domain_dn(&dn_escape(domain.as_str()));
+        // Its users go to ou=removed (their mailboxes purged by their home nodes later, or
+        // restored), everything else is deleted.
+        let users = self.conn.search(
+            &dn,
+            Scope::Subtree,
+            "(objectClass=pigeonairMailUser)",
+            &["pigeonairMailboxId"],
+        )?;
+        for u in users {
+            let id = first(&u, "pigeonairMailboxId").to_owned();
+            self.retire(&u.dn, &id, purge_after)?;
+        }
         let mut dns: Vec<String> = self
             .conn
             .search(&dn, Scope::Subtree, "(objectClass=*)", &["1.1"])?

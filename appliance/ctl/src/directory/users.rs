@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::sha512_crypt;
 use pigeonair_appliance::directory::{
-    COUNTERS_DN, DOMAINS_DN, FIRST_MAIL_UID, NODES_DN, domain_dn,
+    COUNTERS_DN, DOMAINS_DN, FIRST_MAIL_UID, NODES_DN, REMOVED_DN, domain_dn,
 };
 use pigeonair_appliance::types::MailDomain;
-use pigeonair_directory::{Mod, Scope, dn_escape, ldap_escape};
+use pigeonair_directory::{Mod, Scope, dn_escape, ldap_escape, value_set};
 
 use super::*;
 
@@ -257,14 +257,157 @@ impl Directory {
         self.user_show(address)
     }
 
-    /// Removes a user's entry. The mailbox's files stay on its home node.
-    pub fn user_remove(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+    /// Removes a user: its entry moves to `ou=removed` as it was, so it neither receives mail
+    /// nor logs in and the address is free, and its home node's control plane deletes the
+    /// mailbox at `purge_after` (unix seconds; now for `--purge`) unless it is restored
+    /// first. Refused while the mailbox is being moved.
+    pub fn user_remove(
+        &mut self,
+        address: &MailAddress,
+        purge_after: u64,
+    ) -> Result<UserInfo, CtlError> {
         let e = self.user(address)?;
         let info = user_info(&e);
-        self.conn
-            .delete(&e.dn)
-            .map_err(CtlError::ldap(format!("remove {address}")))?;
+        if let Some(m) = &info.moving {
+            if m.state.as_deref() != Some("failed") {
+                return Err(CtlError::Refused(format!(
+                    "{address}'s mailbox is being moved ({}): wait for the move, or cancel it",
+                    m.state.as_deref().unwrap_or("asked for")
+                )));
+            }
+        }
+        self.retire(&e.dn, &info.mailbox_id, purge_after)?;
         Ok(info)
+    }
+
+    /// Moves the user entry `dn` into `ou=removed` with its purge time.
+    pub(super) fn retire(
+        &mut self,
+        dn: &str,
+        mailbox_id: &str,
+        purge_after: u64,
+    ) -> Result<(), CtlError> {
+        if !self.conn.exists(REMOVED_DN)? {
+            self.conn
+                .add(
+                    REMOVED_DN,
+                    vec![
+                        ("objectClass".into(), value_set(&["organizationalUnit"])),
+                        ("ou".into(), value_set(&["removed"])),
+                    ],
+                )
+                .or_else(|e| {
+                    if e.is(pigeonair_directory::ResultCode::AlreadyExists) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?;
+        }
+        let when = pigeonair_join::time::to_generalized(purge_after);
+        self.modify(
+            dn,
+            vec![Mod::Replace(
+                "pigeonairPurgeAfter".into(),
+                value_set(&[when.as_str()]),
+            )],
+            &format!("set when {dn} is purged"),
+        )?;
+        self.conn
+            .move_keeping_rdn(
+                dn,
+                &format!("pigeonairMailboxId={}", dn_escape(mailbox_id)),
+                REMOVED_DN,
+            )
+            .map_err(CtlError::ldap(format!("move {dn} to {REMOVED_DN}")))
+    }
+
+    /// Removed users with `address`, newest purge time first: (dn, purge time, info).
+    fn removed(
+        &mut self,
+        address: &MailAddress,
+    ) -> Result<Vec<(String, String, UserInfo)>, CtlError> {
+        if !self.conn.exists(REMOVED_DN)? {
+            return Ok(Vec::new());
+        }
+        let mut attrs: Vec<&str> = USER_ATTRS.to_vec();
+        attrs.push("pigeonairPurgeAfter");
+        let mut found: Vec<(String, String, UserInfo)> = self
+            .conn
+            .search(
+                REMOVED_DN,
+                Scope::OneLevel,
+                &format!(
+                    "(&(objectClass=pigeonairMailUser)(mail={}))",
+                    ldap_escape(address.as_str())
+                ),
+                &attrs,
+            )?
+            .iter()
+            .map(|e| {
+                (
+                    e.dn.clone(),
+                    first(e, "pigeonairPurgeAfter").to_owned(),
+                    user_info(e),
+                )
+            })
+            .collect();
+        found.sort_by(|a, b| b.1.cmp(&a.1));
+        Ok(found)
+    }
+
+    /// Whether a removed user's mailbox is still gone when this returns: waits (bounded) for
+    /// the home node to purge the removed entry `dn`.
+    pub fn wait_purged(
+        &mut self,
+        address: &MailAddress,
+        limit: std::time::Duration,
+    ) -> Result<bool, CtlError> {
+        let started = std::time::Instant::now();
+        loop {
+            if self.removed(address)?.is_empty() {
+                return Ok(true);
+            }
+            if started.elapsed() > limit {
+                return Ok(false);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Brings back the most recently removed user with `address`, mailbox and all, while its
+    /// mailbox is not purged yet. Refused when the address is taken again or its domain gone.
+    pub fn user_restore(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
+        let Some((dn, _, info)) = self.removed(address)?.into_iter().next() else {
+            return Err(CtlError::NotFound(format!(
+                "no removed user {address} whose mailbox is still kept"
+            )));
+        };
+        let domain = domain_arg(address.domain())?;
+        self.domain_entry(&domain)?;
+        if self.find_user(address)?.is_some() || self.find_alias(address)?.is_some() {
+            return Err(CtlError::Exists(format!(
+                "{address} is in use again: remove or rename that one first"
+            )));
+        }
+        self.conn
+            .move_keeping_rdn(
+                &dn,
+                &format!("mail={}", dn_escape(address.as_str())),
+                &format!("ou=users,{}", domain_dn(&dn_escape(domain.as_str()))),
+            )
+            .map_err(CtlError::ldap(format!("restore {address}")))?;
+        let e = self.user(address)?;
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace(
+                "pigeonairPurgeAfter".into(),
+                Default::default(),
+            )],
+            &format!("restore {address}"),
+        )?;
+        let _ = info;
+        self.user_show(address)
     }
 
     /// Active nodes with the number of mailboxes each is home to.
