@@ -457,6 +457,22 @@ fn administration_is_ldap_writes_that_take_effect_at_once() {
         text(&out)
     );
 
+    // The cluster's last node is never removed, nor drained while it holds mailboxes.
+    let out = ctl(&lab, &["node", "remove", "mx1.example.com"], "");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("the cluster's last node"),
+        "{}",
+        text(&out)
+    );
+    let out = ctl(&lab, &["node", "drain", "mx1.example.com"], "");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("the only active node"),
+        "{}",
+        text(&out)
+    );
+
     // Bad input: a clear error naming the value, a meaningful exit code, nothing changed.
     let users_before = ctl_ok(&lab, &["user", "list", "--json"], "");
     let long = format!("{}@example.com", "x".repeat(65));

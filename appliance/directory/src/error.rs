@@ -12,6 +12,8 @@ pub enum ResultCode {
     /// 16 noSuchAttribute: a value to delete is not there. In a compare-and-swap it means
     /// another writer changed the value first: read it again and retry.
     NoSuchAttribute,
+    /// 20 attributeOrValueExists: an add of a value the attribute holds already.
+    ValueExists,
     /// 32 noSuchObject: the entry, or a search's base, does not exist. A search answers it
     /// with no entries, and an existence check with "no".
     NoSuchObject,
@@ -31,6 +33,7 @@ impl ResultCode {
         match rc {
             0 => ResultCode::Success,
             16 => ResultCode::NoSuchAttribute,
+            20 => ResultCode::ValueExists,
             32 => ResultCode::NoSuchObject,
             49 => ResultCode::InvalidCredentials,
             50 => ResultCode::InsufficientAccess,
@@ -44,6 +47,7 @@ impl ResultCode {
         match self {
             ResultCode::Success => 0,
             ResultCode::NoSuchAttribute => 16,
+            ResultCode::ValueExists => 20,
             ResultCode::NoSuchObject => 32,
             ResultCode::InvalidCredentials => 49,
             ResultCode::InsufficientAccess => 50,
@@ -202,7 +206,7 @@ pub(crate) mod tests {
 
     #[test]
     fn codes_round_trip_and_name_what_callers_act_on() {
-        for rc in [0, 16, 32, 49, 50, 68, 1, 53, 80] {
+        for rc in [0, 16, 20, 32, 49, 50, 68, 1, 53, 80] {
             assert_eq!(ResultCode::from_rc(rc).rc(), rc);
         }
         assert_eq!(ResultCode::from(32), ResultCode::NoSuchObject);

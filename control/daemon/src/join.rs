@@ -292,14 +292,26 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
     // Every certificate issued is recorded on the node's entry before it is handed out, so
     // removing the node revokes them all.
     let serial = csr::serial_hex(&signed).map_err(|e| internal(format!("serial: {e}")))?;
-    conn.modify(
-        &node_dn(&dn_escape(&req.hostname)),
-        vec![Mod::Add(
-            "pigeonairCertSerial".to_owned(),
-            value_set(&[serial.as_str()]),
-        )],
-    )
-    .map_err(ldap("record the certificate's serial"))?;
+    // A directory restarting now delays the join rather than failing it: write again on a new
+    // connection (connect waits for slapd).
+    let record = vec![Mod::Add(
+        "pigeonairCertSerial".to_owned(),
+        value_set(&[serial.as_str()]),
+    )];
+    let dn = node_dn(&dn_escape(&req.hostname));
+    let started = std::time::Instant::now();
+    loop {
+        match conn.modify(&dn, record.clone()) {
+            Ok(()) => break,
+            Err(e) if e.is(ResultCode::ValueExists) => break,
+            Err(e) if e.code().is_none() && started.elapsed() < DIRECTORY_PATIENCE => {
+                log::debug!("join: recording the serial: {e}; connecting again");
+                std::thread::sleep(Duration::from_millis(200));
+                conn = connect()?;
+            }
+            Err(e) => return Err(ldap("record the certificate's serial")(e)),
+        }
+    }
     let cert = signed
         .to_pem()
         .map_err(|e| internal(format!("sign the node certificate: {e}")))?;
