@@ -106,12 +106,10 @@ fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
     .unwrap()
 }
 
-#[test]
-fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_doubled() {
-    if !lab_host_ready("mailbox_move") {
-        return;
-    }
-    let lab = LabCli::new(lab_bin(), "t-move");
+/// A two-node lab `name` made by a join, with [`USER`] homed on node1 holding `messages`
+/// messages over four folders.
+fn two_nodes_and_a_full_mailbox(name: &str, messages: usize) -> LabCli {
+    let lab = LabCli::new(lab_bin(), name);
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "2"]);
     let out = lab.exec_with_input(
@@ -120,8 +118,6 @@ fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_do
         &format!("{PASSWORD}\n"),
     );
     assert!(out.status.success(), "{}", stdout(&out));
-
-    // A mailbox with a few thousand messages in four folders, some read, flagged, answered.
     let out = lab.client(&[
         "python3",
         &script(),
@@ -129,13 +125,23 @@ fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_do
         "203.0.113.11",
         USER,
         PASSWORD,
-        &MESSAGES.to_string(),
+        &messages.to_string(),
     ]);
     assert!(
         out.status.success(),
         "fill: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    lab
+}
+
+#[test]
+fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_doubled() {
+    if !lab_host_ready("mailbox_move") {
+        return;
+    }
+    // A mailbox with a few thousand messages in four folders, some read, flagged, answered.
+    let lab = two_nodes_and_a_full_mailbox("t-move", MESSAGES);
     let before = imap_state(&lab, "203.0.113.11");
     let total: usize = before["folders"]
         .as_object()
@@ -839,29 +845,7 @@ fn a_move_killed_at_any_step_converges_when_its_node_comes_back() {
     if !lab_host_ready("killed_move") {
         return;
     }
-    let lab = LabCli::new(lab_bin(), "t-movekill");
-    lab.run(&["down"]);
-    lab.ok(&["up", "--nodes", "2"]);
-    let out = lab.exec_with_input(
-        "node1",
-        &format!("pigeonctl user add {USER} --node mx1.example.com --password-stdin"),
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(out.status.success(), "{}", stdout(&out));
-    let out = lab.client(&[
-        "python3",
-        &script(),
-        "fill",
-        "203.0.113.11",
-        USER,
-        PASSWORD,
-        "1500",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let lab = two_nodes_and_a_full_mailbox("t-movekill", 1500);
     let baseline = imap_state(&lab, "203.0.113.11");
     let kill_daemon = "systemctl kill -s KILL pigeonaird";
     let kill_dsync = "pkill -9 -f '^doveadm backup'";

@@ -626,12 +626,8 @@ fn wait_for_drain(
     let mut last = String::new();
     loop {
         let d = dir.drain_state(node)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|t| t.as_secs())
-            .unwrap_or(0);
         let line = match &d.progress {
-            Some(p) => p.line(now),
+            Some(p) => p.line(unix_now()),
             None => "waiting for its control plane to start".into(),
         };
         // Printed when the drain moves on, not when only the clock does.

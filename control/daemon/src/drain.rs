@@ -14,13 +14,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use log::{info, warn};
-use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL, NODES_DN, node_dn};
-use pigeonair_directory::{
-    Connection, Credentials, Mod, Scope, SearchEntry, first, ldap_escape, value_set,
-};
+use pigeonair_appliance::directory::{BASE_DN, NODES_DN, node_dn};
+use pigeonair_directory::{Connection, Mod, Scope, SearchEntry, first, ldap_escape, value_set};
 use pigeonair_join::{DRAIN_MARK, DrainProgress};
 
 const VMAIL: &str = "/var/vmail";
@@ -93,10 +90,7 @@ pub fn progress(previous: Option<DrainProgress>, mine: &[Mailbox], now: u64) -> 
 }
 
 fn connect() -> Result<Connection, String> {
-    let mut c =
-        Connection::open(LDAPI_URL, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    c.bind(&Credentials::LocalRoot).map_err(|e| e.to_string())?;
-    Ok(c)
+    crate::reconcile::local_directory()
 }
 
 fn bytes_of(dir: &Path) -> u64 {
@@ -123,15 +117,8 @@ fn now() -> u64 {
 /// One tick of this node's drain, if it is draining.
 pub fn tick(me: &str, parallel: usize) -> Result<(), String> {
     let mut c = connect()?;
-    let Some(node) = c
-        .search(
-            &node_dn(me),
-            Scope::Base,
-            "(objectClass=pigeonairNode)",
-            &["pigeonairNodeState", "pigeonairProgress"],
-        )
-        .map_err(|e| e.to_string())?
-        .pop()
+    let Some(node) =
+        crate::reconcile::own_entry(&mut c, me, &["pigeonairNodeState", "pigeonairProgress"])?
     else {
         return Ok(());
     };

@@ -34,11 +34,9 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use pigeonair_appliance::cluster::ClusterView;
-use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL};
+use pigeonair_appliance::directory::BASE_DN;
 use pigeonair_appliance::render::dovecot::DOVEADM_PORT;
-use pigeonair_directory::{
-    Connection, Credentials, Mod, Scope, SearchEntry, first, ldap_escape, value_set,
-};
+use pigeonair_directory::{Connection, Mod, Scope, SearchEntry, first, ldap_escape, value_set};
 use pigeonair_join::{CONTROL_PORT, MovedNotice, csn_covers};
 
 /// The user attributes a move reads.
@@ -107,10 +105,7 @@ pub fn phase(
 }
 
 fn connect() -> Result<Connection, String> {
-    let mut c =
-        Connection::open(LDAPI_URL, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    c.bind(&Credentials::LocalRoot).map_err(|e| e.to_string())?;
-    Ok(c)
+    crate::reconcile::local_directory()
 }
 
 fn one(e: &SearchEntry, attr: &str) -> Option<String> {

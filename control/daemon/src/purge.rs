@@ -7,17 +7,14 @@
 //! a half mailbox under its name.
 
 use std::path::Path;
-use std::time::Duration;
 
 use log::info;
-use pigeonair_appliance::directory::{LDAPI_URL, REMOVED_DN, VMAIL_DIR};
-use pigeonair_directory::{Connection, Credentials, ResultCode, Scope, first, ldap_escape};
+use pigeonair_appliance::directory::{REMOVED_DN, VMAIL_DIR};
+use pigeonair_directory::{ResultCode, Scope, first, ldap_escape};
 
 /// One round: deletes what is due; returns how many mailboxes it deleted.
 pub fn tick(me: &str) -> Result<usize, String> {
-    let mut c =
-        Connection::open(LDAPI_URL, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    c.bind(&Credentials::LocalRoot).map_err(|e| e.to_string())?;
+    let mut c = crate::reconcile::local_directory()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -15,12 +15,35 @@ use pigeonair_directory::{Connection, Credentials, Scope};
 
 use crate::join::SAVED_ANSWERS;
 
-/// Reads the cluster view from the node's directory.
-pub fn cluster_view() -> Result<ClusterView, String> {
+/// This node's directory over ldapi, bound as root (SASL EXTERNAL).
+pub fn local_directory() -> Result<Connection, String> {
     let mut conn =
         Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
     conn.bind(&Credentials::LocalRoot)
         .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+/// This node's own entry in `ou=nodes` with `attrs`, if it has one.
+pub fn own_entry(
+    conn: &mut Connection,
+    me: &str,
+    attrs: &[&str],
+) -> Result<Option<pigeonair_directory::SearchEntry>, String> {
+    Ok(conn
+        .search(
+            &pigeonair_appliance::directory::node_dn(me),
+            Scope::Base,
+            "(objectClass=pigeonairNode)",
+            attrs,
+        )
+        .map_err(|e| e.to_string())?
+        .pop())
+}
+
+/// Reads the cluster view from the node's directory.
+pub fn cluster_view() -> Result<ClusterView, String> {
+    let mut conn = local_directory()?;
     let entries = conn
         .search(
             NODES_DN,
@@ -39,10 +62,7 @@ pub fn cluster_view() -> Result<ClusterView, String> {
 
 /// The node's directory's `contextCSN` values, sorted.
 pub fn context_csn() -> Result<Vec<String>, String> {
-    let mut conn =
-        Connection::open(LDAPI_URL, Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    conn.bind(&Credentials::LocalRoot)
-        .map_err(|e| e.to_string())?;
+    let mut conn = local_directory()?;
     let mut v = conn
         .search(
             pigeonair_appliance::directory::BASE_DN,

@@ -15,11 +15,9 @@ use std::time::Duration;
 use log::info;
 use openssl::pkey::PKey;
 use openssl::x509::{X509, X509Crl};
-use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN, REVOCATIONS_DN, node_dn};
+use pigeonair_appliance::directory::{NODES_DN, REVOCATIONS_DN, node_dn};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT};
-use pigeonair_directory::{
-    Connection, Credentials, Mod, Scope, first, ldap_escape, value_set, values,
-};
+use pigeonair_directory::{Connection, Mod, Scope, first, ldap_escape, value_set, values};
 use pigeonair_join::csr;
 
 /// The cluster CA's revocation list on every node.
@@ -32,10 +30,7 @@ pub const CLUSTER_CA_AND_CRL: &str = "/etc/pigeonair/cluster/ca-crl.pem";
 pub const LEAVE_PATIENCE: Duration = Duration::from_secs(30);
 
 fn connect() -> Result<Connection, String> {
-    let mut c =
-        Connection::open(LDAPI_URL, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    c.bind(&Credentials::LocalRoot).map_err(|e| e.to_string())?;
-    Ok(c)
+    crate::reconcile::local_directory()
 }
 
 /// The list in the directory, if there is one yet.
@@ -61,16 +56,7 @@ pub fn record_own_serial(me: &str) -> Result<(), String> {
     let cert = X509::from_pem(&pem).map_err(|e| format!("{CLUSTER_CERT}: {e}"))?;
     let serial = csr::serial_hex(&cert).map_err(|e| e.to_string())?;
     let mut c = connect()?;
-    let Some(node) = c
-        .search(
-            &node_dn(me),
-            Scope::Base,
-            "(objectClass=pigeonairNode)",
-            &["pigeonairCertSerial"],
-        )
-        .map_err(|e| e.to_string())?
-        .pop()
-    else {
+    let Some(node) = crate::reconcile::own_entry(&mut c, me, &["pigeonairCertSerial"])? else {
         return Ok(());
     };
     if !values(&node, "pigeonairCertSerial").contains(&serial) {
@@ -238,16 +224,7 @@ pub fn apply_crl() -> Result<Vec<String>, String> {
 /// fresh box ([`pigeonair_apply::leave`]) and stops its control plane. Returns whether it left.
 pub fn leave_if_removed(me: &str) -> Result<bool, String> {
     let mut c = connect()?;
-    let Some(node) = c
-        .search(
-            &node_dn(me),
-            Scope::Base,
-            "(objectClass=pigeonairNode)",
-            &["pigeonairNodeState"],
-        )
-        .map_err(|e| e.to_string())?
-        .pop()
-    else {
+    let Some(node) = crate::reconcile::own_entry(&mut c, me, &["pigeonairNodeState"])? else {
         return Ok(false);
     };
     if first(&node, "pigeonairNodeState") != Some("removed") {
