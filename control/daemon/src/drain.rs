@@ -93,7 +93,8 @@ fn connect() -> Result<Connection, String> {
     crate::reconcile::local_directory()
 }
 
-fn bytes_of(dir: &Path) -> u64 {
+/// Bytes of the files under `dir`.
+pub(crate) fn bytes_of(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -269,9 +269,10 @@ fn carry_out(me: &str, user: &str) -> Result<(), String> {
                     replace("pigeonairMoveDetail", &format!("copying to {to}")),
                 ],
             )?;
+            let id = one(&e, "pigeonairMailboxId").unwrap_or_default();
             for pass in 1..=MAX_PASSES {
                 let t = Instant::now();
-                dsync(user, &to, "backup").map_err(|why| fail(&dn, why))?;
+                dsync(user, &to, "backup", dsync_limit(&id)).map_err(|why| fail(&dn, why))?;
                 let took = t.elapsed();
                 info!(
                     "move of {user} to {to}: copy pass {pass} took {} ms",
@@ -287,9 +288,9 @@ fn carry_out(me: &str, user: &str) -> Result<(), String> {
                     break;
                 }
             }
-            lock_and_flip(me, user, &dn, &to, started)
+            lock_and_flip(me, user, &e, &to, started)
         }
-        Phase::Locked { to } => lock_and_flip(me, user, &dn, &to, started),
+        Phase::Locked { to } => lock_and_flip(me, user, &e, &to, started),
         Phase::Finish { to } => finish(me, user, &e, &to),
     }
 }
@@ -304,7 +305,15 @@ fn check_target(to: &str) -> Result<(), String> {
     }
 }
 
-fn lock_and_flip(me: &str, user: &str, dn: &str, to: &str, started: Instant) -> Result<(), String> {
+fn lock_and_flip(
+    me: &str,
+    user: &str,
+    e: &SearchEntry,
+    to: &str,
+    started: Instant,
+) -> Result<(), String> {
+    let dn = e.dn.as_str();
+    let id = one(e, "pigeonairMailboxId").unwrap_or_default();
     let locked_at = Instant::now();
     modify(
         dn,
@@ -315,7 +324,7 @@ fn lock_and_flip(me: &str, user: &str, dn: &str, to: &str, started: Instant) -> 
     )?;
     // This node's LMTP answers from its auth cache: it must see the lock now.
     flush_auth_cache(Some(user)).map_err(|why| fail(dn, why))?;
-    dsync(user, to, "backup").map_err(|why| fail(dn, why))?;
+    dsync(user, to, "backup", dsync_limit(&id)).map_err(|why| fail(dn, why))?;
     modify(
         dn,
         vec![
@@ -356,7 +365,7 @@ fn finish(me: &str, user: &str, e: &SearchEntry, to: &str) -> Result<(), String>
     if Path::new(&home).exists() {
         // Flags changed, messages expunged or saved here between the last copy and the kick:
         // a two-way sync (both copies have the same UIDs) merges them into the new copy.
-        dsync(user, to, "sync")?;
+        dsync(user, to, "sync", dsync_limit(&id))?;
         let _ = std::fs::remove_dir_all(&gone);
         std::fs::rename(&home, &gone).map_err(|e| format!("rename {home}: {e}"))?;
     }
@@ -381,30 +390,72 @@ fn finish(me: &str, user: &str, e: &SearchEntry, to: &str) -> Result<(), String>
     Ok(())
 }
 
+/// How long one dsync run may take before it is taken for hung (dsync between two Dovecot 2.4.1
+/// nodes has been seen to stall for good, both ends idle): two minutes, and a second more per
+/// megabyte of the mailbox here (a copy slower than 1 MB/s is not a copy).
+fn dsync_limit(id: &str) -> Duration {
+    let bytes = crate::drain::bytes_of(&Path::new(VMAIL).join(id));
+    Duration::from_secs(120 + bytes / 1_000_000)
+}
+
 /// `doveadm VERB -u USER tcps:TO:PORT` (`backup`: make the copy there exactly this one;
-/// `sync`: merge both ways), run again while dsync asks for it (exit code 2) or fails for a
-/// moment.
-fn dsync(user: &str, to: &str, verb: &str) -> Result<(), String> {
+/// `sync`: merge both ways), run again while dsync asks for it (exit code 2), fails for a
+/// moment, or hangs past `limit` (then it is killed).
+fn dsync(user: &str, to: &str, verb: &str, limit: Duration) -> Result<(), String> {
     let dest = format!("tcps:{to}:{DOVEADM_PORT}");
     let mut last = String::new();
     for attempt in 1..=DSYNC_ATTEMPTS {
-        let out = Command::new("doveadm")
+        let mut child = Command::new("doveadm")
             .args([verb, "-l", "30", "-u", user, &dest])
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .map_err(|e| format!("doveadm: {e}"))?;
-        match out.status.code() {
-            Some(0) => return Ok(()),
-            code => {
-                last = format!(
-                    "doveadm {verb} -u {user} {dest}: exit {}: {}",
-                    code.map_or("by a signal".into(), |c| c.to_string()),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                if code != Some(2) {
-                    warn!("{last} (attempt {attempt} of {DSYNC_ATTEMPTS})");
-                    std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
-                }
+        let stderr = child.stderr.take();
+        let said = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut s) = stderr {
+                use std::io::Read;
+                let _ = s.read_to_string(&mut text);
             }
+            text
+        });
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if started.elapsed() < limit => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Err(e) => return Err(format!("doveadm: {e}")),
+            }
+        };
+        let said = said.join().unwrap_or_default();
+        let code = match status {
+            Some(s) if s.success() => return Ok(()),
+            Some(s) => s.code(),
+            None => {
+                last = format!(
+                    "doveadm {verb} -u {user} {dest}: no end after {} s: killed",
+                    limit.as_secs()
+                );
+                warn!("{last} (attempt {attempt} of {DSYNC_ATTEMPTS})");
+                continue;
+            }
+        };
+        last = format!(
+            "doveadm {verb} -u {user} {dest}: exit {}: {}",
+            code.map_or("by a signal".into(), |c| c.to_string()),
+            said.trim()
+        );
+        if code != Some(2) {
+            warn!("{last} (attempt {attempt} of {DSYNC_ATTEMPTS})");
+            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
         }
     }
     Err(last)
