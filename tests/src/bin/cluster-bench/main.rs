@@ -82,7 +82,7 @@ const LAB_CLUSTER: &str = "bench-clust";
 const LAB_ONLY: &str = "bench-imap";
 /// Users in the large directory.
 const LARGE: usize = 100_000;
-const ANSWERS: &str = include_str!("../../../appliance/core/examples/single-box.toml");
+const ANSWERS: &str = include_str!("../../../../appliance/core/examples/single-box.toml");
 const USERS_DN: &str = "ou=users,cn=example.com,ou=domains,o=pigeonair";
 /// How long a load may take to reach the mailboxes before the figure says what was missing.
 const DELIVERY_WAIT: Duration = Duration::from_secs(120);
