@@ -6,12 +6,18 @@ Usage:
   mailbox_state.py fill  HOST USER PASSWORD N   N messages over INBOX and three folders (made
                                                 and subscribed), every third read, every fifth
                                                 flagged, every seventh answered
+  mailbox_state.py fill-sized HOST USER PASSWORD N BYTES
+                                                the same, each message about BYTES long (a
+                                                line of text and an attachment of random
+                                                bytes, base64), for move throughput figures
   mailbox_state.py state HOST USER PASSWORD     JSON: per folder its UIDVALIDITY, UIDNEXT and
                                                 each message's UID, flags and Message-ID; the
                                                 subscribed folders
 """
+import base64
 import imaplib
 import json
+import random
 import re
 import ssl
 import sys
@@ -28,7 +34,9 @@ def session(host, user, password):
     return m
 
 
-def fill(host, user, password, n):
+def append_all(host, user, password, n, message):
+    """Appends message(i) for i < n over FOLDERS (made and subscribed first): every third read,
+    every fifth flagged, every seventh answered."""
     m = session(host, user, password)
     for f in FOLDERS[1:]:
         m.create(f)
@@ -42,15 +50,41 @@ def fill(host, user, password, n):
             flags.append("\\Flagged")
         if i % 7 == 0:
             flags.append("\\Answered")
-        body = (
+        typ, _ = m.append(folder, "(" + " ".join(flags) + ")", None, message(i))
+        if typ != "OK":
+            sys.exit(f"APPEND {i} to {folder}: {typ}")
+    m.logout()
+
+
+def fill(host, user, password, n):
+    def message(i):
+        return (
             f"From: filler@client.example\r\nTo: {user}\r\nSubject: message {i}\r\n"
             f"Message-ID: <fill-{i}@client.example>\r\n\r\n"
             + f"line {i} of the mailbox move test\r\n" * 20
         ).encode()
-        typ, _ = m.append(folder, "(" + " ".join(flags) + ")", None, body)
-        if typ != "OK":
-            sys.exit(f"APPEND {i} to {folder}: {typ}")
-    m.logout()
+
+    append_all(host, user, password, n, message)
+
+
+def fill_sized(host, user, password, n, size):
+    def message(i):
+        head = (
+            f"From: filler@client.example\r\nTo: {user}\r\nSubject: message {i}\r\n"
+            f"Message-ID: <fill-{i}@client.example>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            f"--b\r\nContent-Type: text/plain\r\n\r\nmessage {i}, with an attachment\r\n"
+            "--b\r\nContent-Type: application/octet-stream\r\n"
+            f'Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="{i}.bin"\r\n\r\n'
+        ).encode()
+        tail = b"\r\n--b--\r\n"
+        # base64 takes 4 bytes (and 2 per 76-character line) for every 3; random bytes, so
+        # nothing on the way compresses them.
+        raw = max(0, (size - len(head) - len(tail)) * 3 * 76 // (4 * 78))
+        body = base64.encodebytes(random.Random(i).randbytes(raw)).replace(b"\n", b"\r\n")
+        return head + body + tail
+
+    append_all(host, user, password, n, message)
 
 
 def state(host, user, password):
@@ -98,6 +132,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "fill":
         fill(args[0], args[1], args[2], int(args[3]))
+    elif cmd == "fill-sized":
+        fill_sized(args[0], args[1], args[2], int(args[3]), int(args[4]))
     elif cmd == "state":
         state(*args[:3])
     else:

@@ -28,10 +28,15 @@
 //! rest), one after the other, each taken down when done (lab names have at most 12
 //! characters). About 10 minutes on a 2-core machine, 2 without the 100,000 users.
 //! `--only imap` measures figure 4 alone, on a 2-node lab `bench-imap` (or `--lab NAME`), in
-//! about 15 s: for trying a change to the proxy.
+//! about 15 s: for trying a change to the proxy. `--only moves` measures mailbox moves, figures
+//! 5 to 7 (see [`moves`]), on a 3-node lab `bench-move` (or `--lab NAME`), and only there.
 //!
 //! Run as root after `scripts/build`: `target/release/cluster-bench [--messages 1000]
-//! [--concurrency 4] [--rounds 3] [--skip-large] [--only imap [--lab NAME]]`.
+//! [--concurrency 4] [--rounds 3] [--skip-large] [--only imap [--lab NAME]]`, or
+//! `cluster-bench --only moves [--messages 3000] [--rounds 3] [--moves 20] [--mailboxes 500]
+//! [--lab NAME]`.
+
+mod moves;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -44,16 +49,18 @@ use pigeonair_tests::support::{LabCli, stdout};
 
 #[derive(Parser)]
 #[command(
-    about = "Measure joins, replication latency, delivery and IMAP proxying across a cluster"
+    about = "Measure joins, replication latency, delivery, IMAP proxying and mailbox moves across a cluster"
 )]
 struct Args {
-    /// Messages per delivery run.
-    #[arg(long, default_value_t = 1000)]
-    messages: usize,
+    /// Messages per delivery run (default 1000); with `--only moves`, in the moved mailbox
+    /// (default 3000).
+    #[arg(long)]
+    messages: Option<usize>,
     /// Concurrent SMTP sessions of a delivery run.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Rounds of the delivery comparison (the two paths alternate; medians are printed).
+    /// Rounds of the delivery comparison, or with `--only moves` of the move against a bare
+    /// `doveadm backup` (the two alternate; medians are printed).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Skip the join with 100,000 users in the directory.
@@ -62,9 +69,15 @@ struct Args {
     /// Measure one figure alone, on a lab of its own.
     #[arg(long, value_enum)]
     only: Option<Figure>,
-    /// The lab of `--only` (at most 12 characters).
-    #[arg(long, default_value = LAB_ONLY, requires = "only")]
-    lab: String,
+    /// With `--only moves`: moves of a small mailbox for the lock window.
+    #[arg(long, default_value_t = 20)]
+    moves: usize,
+    /// With `--only moves`: mailboxes on the drained node.
+    #[arg(long, default_value_t = 500)]
+    mailboxes: usize,
+    /// The lab of `--only` (at most 12 characters; default `bench-imap` or `bench-move`).
+    #[arg(long, requires = "only")]
+    lab: Option<String>,
 }
 
 /// A figure `--only` measures alone.
@@ -72,17 +85,22 @@ struct Args {
 enum Figure {
     /// 4: IMAP LOGIN through the proxy against direct, on 2 nodes.
     Imap,
+    /// 5 to 7: move throughput against a bare `doveadm backup`, the lock window and a drain,
+    /// on 3 nodes.
+    Moves,
 }
 
 /// The labs: joins with a small directory, the join with a large one, the other figures.
 const LAB_SMALL: &str = "bench-clustj";
 const LAB_LARGE: &str = "bench-clustl";
 const LAB_CLUSTER: &str = "bench-clust";
-/// The default lab of `--only`.
-const LAB_ONLY: &str = "bench-imap";
+/// The default lab of `--only imap`.
+const LAB_IMAP: &str = "bench-imap";
+/// Messages per delivery run unless `--messages` says otherwise.
+const MESSAGES: usize = 1000;
 /// Users in the large directory.
 const LARGE: usize = 100_000;
-const ANSWERS: &str = include_str!("../../../appliance/core/examples/single-box.toml");
+const ANSWERS: &str = include_str!("../../../../appliance/core/examples/single-box.toml");
 const USERS_DN: &str = "ou=users,cn=example.com,ou=domains,o=pigeonair";
 /// How long a load may take to reach the mailboxes before the figure says what was missing.
 const DELIVERY_WAIT: Duration = Duration::from_secs(120);
@@ -988,7 +1006,7 @@ fn cluster(lab: &LabCli, tools: &Tools, args: &Args) -> anyhow::Result<()> {
     delivery(
         lab,
         tools,
-        args.messages,
+        args.messages.unwrap_or(MESSAGES),
         args.concurrency,
         args.rounds.max(1),
     )?;
@@ -1012,9 +1030,16 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let started = Instant::now();
-    if let Some(Figure::Imap) = args.only {
-        let lab = LabCli::new(&tools.lab_bin, &args.lab);
-        imap_only(&lab)?;
+    if let Some(figure) = args.only {
+        let default = match figure {
+            Figure::Imap => LAB_IMAP,
+            Figure::Moves => moves::LAB,
+        };
+        let lab = LabCli::new(&tools.lab_bin, args.lab.as_deref().unwrap_or(default));
+        match figure {
+            Figure::Imap => imap_only(&lab)?,
+            Figure::Moves => moves::moves_only(&lab, &args)?,
+        }
         lab.ok(&["down"]);
         println!("\n(whole run {:.0} s)", started.elapsed().as_secs_f64());
         return Ok(());
