@@ -378,11 +378,22 @@ impl Directory {
     /// Brings back the most recently removed user with `address`, mailbox and all, while its
     /// mailbox is not purged yet. Refused when the address is taken again or its domain gone.
     pub fn user_restore(&mut self, address: &MailAddress) -> Result<UserInfo, CtlError> {
-        let Some((dn, _, info)) = self.removed(address)?.into_iter().next() else {
+        let Some((dn, purge_after, info)) = self.removed(address)?.into_iter().next() else {
             return Err(CtlError::NotFound(format!(
                 "no removed user {address} whose mailbox is still kept"
             )));
         };
+        // Past its grace, the home node may be deleting the mailbox already: too late.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if pigeonair_join::time::from_generalized(&purge_after).is_none_or(|t| t <= now) {
+            return Err(CtlError::NotFound(format!(
+                "no removed user {address} whose mailbox is still kept (its grace ended at \
+                 {purge_after}; its home node deletes it)"
+            )));
+        }
         let domain = domain_arg(address.domain())?;
         self.domain_entry(&domain)?;
         if self.find_user(address)?.is_some() || self.find_alias(address)?.is_some() {
