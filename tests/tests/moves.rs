@@ -106,32 +106,41 @@ fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
     .unwrap()
 }
 
+/// Adds `user` (with [`PASSWORD`]) homed on node `n`, and appends `messages` messages over four
+/// folders at that node (none when 0).
+fn add_user_with_mail(lab: &LabCli, user: &str, n: usize, messages: usize) {
+    let out = lab.exec_with_input(
+        "node1",
+        &format!("pigeonctl user add {user} --node mx{n}.example.com --password-stdin"),
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "add {user}: {}", stdout(&out));
+    if messages == 0 {
+        return;
+    }
+    let out = lab.client(&[
+        "python3",
+        &script(),
+        "fill",
+        &format!("203.0.113.1{n}"),
+        user,
+        PASSWORD,
+        &messages.to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "fill {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A two-node lab `name` made by a join, with [`USER`] homed on node1 holding `messages`
 /// messages over four folders.
 fn two_nodes_and_a_full_mailbox(name: &str, messages: usize) -> LabCli {
     let lab = LabCli::new(lab_bin(), name);
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "2"]);
-    let out = lab.exec_with_input(
-        "node1",
-        &format!("pigeonctl user add {USER} --node mx1.example.com --password-stdin"),
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(out.status.success(), "{}", stdout(&out));
-    let out = lab.client(&[
-        "python3",
-        &script(),
-        "fill",
-        "203.0.113.11",
-        USER,
-        PASSWORD,
-        &messages.to_string(),
-    ]);
-    assert!(
-        out.status.success(),
-        "fill: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    add_user_with_mail(&lab, USER, 1, messages);
     lab
 }
 
@@ -416,26 +425,7 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
     for n in 1..=3 {
         for k in 1..=2 {
             let user = format!("d{n}{k}@example.com");
-            let out = lab.exec_with_input(
-                "node1",
-                &format!("pigeonctl user add {user} --node mx{n}.example.com --password-stdin"),
-                &format!("{PASSWORD}\n"),
-            );
-            assert!(out.status.success(), "{}", stdout(&out));
-            let out = lab.client(&[
-                "python3",
-                &script(),
-                "fill",
-                publics[n - 1],
-                &user,
-                PASSWORD,
-                "60",
-            ]);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            add_user_with_mail(&lab, &user, n, 60);
             users.push(user);
         }
     }
@@ -973,29 +963,7 @@ fn a_rebalance_spreads_one_nodes_mailboxes_over_a_new_node_and_every_user_reads_
     // Seven users, all on node1; the first three with some mail.
     let users: Vec<String> = (1..=7).map(|i| format!("r{i}@example.com")).collect();
     for (i, user) in users.iter().enumerate() {
-        let out = lab.exec_with_input(
-            "node1",
-            &format!("pigeonctl user add {user} --node mx1.example.com --password-stdin"),
-            &format!("{PASSWORD}\n"),
-        );
-        assert!(out.status.success(), "{}", stdout(&out));
-        if i < 3 {
-            let n = (30 - 10 * i).to_string();
-            let out = lab.client(&[
-                "python3",
-                &script(),
-                "fill",
-                "203.0.113.11",
-                user,
-                PASSWORD,
-                &n,
-            ]);
-            assert!(
-                out.status.success(),
-                "fill {user}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        add_user_with_mail(&lab, user, 1, if i < 3 { 30 - 10 * i } else { 0 });
     }
     // Each mailbox's IMAP state, read through node1 (proxied once it lives elsewhere).
     let state = |user: &str| -> serde_json::Value {
@@ -1188,26 +1156,7 @@ fn a_removed_users_mailbox_is_kept_for_its_grace_period_then_deleted_by_its_home
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "2"]);
     let add = |user: &str| {
-        let out = lab.exec_with_input(
-            "node1",
-            &format!("pigeonctl user add {user} --node mx2.example.com --password-stdin"),
-            &format!("{PASSWORD}\n"),
-        );
-        assert!(out.status.success(), "{}", stdout(&out));
-        let out = lab.client(&[
-            "python3",
-            &script(),
-            "fill",
-            "203.0.113.12",
-            user,
-            PASSWORD,
-            "20",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        add_user_with_mail(&lab, user, 2, 20);
         let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
         show.lines()
             .find_map(|l| l.strip_prefix("mailbox id: "))
