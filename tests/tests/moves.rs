@@ -106,6 +106,23 @@ fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
     .unwrap()
 }
 
+/// One message from the client to `user` at `server`, with `message_id`; swaks's output.
+fn send(lab: &LabCli, server: &str, user: &str, message_id: &str) -> std::process::Output {
+    lab.client(&[
+        "swaks",
+        "--server",
+        server,
+        "--timeout",
+        "20",
+        "--to",
+        user,
+        "--from",
+        "sender@client.example",
+        "--header",
+        &format!("Message-ID: {message_id}"),
+    ])
+}
+
 /// Adds `user` (with [`PASSWORD`]) homed on node `n`, and appends `messages` messages over four
 /// folders at that node (none when 0).
 fn add_user_with_mail(lab: &LabCli, user: &str, n: usize, messages: usize) {
@@ -201,19 +218,7 @@ fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_do
                 } else {
                     "203.0.113.12"
                 };
-                let out = lab.client(&[
-                    "swaks",
-                    "--server",
-                    server,
-                    "--timeout",
-                    "20",
-                    "--to",
-                    USER,
-                    "--from",
-                    "sender@client.example",
-                    "--header",
-                    &format!("Message-ID: <during-{i}@client.example>"),
-                ]);
+                let out = send(&lab, server, USER, &format!("<during-{i}@client.example>"));
                 if !out.status.success() {
                     refused.push(i);
                 }
@@ -358,17 +363,7 @@ fn a_moved_mailbox_keeps_its_uids_flags_and_folders_and_no_message_is_lost_or_do
 
     // Mail after the move, at either node, lands on node2.
     for (i, server) in ["203.0.113.11", "203.0.113.12"].iter().enumerate() {
-        let out = lab.client(&[
-            "swaks",
-            "--server",
-            server,
-            "--to",
-            USER,
-            "--from",
-            "sender@client.example",
-            "--header",
-            &format!("Message-ID: <after-{i}@client.example>"),
-        ]);
+        let out = send(&lab, server, USER, &format!("<after-{i}@client.example>"));
         assert!(out.status.success(), "{}", stdout(&out));
     }
     wait_for(
@@ -458,19 +453,7 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
                 let user = &users[i % users.len()];
                 let server = publics[i % 3];
                 let mid = format!("<load-{i}@client.example>");
-                let out = lab.client(&[
-                    "swaks",
-                    "--server",
-                    server,
-                    "--timeout",
-                    "20",
-                    "--to",
-                    user,
-                    "--from",
-                    "sender@client.example",
-                    "--header",
-                    &format!("Message-ID: {mid}"),
-                ]);
+                let out = send(&lab, server, user, &mid);
                 if out.status.success() {
                     sent.push((user.clone(), mid));
                 } else {
@@ -717,17 +700,12 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
         );
     }
     // Mail still flows between the nodes that stay.
-    let out = lab.client(&[
-        "swaks",
-        "--server",
+    let out = send(
+        &lab,
         "203.0.113.13",
-        "--to",
         "d11@example.com",
-        "--from",
-        "sender@client.example",
-        "--header",
-        "Message-ID: <after-remove@client.example>",
-    ]);
+        "<after-remove@client.example>",
+    );
     assert!(out.status.success(), "{}", stdout(&out));
     wait_for("mail after the removal", Duration::from_secs(30), || {
         count_on(
@@ -790,17 +768,12 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
             "node2's new certificate at {peer}"
         );
     }
-    let out = lab.client(&[
-        "swaks",
-        "--server",
+    let out = send(
+        &lab,
         "203.0.113.12",
-        "--to",
         "d11@example.com",
-        "--from",
-        "sender@client.example",
-        "--header",
-        "Message-ID: <after-rejoin@client.example>",
-    ]);
+        "<after-rejoin@client.example>",
+    );
     assert!(out.status.success(), "{}", stdout(&out));
     wait_for(
         "mail through the re-joined node",
@@ -866,19 +839,8 @@ fn a_move_killed_at_any_step_converges_when_its_node_comes_back() {
                 let mut mids = Vec::new();
                 for i in 0..8 {
                     let mid = format!("<kill-{round}-{i}@client.example>");
-                    let out = lab.client(&[
-                        "swaks",
-                        "--server",
-                        &format!("203.0.113.1{}", 1 + i % 2),
-                        "--timeout",
-                        "20",
-                        "--to",
-                        USER,
-                        "--from",
-                        "sender@client.example",
-                        "--header",
-                        &format!("Message-ID: {mid}"),
-                    ]);
+                    let server = format!("203.0.113.1{}", 1 + i % 2);
+                    let out = send(&lab, &server, USER, &mid);
                     assert!(out.status.success(), "{mid}: {}", stdout(&out));
                     mids.push(mid);
                     std::thread::sleep(Duration::from_millis(150));
