@@ -63,8 +63,15 @@ fn config_ldif(plan: &Plan) -> RenderedFile {
     let admins = format!("dn.children=\"{ADMINS_DN}\"");
     let nodes = format!("dn.children=\"{NODES_DN}\"");
     let root = format!("dn.exact=\"{LOCAL_ROOT_DN}\"");
+    // `tls_crlcheck=none` said outright: slapd gives the connections it makes the server's own
+    // TLS settings for what they leave unset, and once pigeonaird has the server check client
+    // certificates against the revocation list (olcTLSCRLCheck: peer, with the list in the CA
+    // file) these connections would check too, against ca.crt, which holds no list: every
+    // StartTLS to the provider would fail after slapd's next restart. Removed nodes never hold
+    // a provider's certificate; the provider checks this node's.
     let tls = format!(
-        "tls_cert={CLUSTER_CERT} tls_key={CLUSTER_KEY} tls_cacert={CLUSTER_CA_CERT} tls_reqcert=demand"
+        "tls_cert={CLUSTER_CERT} tls_key={CLUSTER_KEY} tls_cacert={CLUSTER_CA_CERT} \
+         tls_reqcert=demand tls_crlcheck=none"
     );
     let (root_dn, replica, chain) = match &plan.role {
         Role::First { .. } => (LOCAL_ROOT_DN.to_owned(), String::new(), String::new()),
