@@ -526,6 +526,18 @@ pub fn install(
     p.run(
         "cluster",
         |changes| {
+            // /etc/hosts names every peer, and the files step rendered it from the directory as
+            // it was then: on a node that is joining, before its replica had any entry. Now
+            // that the replica is in sync it is rendered again, so the install leaves it whole
+            // (not waiting for pigeonaird) and a second run finds nothing to change.
+            if !opts.dry_run {
+                let hosts =
+                    pigeonair_appliance::render::network::hosts(plan, &replica::cluster_view()?);
+                if files::diff_file(&root, &hosts)?.is_some() {
+                    files::write_file(&root, &hosts)?;
+                    changes.push(format!("wrote {} (the cluster's nodes)", hosts.path));
+                }
+            }
             // A node that joined takes traffic and new mailboxes once its own services answer:
             // then it marks itself active (a write its replica chains to the provider).
             if let Role::Joined { .. } = plan.role {

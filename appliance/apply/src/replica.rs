@@ -146,9 +146,17 @@ pub fn cluster_view() -> Result<ClusterView, ReplicaError> {
     if !std::path::Path::new(crate::slapd::LDAPI_SOCKET).exists() {
         return Ok(ClusterView::default());
     }
-    let Ok(mut conn) = connect() else {
-        // A socket left behind by a stopped slapd.
-        return Ok(ClusterView::default());
+    // A socket left behind by a stopped slapd gives an empty view; a slapd that is running
+    // but (re)starting is waited for: a view without the peers would drop them from
+    // /etc/hosts.
+    let started = Instant::now();
+    let mut conn = loop {
+        match connect() {
+            Ok(c) => break c,
+            Err(_) if !crate::units::is_active("slapd") => return Ok(ClusterView::default()),
+            Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
     };
     let entries = conn.search(
         NODES_DN,
