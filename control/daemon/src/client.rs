@@ -243,6 +243,27 @@ pub async fn moved(
     .map(drop)
 }
 
+/// Asks the node a mailbox is being copied to to delete its partial copy (`POST
+/// /v1/discard`); returns what it did.
+pub async fn discard(
+    addr: std::net::SocketAddr,
+    request: &pigeonair_join::DiscardCopy,
+) -> Result<String, String> {
+    let body = serde_json::to_vec(request).expect("serialises");
+    let said = peer_call(
+        addr,
+        "POST",
+        "/v1/discard",
+        Some(body),
+        Duration::from_secs(60),
+    )
+    .await?;
+    Ok(serde_json::from_slice::<serde_json::Value>(&said)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_default())
+}
+
 /// One request to a peer's control plane with this node's cluster certificate (mutual TLS;
 /// the peer's certificate must name `addr`'s address and verify against the cluster CA).
 /// Returns the body of a 2xx answer.

@@ -460,12 +460,76 @@ fn dsync(user: &str, to: &str, verb: &str, limit: Duration) -> Result<(), String
             code.map_or("by a signal".into(), |c| c.to_string()),
             said.trim()
         );
+        // A backup interrupted on the new node can leave it an INBOX of its own making (another
+        // mailbox GUID) that dsync then wants to delete, which Dovecot never does to an INBOX: the
+        // partial copy there is deleted (it is no one's mailbox yet) and the copy starts again.
+        if verb == "backup" && said.contains("INBOX can't be deleted") {
+            warn!("{last}: the copy on {to} is not this mailbox's; asking {to} to discard it");
+            match ask_discard(user, to) {
+                Ok(what) => info!("{to}: {what}"),
+                Err(e) => warn!("{to} did not discard its copy of {user}: {e}"),
+            }
+            continue;
+        }
         if code != Some(2) {
             warn!("{last} (attempt {attempt} of {DSYNC_ATTEMPTS})");
             std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
         }
     }
     Err(last)
+}
+
+/// Asks `to`, the node `user`'s mailbox is being copied to, to delete its partial copy.
+fn ask_discard(user: &str, to: &str) -> Result<String, String> {
+    let view = crate::reconcile::cluster_view()?;
+    let addr = view
+        .nodes
+        .values()
+        .find(|n| n.hostname == to)
+        .and_then(|n| n.private)
+        .map(|ip| SocketAddr::new(ip.into(), CONTROL_PORT))
+        .ok_or_else(|| format!("{to} has no private address in the directory"))?;
+    let request = pigeonair_join::DiscardCopy {
+        user: user.to_owned(),
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(crate::client::discard(addr, &request))
+}
+
+/// This node's side of `POST /v1/discard` from `asker`: deletes the partial copy of `user`'s
+/// mailbox here, but only while the directory says the mailbox is homed on `asker` and being
+/// moved here (a copy that is someone's mailbox is never deleted this way).
+pub fn discard_copy(me: &str, asker: &str, user: &str) -> Result<String, String> {
+    let e = read(user)?;
+    let home = first(&e, "mailHost").unwrap_or_default();
+    let to = first(&e, "pigeonairMoveTo").unwrap_or_default();
+    if home == me || home != asker || to != me {
+        return Err(format!(
+            "{asker} asked to discard the copy of {user} here, but the directory says its \
+             home node is {home:?} and it moves to {to:?}: nothing deleted"
+        ));
+    }
+    let id = one(&e, "pigeonairMailboxId").ok_or("no pigeonairMailboxId")?;
+    // A mailbox id names a directory: never a path.
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(format!("{user}: mailbox id {id:?} is not a directory name"));
+    }
+    let copy = format!("{VMAIL}/{id}");
+    let gone = format!("{VMAIL}/.discarded-{id}");
+    let _ = std::fs::remove_dir_all(&gone);
+    if Path::new(&copy).exists() {
+        std::fs::rename(&copy, &gone).map_err(|e| format!("rename {copy}: {e}"))?;
+    }
+    if Path::new(&gone).exists() {
+        std::fs::remove_dir_all(&gone).map_err(|e| format!("remove {gone}: {e}"))?;
+    }
+    Ok(format!(
+        "the partial copy of {user} (mailbox {id}) being moved here from {asker} is discarded; \
+         the copy starts again"
+    ))
 }
 
 /// Tells every other active node that `user` moved (they wait for `csn`); one that does not

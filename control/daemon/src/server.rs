@@ -12,7 +12,10 @@
 //!   and the mail it holds for hosted domains ([`NodeStatus`], 200, JSON);
 //! - `POST /v1/moved` — for peers: a [`MovedNotice`] from a mailbox's old home node; answered
 //!   (200) once this node's directory has the move, its auth cache is flushed and its queue
-//!   retried (`crate::moves::after_move`).
+//!   retried (`crate::moves::after_move`);
+//! - `POST /v1/discard` — for peers: a [`pigeonair_join::DiscardCopy`] from the home node of a
+//!   mailbox being copied here; the partial copy is deleted (`crate::moves::discard_copy`),
+//!   refused unless the directory says the mailbox moves here from the asking node.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -226,6 +229,48 @@ async fn route(
                     json(200, "{}".into())
                 }
                 Ok(Err(e)) => json(503, serde_json::json!({ "message": e }).to_string()),
+                Err(e) => json(
+                    500,
+                    serde_json::json!({ "message": e.to_string() }).to_string(),
+                ),
+            }
+        }
+        (Method::POST, "/v1/discard") => {
+            let Some(p) = peer else {
+                return Ok(json(
+                    403,
+                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
+                        .to_string(),
+                ));
+            };
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return Ok(json(400, r#"{"message":"the body was cut"}"#.into())),
+            };
+            let request: pigeonair_join::DiscardCopy = match serde_json::from_slice(&body) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Ok(json(
+                        400,
+                        serde_json::json!({ "message": format!("not a discard request: {e}") })
+                            .to_string(),
+                    ));
+                }
+            };
+            let me = (*hostname).clone();
+            let done = tokio::task::spawn_blocking(move || {
+                crate::moves::discard_copy(&me, &p, &request.user)
+            })
+            .await;
+            match done {
+                Ok(Ok(what)) => {
+                    log::info!("{what}");
+                    json(200, serde_json::json!({ "message": what }).to_string())
+                }
+                Ok(Err(e)) => {
+                    log::warn!("discard refused: {e}");
+                    json(409, serde_json::json!({ "message": e }).to_string())
+                }
                 Err(e) => json(
                     500,
                     serde_json::json!({ "message": e.to_string() }).to_string(),

@@ -131,6 +131,17 @@ pub struct MovedNotice {
     pub context_csn: Vec<String>,
 }
 
+/// What a mailbox's home node asks of the node it is copying the mailbox to when that node's
+/// partial copy cannot be brought in line (`POST /v1/discard`): delete it, so the copy starts
+/// again from nothing. The asked node refuses unless the directory says the mailbox is being
+/// moved to it from the asking node and is not homed on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardCopy {
+    /// The moving user's address.
+    pub user: String,
+}
+
 /// The start of `pigeonairMoveDetail` on a move a drain asked for (followed by the node's
 /// name), so `node undrain` withdraws those not started and leaves an operator's own moves.
 pub const DRAIN_MARK: &str = "asked for by the drain of";
