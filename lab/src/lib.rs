@@ -22,6 +22,7 @@ pub mod names;
 pub mod net;
 pub mod node;
 pub mod plan;
+mod power;
 pub mod procs;
 mod refresh;
 mod remove;
@@ -137,6 +138,16 @@ pub enum LabError {
     /// The node asked for is not running.
     #[error("{node} of lab {lab} is not running: run `pigeonair-lab status --name {lab}`")]
     NodeDown {
+        /// The lab.
+        lab: LabName,
+        /// The node.
+        node: String,
+    },
+    /// The node asked to start is running already.
+    #[error(
+        "{node} of lab {lab} is running already: `pigeonair-lab kill {node}` cuts its power first"
+    )]
+    NodeUp {
         /// The lab.
         lab: LabName,
         /// The node.

@@ -131,14 +131,25 @@ impl Lab {
             cancel.check()?;
             let dir = self.dirs.node(&self.name, node.name);
             let upper = dir.join("upper");
-            seed_upper(&upper, plan, node).map_err(io_err(&upper))?;
+            // A node started again after a power cut boots from the disk it had.
+            let known = state
+                .nodes
+                .iter()
+                .position(|n| n.name == node.name.to_string());
+            if known.is_none() {
+                seed_upper(&upper, plan, node).map_err(io_err(&upper))?;
+            }
             let args = node::nspawn_args(plan, node, &state.image, &upper);
             let cgroup = cgroup::lab_relative(self.name.as_str()).join(node.name.to_string());
             let child = node::launch(&cgroup, &args, &dir.join("console.log"))?;
-            state.nodes.push(NodeState {
+            let launched = NodeState {
                 name: node.name.to_string(),
                 nspawn_pid: child.id(),
-            });
+            };
+            match known {
+                Some(i) => state.nodes[i] = launched,
+                None => state.nodes.push(launched),
+            }
             save(state)?;
             children.push(child);
         }

@@ -24,7 +24,12 @@ fn script() -> String {
 
 /// The mailbox's IMAP state read at `host` (JSON text; see `mailbox_state.py`).
 fn imap_state(lab: &LabCli, host: &str) -> serde_json::Value {
-    let out = lab.client(&["python3", &script(), "state", host, USER, PASSWORD]);
+    imap_state_of(lab, host, USER)
+}
+
+/// [`imap_state`] of another user (with [`PASSWORD`]).
+fn imap_state_of(lab: &LabCli, host: &str, user: &str) -> serde_json::Value {
+    let out = lab.client(&["python3", &script(), "state", host, user, PASSWORD]);
     assert!(
         out.status.success(),
         "IMAP state at {host}: {}",
@@ -1205,4 +1210,212 @@ fn a_removed_users_mailbox_is_kept_for_its_grace_period_then_deleted_by_its_home
     assert!(err.contains("--grace \"soon\""), "{err}");
     let again = add(user);
     assert_ne!(again, id, "the new user got the old mailbox id");
+}
+
+/// Waits (up to 90 s) in node1 until the directory shows `filter`; whether it came.
+fn wait_in_directory(lab: &LabCli, filter: &str) -> bool {
+    let watch = format!(
+        "ldapsearch -Q -Y EXTERNAL -H ldapi:/// -LLL -b ou=domains,o=pigeonair '{filter}' 1.1 \
+         | grep -q '^dn:'"
+    );
+    lab.exec(
+        "node1",
+        &[
+            "sh",
+            "-c",
+            &format!("timeout 90 sh -c \"until {watch}; do sleep 0.05; done\""),
+        ],
+    )
+    .status
+    .success()
+}
+
+#[test]
+fn a_drain_survives_its_node_losing_power_and_every_message_arrives_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !lab_host_ready("drain_power_cut") {
+        return;
+    }
+    let lab = LabCli::new(lab_bin(), "t-drainkill");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "3"]);
+    let nodes = ["node1", "node2", "node3"];
+    // Six mailboxes on node2, to be drained; one on each other node.
+    let mut users = Vec::new();
+    for k in 1..=6 {
+        let user = format!("k2{k}@example.com");
+        add_user_with_mail(&lab, &user, 2, 120);
+        users.push(user);
+    }
+    for n in [1, 3] {
+        let user = format!("k{n}1@example.com");
+        add_user_with_mail(&lab, &user, n, 20);
+        users.push(user);
+    }
+    let before: Vec<serde_json::Value> = users
+        .iter()
+        .map(|u| imap_state_of(&lab, "203.0.113.11", u))
+        .collect();
+    let lab = Arc::new(lab);
+    let users = Arc::new(users);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Mail all the while, to every user, through every node (node2 refuses while it is off).
+    let sender = {
+        let (lab, users, stop) = (lab.clone(), users.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut sent = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let user = &users[i % users.len()];
+                let server = format!("203.0.113.1{}", 1 + i % 3);
+                let mid = format!("<cut-{i}@client.example>");
+                if send(&lab, &server, user, &mid).status.success() {
+                    sent.push((user.clone(), mid));
+                }
+                i += 1;
+            }
+            sent
+        })
+    };
+    sh(
+        &lab,
+        "node1",
+        "pigeonctl node drain mx2.example.com --no-wait",
+    );
+    // Power cuts: while a mailbox is being copied away from node2, and while node2 finishes a
+    // move (the two-way sync and the removal of its old copy).
+    for (round, filter) in [
+        "(&(mailHost=mx2.example.com)(pigeonairMoveState=copying))",
+        "(&(pigeonairMoveFrom=mx2.example.com)(pigeonairMoveState=finishing))",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if !wait_in_directory(&lab, filter) {
+            let moves = lab.exec(
+                "node1",
+                &["sh", "-c", "ldapsearch -Q -Y EXTERNAL -H ldapi:/// -LLL -b ou=domains,o=pigeonair                    '(objectClass=pigeonairMailUser)' mail mailHost pigeonairMoveTo pigeonairMoveState pigeonairMoveDetail;                    pigeonctl node list"],
+            );
+            let journal = lab.exec(
+                "node2",
+                &["journalctl", "-u", "pigeonaird", "-n", "60", "--no-pager"],
+            );
+            panic!(
+                "round {round}: {filter} never came\n{}\n{}",
+                stdout(&moves),
+                stdout(&journal)
+            );
+        }
+        let out = lab.ok(&["kill", "node2"]);
+        eprintln!("round {round}: at {filter}: {}", out.trim());
+        let list = sh(&lab, "node1", "pigeonctl node list");
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with("mx2.example.com") && l.contains("unreachable")),
+            "round {round}: {list}"
+        );
+        std::thread::sleep(Duration::from_secs(3));
+        let out = lab.ok(&["start", "node2"]);
+        eprintln!("round {round}: {}", out.lines().next().unwrap_or_default());
+        // Run again after the crash, the drain goes on (and retries a move that failed).
+        let out = lab.exec(
+            "node1",
+            &["pigeonctl", "node", "drain", "mx2.example.com", "--no-wait"],
+        );
+        assert!(
+            out.status.success()
+                || String::from_utf8_lossy(&out.stderr).contains("drained already"),
+            "round {round}: drain again: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let t = Instant::now();
+    let out = lab.exec(
+        "node1",
+        &[
+            "pigeonctl",
+            "node",
+            "drain",
+            "mx2.example.com",
+            "--timeout",
+            "300s",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || err.contains("drained already"),
+        "the drain after the power cuts: {}{err}",
+        stdout(&out)
+    );
+    eprintln!(
+        "drain finished {:.1} s after the last power cut",
+        t.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    eprintln!("{} messages accepted during the drain", sent.len());
+    assert!(sent.len() > 20, "too little load: {}", sent.len());
+    let left = sh(
+        &lab,
+        "node2",
+        "find /var/vmail -mindepth 1 -maxdepth 1 | wc -l",
+    );
+    assert_eq!(left.trim(), "0", "mailbox directories left on node2");
+
+    // Every accepted message once, on its owner's home node; the mail from before kept its
+    // UIDs in every folder.
+    let homes: std::collections::BTreeMap<String, usize> = users
+        .iter()
+        .map(|u| {
+            let show = sh(&lab, "node1", &format!("pigeonctl user show {u}"));
+            assert!(!show.contains("move:"), "{show}");
+            let host = show
+                .lines()
+                .find_map(|l| l.strip_prefix("home node:  "))
+                .unwrap()
+                .trim()
+                .to_string();
+            let n = ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
+                .iter()
+                .position(|h| *h == host)
+                .unwrap();
+            (u.clone(), n)
+        })
+        .collect();
+    assert!(
+        homes.values().all(|&n| n != 1),
+        "a user on node2: {homes:?}"
+    );
+    wait_for(
+        "every accepted message delivered",
+        Duration::from_secs(120),
+        || {
+            sent.iter()
+                .all(|(u, mid)| count_on(&lab, nodes[homes[u]], mid) == 1)
+        },
+    );
+    for (user, mid) in &sent {
+        for (n, node) in nodes.iter().enumerate() {
+            assert_eq!(
+                count_on(&lab, node, mid),
+                usize::from(n == homes[user]),
+                "{mid} for {user} on {node}"
+            );
+        }
+    }
+    for (user, was) in users.iter().zip(&before) {
+        let now = imap_state_of(&lab, "203.0.113.11", user);
+        for (name, f) in was["folders"].as_object().unwrap() {
+            let was_msgs = f["messages"].as_array().unwrap();
+            let msgs = now["folders"][name]["messages"].as_array().unwrap();
+            assert_eq!(
+                now["folders"][name]["uidvalidity"], f["uidvalidity"],
+                "{user} {name} UIDVALIDITY"
+            );
+            assert_eq!(&msgs[..was_msgs.len()], &was_msgs[..], "{user} {name}");
+        }
+    }
 }

@@ -98,6 +98,20 @@ enum Cmd {
         /// node2 … nodeN.
         node: String,
     },
+    /// Cut a node's power: every process of it killed at once (nothing shut down cleanly),
+    /// its links down; its disk is kept for `start`.
+    Kill {
+        /// node1 … nodeN.
+        node: String,
+    },
+    /// Power a killed node on again: it boots from its own disk.
+    Start {
+        /// node1 … nodeN.
+        node: String,
+        /// Seconds the node may take to boot.
+        #[arg(long, default_value_t = 60)]
+        boot_timeout: u64,
+    },
     /// Stop every node and remove everything the lab made (running it twice is fine).
     Down,
 }
@@ -191,6 +205,16 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
         Cmd::Refresh { debs } => lab.refresh(&debs.unwrap_or_else(default_debs), &mut out)?,
         Cmd::Remove { node } => {
             lab.remove(&node, &mut out)?;
+        }
+        Cmd::Kill { node } => lab.kill(&node, &mut out)?,
+        Cmd::Start { node, boot_timeout } => {
+            let cancel = Cancel::on_signals().map_err(|source| LabError::Io {
+                path: "signal handlers".into(),
+                source,
+            })?;
+            let status =
+                lab.power_on(&node, Duration::from_secs(boot_timeout), &cancel, &mut out)?;
+            print!("{}", status.render());
         }
         Cmd::Add {
             count,
