@@ -1,9 +1,12 @@
 //! The interactive installer: key events become changes of the [`App`] (`update`), which is
-//! then drawn as it is (`view`); the state lives here. Terminal setup and teardown live in
-//! [`terminal`]. Everything here but [`terminal`] is pure and tested with ratatui's
-//! TestBackend.
+//! then drawn as it is (`view`); the state lives here. Whatever needs IO — checking the member
+//! a join token names, the join, the install — the App asks of its runner as an [`Outcome`]
+//! ([`App::take_request`]) and learns the result from [`Report`]s ([`App::report`]).
+//! Terminal setup and teardown live in [`terminal`]. Everything here but [`terminal`] is pure
+//! and tested with ratatui's TestBackend.
 
 pub mod form;
+mod install_view;
 pub mod interfaces;
 pub mod screens;
 pub mod terminal;
@@ -11,9 +14,12 @@ mod update;
 mod view;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use pigeonair_appliance::answers::JoinAnswers;
 use pigeonair_appliance::plan::Plan;
+use pigeonair_join::{Fingerprint, Token};
 
 use form::{Field, Form};
 use interfaces::Interface;
@@ -25,19 +31,62 @@ pub enum Outcome {
     /// Staff quit.
     Quit,
     /// Staff confirmed the summary: install this plan (the runner starts it and reports
-    /// back with [`App::install_event`]).
+    /// back with [`App::report`]).
     Install(Box<Plan>),
+    /// Staff finished the join form: connect to the member in this token, check its CA and
+    /// ask who it is, sending nothing secret ([`Report::Checked`]).
+    Check(Box<Token>),
+    /// Staff confirmed the cluster: join with these answers, then install the plan the join
+    /// gives ([`Report::Joined`] once the member accepted, then as for an install).
+    Join(Box<JoinAnswers>),
     /// The install finished and staff left the done screen.
     Done,
 }
 
-/// What the running install reports.
+/// A member as the joining node met it, before anything secret was sent: on a connection
+/// whose chain held the CA the token pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introduction {
+    /// The address connected to (the token's).
+    pub via: SocketAddr,
+    /// The cluster's name, as the member gave it.
+    pub cluster: String,
+    /// The member's host name.
+    pub member: String,
+    /// The fingerprint of the CA the member's certificate verified against.
+    pub ca: Fingerprint,
+}
+
+/// What the runner reports of what it was asked to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum InstallEvent {
+pub enum Report {
+    /// The member in the token was met, or why not (unreachable, another CA, …).
+    Checked(Result<Introduction, String>),
+    /// The member accepted the join: this is the node's plan.
+    Joined(Box<Plan>),
+    /// The join failed before anything was written here (refused by the member, or the
+    /// member could not be reached or trusted): why.
+    JoinFailed(String),
     /// A step ended, or a line of detail.
     Progress(crate::apply::Event),
     /// It finished: the number of changes, or why it failed.
     Finished(Result<usize, String>),
+}
+
+/// The check of the member a join token names, as the check screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Connecting to this address.
+    Running(SocketAddr),
+    /// It failed: nothing was sent.
+    Failed {
+        /// The address.
+        via: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The member proved it holds the token's CA: staff confirm or go back.
+    Met(Introduction),
 }
 
 /// The install as the install and done screens show it.
@@ -51,6 +100,12 @@ pub struct InstallState {
     pub total: usize,
     /// `Some` once finished.
     pub result: Option<Result<usize, String>>,
+    /// Whether it starts with a join.
+    pub joining: bool,
+    /// The plan the join gave, once the member accepted.
+    pub joined: Option<Box<Plan>>,
+    /// The join failed before anything was written here.
+    pub join_failed: bool,
 }
 
 /// The wizard's state.
@@ -63,7 +118,9 @@ pub struct App {
     pub interfaces: Vec<Interface>,
     /// Where the summary saves the answers file.
     pub answers_path: PathBuf,
-    screens: Vec<Box<dyn Screen>>,
+    /// Whether the choice between a new cluster and joining one is offered (not when
+    /// reviewing an answers file: its goal is given).
+    choose: bool,
     screen: usize,
     focus: usize,
     touched: BTreeSet<Field>,
@@ -71,6 +128,7 @@ pub struct App {
     help: bool,
     confirm_quit: bool,
     outcome: Option<Outcome>,
+    check: Option<Check>,
     install: Option<InstallState>,
     ascii: bool,
 }
@@ -83,7 +141,7 @@ impl App {
             password_hash: None,
             interfaces,
             answers_path,
-            screens: screens::all(),
+            choose: true,
             screen: 0,
             focus: 0,
             touched: BTreeSet::new(),
@@ -91,9 +149,18 @@ impl App {
             help: false,
             confirm_quit: false,
             outcome: None,
+            check: None,
             install: None,
             ascii: false,
         }
+    }
+
+    /// The wizard reviewing an answers file filled into `form` (`--answers FILE --review`):
+    /// the same screens, prefilled, without the choice (the file says what the box is).
+    pub fn reviewing(mut self, form: Form) -> Self {
+        self.form = form;
+        self.choose = false;
+        self
     }
 
     /// Draw borders with ASCII (`+-|`), for serial terminals without line-drawing glyphs.
@@ -102,15 +169,29 @@ impl App {
         self
     }
 
-    /// Takes what the runner must do now (start the install), leaving the wizard running.
-    pub fn take_request(&mut self) -> Option<Plan> {
+    /// Takes what the runner must do now ([`Outcome::Install`], [`Outcome::Check`],
+    /// [`Outcome::Join`]), leaving the wizard running and showing it under way.
+    pub fn take_request(&mut self) -> Option<Outcome> {
         match self.outcome.take() {
             Some(Outcome::Install(plan)) => {
                 self.install = Some(InstallState {
-                    total: 5,
+                    total: 6,
                     ..InstallState::default()
                 });
-                Some(*plan)
+                Some(Outcome::Install(plan))
+            }
+            Some(Outcome::Check(token)) => {
+                self.check = Some(Check::Running(token.via));
+                Some(Outcome::Check(token))
+            }
+            Some(Outcome::Join(answers)) => {
+                self.check = None;
+                self.install = Some(InstallState {
+                    total: 6,
+                    joining: true,
+                    ..InstallState::default()
+                });
+                Some(Outcome::Join(answers))
             }
             other => {
                 self.outcome = other;
@@ -119,19 +200,36 @@ impl App {
         }
     }
 
-    /// Feeds a report of the running install.
-    pub fn install_event(&mut self, event: InstallEvent) {
+    /// Feeds a report of what the runner is doing.
+    pub fn report(&mut self, report: Report) {
+        if let Report::Checked(result) = report {
+            // A check given up on (Esc) may still report: it is dropped.
+            if let Some(Check::Running(via)) = self.check {
+                self.check = Some(match result {
+                    Ok(met) => Check::Met(met),
+                    Err(reason) => Check::Failed { via, reason },
+                });
+            }
+            return;
+        }
         let Some(state) = self.install.as_mut() else {
             return;
         };
-        match event {
-            InstallEvent::Progress(event) => {
-                if event.is_step() {
+        match report {
+            Report::Checked(_) => {}
+            Report::Joined(plan) => state.joined = Some(plan),
+            Report::JoinFailed(reason) => {
+                state.join_failed = true;
+                state.result = Some(Err(reason));
+            }
+            Report::Progress(event) => {
+                if let crate::apply::Event::Step { total, .. } = &event {
+                    state.total = *total;
                     state.done += 1;
                 }
                 state.log.push(event.to_string());
             }
-            InstallEvent::Finished(result) => state.result = Some(result),
+            Report::Finished(result) => state.result = Some(result),
         }
     }
 
@@ -142,20 +240,42 @@ impl App {
 
     /// The current screen's title.
     pub fn screen_title(&self) -> &'static str {
-        self.screens[self.screen].title()
+        self.screens()[self.screen].title()
     }
 
-    /// The plan, when the whole form is valid.
+    /// The check of the member in the join token, while it is shown.
+    pub fn check(&self) -> Option<&Check> {
+        self.check.as_ref()
+    }
+
+    /// The field with the focus, if the current screen has fields.
+    pub fn focused(&self) -> Option<Field> {
+        self.fields().get(self.focus).copied()
+    }
+
+    /// The plan, when the whole form is valid (a joining node's comes from its join).
     pub fn plan(&self) -> Option<Plan> {
         self.form.plan(self.password_hash.as_deref())
     }
 
-    fn fields(&self) -> &'static [Field] {
-        self.screens[self.screen].fields()
+    fn screens(&self) -> &'static [&'static dyn Screen] {
+        screens::for_goal(self.form.goal(), self.choose)
     }
 
-    fn focused(&self) -> Option<Field> {
-        self.fields().get(self.focus).copied()
+    fn fields(&self) -> &'static [Field] {
+        self.screens()[self.screen].fields()
+    }
+
+    /// Goes to the screen holding `field`, the focus on it.
+    fn go_to(&mut self, field: Field) {
+        if let Some(i) = self
+            .screens()
+            .iter()
+            .position(|s| s.fields().contains(&field))
+        {
+            self.screen = i;
+            self.focus = self.fields().iter().position(|f| *f == field).unwrap_or(0);
+        }
     }
 
     /// Problems of the current screen's fields.

@@ -2,7 +2,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{App, Outcome};
+use super::form::{Field, Goal};
+use super::{App, Check, Outcome};
 
 impl App {
     fn next_screen(&mut self) {
@@ -13,8 +14,13 @@ impl App {
             return;
         }
         self.refused.clear();
-        if self.screen + 1 == self.screens.len() {
-            if let Some(plan) = self.plan() {
+        if self.screen + 1 == self.screens().len() {
+            if self.form.goal() == Goal::Join {
+                // The member is checked before anything of the token but its address is used.
+                if let Some((_, token)) = self.form.join_answers() {
+                    self.outcome = Some(Outcome::Check(Box::new(token)));
+                }
+            } else if let Some(plan) = self.plan() {
                 self.outcome = Some(Outcome::Install(Box::new(plan)));
             }
             return;
@@ -24,6 +30,11 @@ impl App {
     }
 
     fn move_focus(&mut self, forward: bool) {
+        if self.screens()[self.screen].choice() {
+            let joining = self.form.goal() == Goal::Join;
+            self.form.set_joining(!joining);
+            return;
+        }
         if let Some(f) = self.focused() {
             self.touched.insert(f);
         }
@@ -56,13 +67,34 @@ impl App {
                 // Running: only quitting is possible (it asks first).
                 (None, KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
                 (Some(Ok(_)), KeyCode::Enter) => self.outcome = Some(Outcome::Done),
-                // Failed: back to the screens to fix, then install again.
+                // Failed: back to the screens to fix (a join: to its token), then again.
                 (Some(Err(_)), KeyCode::Esc) => {
+                    let joining = state.joining;
                     self.install = None;
-                    self.screen = 1;
-                    self.focus = 0;
+                    self.go_to(if joining {
+                        Field::Token
+                    } else {
+                        Field::PublicInterface
+                    });
                 }
                 (Some(_), KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
+                _ => {}
+            }
+            return;
+        }
+        if let Some(check) = &self.check {
+            match (check, key.code) {
+                (_, KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
+                // Given up on, failed or not confirmed: back to the token, nothing sent.
+                (_, KeyCode::Esc) => {
+                    self.check = None;
+                    self.go_to(Field::Token);
+                }
+                (Check::Met(_), KeyCode::Enter) => {
+                    if let Some((answers, _)) = self.form.join_answers() {
+                        self.outcome = Some(Outcome::Join(Box::new(answers)));
+                    }
+                }
                 _ => {}
             }
             return;

@@ -7,10 +7,10 @@ use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{App, InstallState};
+use super::App;
 
 impl App {
-    fn borders(&self) -> border::Set {
+    pub(super) fn borders(&self) -> border::Set {
         if self.ascii {
             border::Set {
                 top_left: "+",
@@ -31,20 +31,37 @@ impl App {
     pub fn draw(&self, frame: &mut Frame) {
         if let Some(state) = &self.install {
             self.draw_install(frame, state);
-            if self.confirm_quit {
-                popup(frame, frame.area(), "Quit?", QUIT_TEXT, self.borders());
+        } else if let Some(check) = &self.check {
+            self.draw_check(frame, check);
+        } else {
+            self.draw_screen(frame);
+            if self.help {
+                let screen = self.screens()[self.screen];
+                popup(
+                    frame,
+                    frame.area(),
+                    screen.title(),
+                    screen.help(),
+                    self.borders(),
+                );
             }
-            return;
         }
+        if self.confirm_quit {
+            popup(frame, frame.area(), "Quit?", QUIT_TEXT, self.borders());
+        }
+    }
+
+    /// One of the wizard's screens: its fields, their problems, why Next was refused.
+    fn draw_screen(&self, frame: &mut Frame) {
         let area = frame.area();
-        let screen = &self.screens[self.screen];
+        let screen = self.screens()[self.screen];
         let [header, body, footer] = Layout::vertical([
             Constraint::Length(2),
             Constraint::Min(3),
             Constraint::Length(1),
         ])
         .areas(area);
-        let step = format!(" {}/{} ", self.screen + 1, self.screens.len());
+        let step = format!(" {}/{} ", self.screen + 1, self.screens().len());
         frame.render_widget(
             Paragraph::new(vec![
                 Line::from(vec![
@@ -115,137 +132,41 @@ impl App {
                 .wrap(Wrap { trim: false }),
             body,
         );
-        let keys = if self.fields().is_empty() {
+        let keys = if screen.choice() {
+            "Up/Down choose  Enter next  Esc back  F1 help  Ctrl-C quit"
+        } else if self.fields().is_empty() {
             "Enter next  Esc back  F1 help  Ctrl-C quit"
         } else {
             "Tab/arrows move  Enter next  Esc back  F1 help  Ctrl-C quit"
         };
-        frame.render_widget(
-            Paragraph::new(keys).style(Style::default().add_modifier(Modifier::REVERSED)),
-            footer,
-        );
-        if self.help {
-            popup(frame, area, screen.title(), screen.help(), self.borders());
-        }
-        if self.confirm_quit {
-            popup(frame, area, "Quit?", QUIT_TEXT, self.borders());
-        }
-    }
-
-    fn draw_install(&self, frame: &mut Frame, state: &InstallState) {
-        let area = frame.area();
-        let [header, gauge, log, footer] = Layout::vertical([
-            Constraint::Length(2),
-            Constraint::Length(3),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        let (title, purpose, keys) = match &state.result {
-            None => (
-                "Installing",
-                "Each step of the install, as it runs.",
-                "Ctrl-C quit",
-            ),
-            Some(Ok(_)) => ("Done", "This box is a PigeonAir mail node.", "Enter finish"),
-            Some(Err(_)) => (
-                "Install failed",
-                "Nothing after the failed step ran. Esc goes back to fix the answers.",
-                "Esc back to fix  Ctrl-C quit",
-            ),
-        };
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::styled(
-                    format!("PigeonAir installer - {title}"),
-                    Style::default().add_modifier(Modifier::BOLD),
-                ),
-                Line::from(purpose),
-            ]),
-            header,
-        );
-        let ratio =
-            (state.done.min(state.total) as f64 / state.total.max(1) as f64).clamp(0.0, 1.0);
-        frame.render_widget(
-            ratatui::widgets::Gauge::default()
-                .block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_set(self.borders()),
-                )
-                .ratio(ratio)
-                .label(format!(
-                    "{}/{} steps",
-                    state.done.min(state.total),
-                    state.total
-                )),
-            gauge,
-        );
-        let mut lines: Vec<Line> = Vec::new();
-        match (&state.result, self.plan()) {
-            (Some(Ok(changed)), Some(plan)) => {
-                let ip = plan.public.address.addr();
-                for l in [
-                    format!("Installed: {changed} changes."),
-                    String::new(),
-                    format!("Node          {} ({ip})", plan.hostname),
-                    format!("SMTP          {ip}:25, submission {ip}:587 (STARTTLS, AUTH)"),
-                    format!("IMAP / POP3   {ip}:993 and 143, {ip}:995 and 110 (TLS)"),
-                    format!(
-                        "Mailbox       postmaster@{} (administrator password)",
-                        plan.domain
-                    ),
-                    "Directory     cn=admin,ou=admins,o=pigeonair (administrator password)".into(),
-                    "Administer    pigeonctl (as root on this node)".into(),
-                    format!("Answers file  {}", self.answers_path.display()),
-                ] {
-                    lines.push(Line::from(l));
-                }
-            }
-            (Some(Err(reason)), _) => {
-                let step = state
-                    .log
-                    .iter()
-                    .rev()
-                    .find(|l| l.contains("FAILED"))
-                    .cloned()
-                    .unwrap_or_default();
-                lines.push(Line::styled(
-                    format!("Failed step: {step}"),
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ));
-                for r in reason.lines() {
-                    lines.push(Line::styled(r.to_owned(), Style::default().fg(Color::Red)));
-                }
-            }
-            _ => {}
-        }
-        if lines.is_empty() {
-            // The log's last lines that fit.
-            let room = log.height.saturating_sub(2) as usize;
-            let start = state.log.len().saturating_sub(room);
-            lines = state.log[start..]
-                .iter()
-                .map(|l| Line::from(l.clone()))
-                .collect();
-        }
-        frame.render_widget(
-            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_set(self.borders()),
-            ),
-            log,
-        );
-        frame.render_widget(
-            Paragraph::new(keys).style(Style::default().add_modifier(Modifier::REVERSED)),
-            footer,
-        );
+        footer_keys(frame, footer, keys);
     }
 }
 
 const QUIT_TEXT: &str =
     "Quit the installer? What was installed so far stays. y quits, any other key goes back.";
+
+/// The keys line at the bottom.
+pub(super) fn footer_keys(frame: &mut Frame, area: Rect, keys: &str) {
+    frame.render_widget(
+        Paragraph::new(keys).style(Style::default().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
+/// Title and purpose, the first two lines.
+pub(super) fn header(frame: &mut Frame, area: Rect, title: &str, purpose: &str) {
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::styled(
+                format!("PigeonAir installer - {title}"),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Line::from(purpose.to_owned()),
+        ]),
+        area,
+    );
+}
 
 fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str, borders: border::Set) {
     let w = area.width.saturating_sub(10).min(70);
