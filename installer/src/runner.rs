@@ -65,10 +65,7 @@ fn join_and_install(answers: &JoinAnswers, save: &Path, tx: &Sender<Report>) {
         Ok(None) => {
             return finish(Err("the join gave no plan".into()), tx);
         }
-        // Nothing was written here, and the member wrote nothing either: back to the token.
-        Err(e @ (JoinFailure::Answers(_) | JoinFailure::Join(_)))
-            if !matches!(e, JoinFailure::Join(JoinError::Protocol { .. })) =>
-        {
+        Err(e) if nothing_written(&e) => {
             log::error!("join failed: {e}");
             let _ = tx.send(Report::JoinFailed(e.to_string()));
             return;
@@ -78,6 +75,19 @@ fn join_and_install(answers: &JoinAnswers, save: &Path, tx: &Sender<Report>) {
     let _ = tx.send(Report::Joined(Box::new(plan.clone())));
     let result = save_and_install(plan, save, tx);
     finish(result, tx);
+}
+
+/// Whether a failed join wrote nothing, here or on the member: the answers were refused
+/// before anything was sent, the member could not be reached or trusted, or it refused (it
+/// decides every refusal before it writes). An answer that could not be read or kept is
+/// not such a failure: the member may have claimed the token.
+fn nothing_written(e: &JoinFailure) -> bool {
+    match e {
+        JoinFailure::Answers(_) => true,
+        JoinFailure::Join(JoinError::Protocol { .. }) => false,
+        JoinFailure::Join(_) => true,
+        JoinFailure::Keep(_) => false,
+    }
 }
 
 /// Saves the answers file (a first node's password as a hash; a joined node's the join's
