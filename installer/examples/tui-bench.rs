@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use pigeonair_installer::tui::interfaces::Interface;
-use pigeonair_installer::tui::{App, InstallEvent};
+use pigeonair_installer::tui::{App, Report};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -40,6 +40,7 @@ fn main() {
     // Typing into the network screen.
     let mut app = App::new(vec![iface("eth0"), iface("eth1")], "/root/a.toml".into());
     key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter); // a new cluster
     let mut typing = Vec::new();
     for i in 0..2000 {
         let code = if i % 40 == 39 {
@@ -53,6 +54,7 @@ fn main() {
     // The install screen with a 10,000-line log (keys are ignored there but still redraw).
     let mut app = App::new(vec![iface("eth0"), iface("eth1")], "/root/a.toml".into());
     key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter); // a new cluster
     for (i, v) in ["eth0", "203.0.113.11/24", "", "", "eth1", "10.42.0.11/24"]
         .iter()
         .enumerate()
@@ -92,11 +94,9 @@ fn main() {
         "the wizard did not reach the install"
     );
     for i in 0..10_000 {
-        app.install_event(InstallEvent::Progress(
-            pigeonair_installer::apply::Event::Note(format!(
-                "log line {i}: something the install printed"
-            )),
-        ));
+        app.report(Report::Progress(pigeonair_installer::apply::Event::Note(
+            format!("log line {i}: something the install printed"),
+        )));
     }
     let mut log = Vec::new();
     for _ in 0..2000 {

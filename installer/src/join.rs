@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::Command;
 
 use pigeonair_appliance::answers::{
-    JoinAnswers, RawAnswers, RawBalancer, RawCluster, RawInterface, RawMail, RawNetwork, RawNode,
-    validate,
+    Answers, AnswersError, JoinAnswers, RawAnswers, RawBalancer, RawCluster, RawInterface, RawMail,
+    RawNetwork, RawNode, parse_raw, validate, validate_join,
 };
 use pigeonair_appliance::plan::{Plan, Role};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, Secrets};
@@ -37,6 +37,27 @@ pub enum JoinFailure {
     /// The member answered but its answer could not be kept (exit 1).
     #[error("keeping what the member sent: {0}")]
     Keep(String),
+}
+
+/// Checks a joining node's answers as a whole: `[node]` and `[network]` by the answers
+/// file's validator, and `cluster.join` parsed as a token. Every problem is reported at once,
+/// each naming its field (`cluster.join: the join token does not start with "PA1."…`). The
+/// unattended install ([`parse`]) and the TUI's join form both check with this.
+pub fn check(raw: &RawAnswers) -> Result<(JoinAnswers, Token), AnswersError> {
+    let answers = validate_join(raw, &|t| {
+        t.parse::<Token>().map(drop).map_err(|e| e.to_string())
+    })?;
+    let token = answers.token.parse().expect("checked by validate_join");
+    Ok((answers, token))
+}
+
+/// Parses an answers file of either kind, a joining node's checked with [`check`].
+pub fn parse(text: &str) -> Result<Answers, AnswersError> {
+    let raw = parse_raw(text)?;
+    if raw.cluster.join.is_none() {
+        return validate(&raw).map(Answers::Install);
+    }
+    check(&raw).map(|(answers, _)| Answers::Join(answers))
 }
 
 /// The saved plan, if this node joined already with these names and networks.
@@ -108,6 +129,19 @@ fn put(path: &str, contents: &[u8], mode: &str, group: &str) -> Result<(), Strin
     std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, JoinFailure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| JoinFailure::Keep(format!("a runtime: {e}")))
+}
+
+/// Meets the member in `token` before anything secret is sent: its chain must hold the CA the
+/// token pins, then it says who it is (`GET /v1/hello`), for the operator to confirm.
+pub fn introduce(token: &Token) -> Result<pigeonair_control::client::Met, JoinFailure> {
+    Ok(runtime()?.block_on(pigeonair_control::client::hello(token))?)
+}
+
 /// The plan for a joining node: the saved one if it joined already, else the one the join
 /// gives. `out` gets one line per step; with `dry_run` nothing is sent.
 pub fn plan_for(
@@ -143,11 +177,12 @@ pub fn plan_for(
         public_address: j.public.address.to_string(),
         csr_pem: String::from_utf8_lossy(&req).into_owned(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| JoinFailure::Keep(format!("a runtime: {e}")))?;
-    let response = runtime.block_on(pigeonair_control::client::join(&token, &request))?;
+    out(&format!(
+        "join: sending the token to the member at {} (CA {})",
+        token.via,
+        token.ca.to_hex()
+    ));
+    let response = runtime()?.block_on(pigeonair_control::client::join(&token, &request))?;
     let plan = plan_from(j, &response.cluster).map_err(|e| {
         JoinFailure::Keep(format!(
             "the cluster's settings make no plan for this node: {e}"
@@ -186,4 +221,45 @@ pub fn plan_for(
     ));
     log::info!("joined cluster {} through {}", c.name, token.via);
     Ok(Some(plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANSWERS: &str = include_str!("../tests/resources/join.toml");
+
+    #[test]
+    fn join_answers_parse_with_their_token() {
+        let Answers::Join(j) = parse(ANSWERS).unwrap() else {
+            panic!("not a joining node's answers");
+        };
+        assert_eq!(j.hostname.as_str(), "mx2.example.com");
+        let (_, token) = check(&parse_raw(ANSWERS).unwrap()).unwrap();
+        assert_eq!(token.via, "10.42.0.11:7443".parse().unwrap());
+        assert_eq!(token.to_string(), j.token);
+    }
+
+    #[test]
+    fn a_bad_token_is_reported_with_every_other_problem() {
+        let text = ANSWERS
+            .replace("PA1.AQIDBAUG", "K10.AQIDBAUG")
+            .replace("10.42.0.12/24", "10.42.0.12/33");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("cluster.join: the join token does not start with \"PA1.\""),
+            "{e}"
+        );
+        assert!(
+            e.contains("network.private.address: \"10.42.0.12/33\": prefix length"),
+            "{e}"
+        );
+        // The address in the token is checked too.
+        let text = ANSWERS.replace("@10.42.0.11:7443", "@mx1.example.com:7443");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("cluster.join: the join token's address \"mx1.example.com:7443\""),
+            "{e}"
+        );
+    }
 }

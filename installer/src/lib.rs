@@ -6,4 +6,5 @@
 
 pub use pigeonair_apply as apply;
 pub mod join;
+pub mod runner;
 pub mod tui;

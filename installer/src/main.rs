@@ -1,6 +1,7 @@
 //! `pigeonair-install`: the interactive installer (a few screens, then the install); with
 //! `--answers FILE` it installs unattended (`-` reads standard input, so a clear-text password
-//! never touches the disk), and with `--answers FILE --review` it opens the screens prefilled.
+//! never touches the disk), and with `--answers FILE --review` it opens the screens prefilled
+//! (a new cluster's, a joining node's or a joined node's answers).
 //! A progress line per step goes to the terminal; the same lines go to the journal.
 
 use std::io::Read;
@@ -8,14 +9,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use pigeonair_appliance::answers::to_toml;
-use pigeonair_appliance::answers::{Answers, parse_any};
-use pigeonair_appliance::crypt::sha512_crypt;
-use pigeonair_appliance::parse_answers;
-use pigeonair_appliance::plan::{AdminPassword, Plan, Role};
+use pigeonair_appliance::answers::Answers;
+use pigeonair_appliance::plan::{AdminPassword, Plan};
 use pigeonair_installer::apply::{self, Options};
+use pigeonair_installer::runner;
 use pigeonair_installer::tui::form::Form;
-use pigeonair_installer::tui::{App, InstallEvent, Outcome, interfaces, terminal};
+use pigeonair_installer::tui::{App, Outcome, interfaces, terminal};
 
 #[derive(Parser)]
 #[command(
@@ -67,15 +66,15 @@ fn main() -> ExitCode {
         }
     };
     if cli.review {
-        return match parse_answers(&text) {
-            Ok(plan) => interactive(Some(plan), &cli),
+        return match pigeonair_installer::join::parse(&text) {
+            Ok(answers) => interactive(Some(answers), &cli),
             Err(e) => {
                 eprintln!("pigeonair-install: {} is not valid:\n{e}", path.display());
                 ExitCode::from(2)
             }
         };
     }
-    let answers = match parse_any(&text) {
+    let answers = match pigeonair_installer::join::parse(&text) {
         Ok(a) => a,
         Err(e) => {
             let source = if path.as_os_str() == "-" {
@@ -116,8 +115,9 @@ fn main() -> ExitCode {
 }
 
 /// The interactive installer: the screens; on confirmation the answers file is saved (the
-/// password as a hash) and the same install as `--answers` runs, its steps shown on screen.
-fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
+/// password as a hash) and the same install as `--answers` runs, its steps shown on screen. A
+/// joining node checks the member and joins first, as `--answers` does with join answers.
+fn interactive(review: Option<Answers>, cli: &Cli) -> ExitCode {
     // Serial terminals (vt100, vt220) and non-UTF-8 locales get ASCII borders.
     let term = std::env::var("TERM").unwrap_or_default();
     let locale = std::env::var("LC_ALL")
@@ -126,50 +126,18 @@ fn interactive(review: Option<Plan>, cli: &Cli) -> ExitCode {
     let ascii =
         term.starts_with("vt") || term == "dumb" || !locale.to_ascii_lowercase().contains("utf");
     let mut app = App::new(interfaces::discover(), cli.save.clone()).with_ascii_borders(ascii);
-    if let Some(plan) = &review {
-        app.form = Form::from_plan(plan);
-        if let Some(AdminPassword::Hash(h)) = plan.admin_password() {
-            app.password_hash = Some(h.clone());
+    match &review {
+        Some(Answers::Install(plan)) => {
+            app = app.reviewing(Form::from_plan(plan));
+            if let Some(AdminPassword::Hash(h)) = plan.admin_password() {
+                app.password_hash = Some(h.clone());
+            }
         }
+        Some(Answers::Join(j)) => app = app.reviewing(Form::from_join(j)),
+        None => {}
     }
     let save = cli.save.clone();
-    let start = move |plan: Plan| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let save = save.clone();
-        std::thread::spawn(move || {
-            let hash = match plan.admin_password() {
-                Some(AdminPassword::Hash(h)) => h.clone(),
-                Some(AdminPassword::Clear(p)) => sha512_crypt(p),
-                None => String::new(),
-            };
-            let plan = Plan {
-                role: Role::First {
-                    admin_password: AdminPassword::Hash(hash.clone()),
-                },
-                ..plan
-            };
-            let result = std::fs::write(&save, to_toml(&plan, &hash))
-                .map_err(|e| format!("saving the answers file {}: {e}", save.display()))
-                .and_then(|()| {
-                    let _ = tx.send(InstallEvent::Progress(apply::Event::Note(format!(
-                        "answers saved to {}",
-                        save.display()
-                    ))));
-                    let mut out = |event: &apply::Event| {
-                        let _ = tx.send(InstallEvent::Progress(event.clone()));
-                    };
-                    apply::install(&plan, &Options::default(), &mut out)
-                        .map(|r| r.changes.len())
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(e) = &result {
-                log::error!("install failed: {e}");
-            }
-            let _ = tx.send(InstallEvent::Finished(result));
-        });
-        rx
-    };
-    match terminal::run(app, start) {
+    match terminal::run(app, |request| runner::start(request, &save)) {
         Ok(Outcome::Done) => {
             println!(
                 "pigeonair-install: installed; answers saved to {} (repeat unattended: pigeonair-install --answers {})",

@@ -4,8 +4,10 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use pigeonair_appliance::parse_answers;
+use pigeonair_installer::apply::{Event, StepOutcome};
+use pigeonair_installer::tui::form::{Field, Form, Goal};
 use pigeonair_installer::tui::interfaces::Interface;
-use pigeonair_installer::tui::{App, Outcome};
+use pigeonair_installer::tui::{App, Introduction, Outcome, Report};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -77,6 +79,12 @@ fn snapshot(name: &str, app: &App) {
     assert_eq!(expected, actual, "snapshot {name} differs:\n{actual}");
 }
 
+/// On the choice after the welcome: a new cluster (the first choice) and on.
+fn new_cluster(app: &mut App) {
+    assert_eq!(app.screen_title(), "New or existing cluster");
+    key(app, KeyCode::Enter);
+}
+
 const NETWORK: [&str; 6] = [
     "eth0",
     "203.0.113.11/24",
@@ -93,6 +101,7 @@ fn every_screen_and_error_state() {
     let mut a = app();
     snapshot("welcome", &a);
     key(&mut a, KeyCode::Enter);
+    new_cluster(&mut a);
     snapshot("network", &a);
     // Next with bad values is refused with the validator's reasons.
     fill(
@@ -104,6 +113,7 @@ fn every_screen_and_error_state() {
     snapshot("network-errors", &a);
     let mut a = app();
     key(&mut a, KeyCode::Enter);
+    new_cluster(&mut a);
     fill(&mut a, &NETWORK);
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.screen_title(), "Identity");
@@ -115,14 +125,11 @@ fn every_screen_and_error_state() {
     // Esc goes back and nothing typed is lost.
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.screen_title(), "Network");
-    assert_eq!(
-        a.form
-            .get(pigeonair_installer::tui::form::Field::PublicAddress),
-        "203.0.113.11/24"
-    );
+    assert_eq!(a.form.get(Field::PublicAddress), "203.0.113.11/24");
     snapshot("network-back", &a);
     let mut a = app();
     key(&mut a, KeyCode::Enter);
+    new_cluster(&mut a);
     fill(&mut a, &NETWORK);
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &IDENTITY);
@@ -148,6 +155,7 @@ fn every_screen_and_error_state() {
 fn at_summary() -> App {
     let mut a = app();
     key(&mut a, KeyCode::Enter);
+    new_cluster(&mut a);
     fill(&mut a, &NETWORK);
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &IDENTITY);
@@ -188,8 +196,7 @@ fn review_keeps_the_balancer() {
 
 fn review_installs_the_same_plan(answers: &str) {
     let plan = parse_answers(answers).unwrap();
-    let mut a = app();
-    a.form = pigeonair_installer::tui::form::Form::from_plan(&plan);
+    let mut a = app().reviewing(Form::from_plan(&plan));
     for _ in 0..4 {
         key(&mut a, KeyCode::Enter);
         while a.outcome().is_none() && !matches!(a.screen_title(), "Summary") {
@@ -216,8 +223,7 @@ fn installing() -> App {
 
 #[test]
 fn install_progress_failure_and_done() {
-    use pigeonair_installer::apply::{Event, StepOutcome};
-    use pigeonair_installer::tui::InstallEvent::{Finished, Progress};
+    use pigeonair_installer::tui::Report::{Finished, Progress};
     let step = |index: usize, name: &str, outcome: StepOutcome| {
         Progress(Event::Step {
             index,
@@ -228,17 +234,17 @@ fn install_progress_failure_and_done() {
         })
     };
     let mut a = installing();
-    a.install_event(Progress(Event::Note(
+    a.report(Progress(Event::Note(
         "answers saved to /root/pigeonair-answers.toml".into(),
     )));
-    a.install_event(step(
+    a.report(step(
         1,
         "secrets",
         StepOutcome::Changed(vec![
             "made service passwords in /etc/pigeonair/secrets.toml".into(),
         ]),
     ));
-    a.install_event(step(
+    a.report(step(
         2,
         "TLS",
         StepOutcome::Changed(vec![
@@ -246,22 +252,19 @@ fn install_progress_failure_and_done() {
         ]),
     ));
     snapshot("installing", &a);
-    a.install_event(step(3, "files", StepOutcome::Failed));
-    a.install_event(Finished(Err(
+    a.report(step(3, "files", StepOutcome::Failed));
+    a.report(Finished(Err(
         "the new postfix configuration failed its check and was not installed:\n`postfix check` failed (exit status: 1)".into(),
     )));
     snapshot("install-failed", &a);
     // Esc goes back to the screens with everything still filled in.
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.screen_title(), "Network");
-    assert_eq!(
-        a.form.get(pigeonair_installer::tui::form::Field::Hostname),
-        "mx1.example.com"
-    );
+    assert_eq!(a.form.get(Field::Hostname), "mx1.example.com");
 
     let mut a = installing();
     for i in 1..=5 {
-        a.install_event(Progress(Event::Step {
+        a.report(Progress(Event::Step {
             index: i,
             total: 5,
             name: format!("step {i}"),
@@ -269,7 +272,7 @@ fn install_progress_failure_and_done() {
             secs: 0.1,
         }));
     }
-    a.install_event(Finished(Ok(26)));
+    a.report(Finished(Ok(26)));
     snapshot("done", &a);
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.outcome(), Some(&Outcome::Done));
@@ -282,4 +285,275 @@ fn ascii_borders_for_serial_terminals() {
     assert!(text.contains("+----"), "{text}");
     assert!(!text.contains('┌'), "{text}");
     snapshot("welcome-ascii", &a);
+}
+
+// Joining an existing cluster.
+
+const JOIN_ANSWERS: &str = include_str!("resources/join.toml");
+const JOINED_ANSWERS: &str =
+    include_str!("../../appliance/core/tests/resources/parse_answer/joined.toml");
+/// The token in `resources/join.toml`: the member at 10.42.0.11:7443, the CA of
+/// `control/join/tests/resources/ca-openssl.pem`.
+const TOKEN: &str = "PA1.AQIDBAUG.ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoM.0KBzOrJsn3zvI-Ku_lH3aWTCfZZ6IFXkA0wRPF4qQnw@10.42.0.11:7443";
+const NETWORK_MX2: [&str; 6] = [
+    "eth0",
+    "203.0.113.12/24",
+    "203.0.113.1",
+    "",
+    "eth1",
+    "10.42.0.12/24",
+];
+
+fn join_answers() -> pigeonair_appliance::answers::JoinAnswers {
+    match pigeonair_installer::join::parse(JOIN_ANSWERS).unwrap() {
+        pigeonair_appliance::answers::Answers::Join(j) => j,
+        other => panic!("not a joining node's answers: {other:?}"),
+    }
+}
+
+/// Welcome, then the choice moved to joining.
+fn choosing_to_join() -> App {
+    let mut a = app();
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "New or existing cluster");
+    key(&mut a, KeyCode::Down);
+    a
+}
+
+/// At the join form, the network filled in.
+fn at_join_form() -> App {
+    let mut a = choosing_to_join();
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Network");
+    fill(&mut a, &NETWORK_MX2);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Join");
+    a
+}
+
+/// The join form filled in and Enter pressed: the check of the member requested and started.
+fn checking() -> App {
+    let mut a = at_join_form();
+    fill(&mut a, &["mx2.example.com", TOKEN]);
+    key(&mut a, KeyCode::Enter);
+    let token: pigeonair_join::Token = TOKEN.parse().unwrap();
+    assert_eq!(a.outcome(), Some(&Outcome::Check(Box::new(token.clone()))));
+    assert_eq!(a.take_request(), Some(Outcome::Check(Box::new(token))));
+    a
+}
+
+fn met() -> Introduction {
+    let token: pigeonair_join::Token = TOKEN.parse().unwrap();
+    Introduction {
+        via: token.via,
+        cluster: "pigeon".into(),
+        member: "mx1.example.com".into(),
+        ca: token.ca,
+    }
+}
+
+/// The cluster confirmed: the join requested and started.
+fn joining() -> App {
+    let mut a = checking();
+    a.report(Report::Checked(Ok(met())));
+    key(&mut a, KeyCode::Enter);
+    let want = Outcome::Join(Box::new(join_answers()));
+    assert_eq!(a.outcome(), Some(&want));
+    assert_eq!(a.take_request(), Some(want));
+    a
+}
+
+#[test]
+fn the_first_choice_is_a_new_cluster_or_joining_one() {
+    let mut a = app();
+    key(&mut a, KeyCode::Enter);
+    snapshot("choice", &a);
+    key(&mut a, KeyCode::Down);
+    snapshot("choice-join", &a);
+    key(&mut a, KeyCode::Up);
+    assert_eq!(a.form.goal(), Goal::Create);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(a.form.goal(), Goal::Join);
+    // Esc from the network screen goes back to the choice as it was.
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Network");
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen_title(), "New or existing cluster");
+    assert_eq!(a.form.goal(), Goal::Join);
+}
+
+#[test]
+fn the_join_form_is_checked_by_the_answers_files_validator() {
+    let mut a = choosing_to_join();
+    key(&mut a, KeyCode::Enter);
+    // The same network screen, the same validator.
+    fill(
+        &mut a,
+        &["eth0", "203.0.113.12/33", "", "", "eth1", "10.42.0.12/24"],
+    );
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Network", "Next was not refused");
+    snapshot("join-network-errors", &a);
+
+    let mut a = at_join_form();
+    snapshot("join", &a);
+    fill(&mut a, &["mx2", "K10abc::server:xyz"]);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Join", "Next was not refused");
+    assert_eq!(a.outcome(), None);
+    snapshot("join-errors", &a);
+
+    // A token whose address is not one: named as the answers file's check names it.
+    let mut a = at_join_form();
+    let bad = TOKEN.replace("@10.42.0.11:7443", "@mx1.example.com:7443");
+    fill(&mut a, &["mx2.example.com", &bad]);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), None);
+    snapshot("join-errors-address", &a);
+    let e = pigeonair_installer::join::parse(&JOIN_ANSWERS.replace(TOKEN, &bad))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cluster.join: the join token's address \"mx1.example.com:7443\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_member_is_checked_and_its_cluster_confirmed_before_the_token_is_sent() {
+    let mut a = checking();
+    snapshot("join-checking", &a);
+    // Unreachable: the reason, and Esc goes back to the token with nothing lost.
+    let unreachable = pigeonair_control::client::JoinError::Connect {
+        addr: "10.42.0.11:7443".into(),
+        reason: "Connection refused (os error 111), for 5 s".into(),
+    };
+    a.report(Report::Checked(Err(unreachable.to_string())));
+    snapshot("join-check-unreachable", &a);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen_title(), "Join");
+    assert_eq!(a.focused(), Some(Field::Token));
+    assert_eq!(a.form.get(Field::Token), TOKEN);
+    assert_eq!(a.outcome(), None);
+
+    // Another CA at the token's address: refused with both fingerprints named.
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.take_request(), Some(Outcome::Check(_))));
+    let untrusted = pigeonair_control::client::JoinError::Untrusted {
+        addr: "10.42.0.11:7443".into(),
+        reason: format!(
+            "no certificate in its chain has the token's CA fingerprint {}; it presented {}",
+            met().ca.to_hex(),
+            pigeonair_join::Fingerprint([0x42; 32]).to_hex()
+        ),
+    };
+    a.report(Report::Checked(Err(untrusted.to_string())));
+    snapshot("join-check-untrusted", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), None, "a failed check cannot be confirmed");
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.focused(), Some(Field::Token));
+
+    // The right cluster: its name and the CA's fingerprint, as openssl prints it.
+    key(&mut a, KeyCode::Enter);
+    assert!(matches!(a.take_request(), Some(Outcome::Check(_))));
+    a.report(Report::Checked(Ok(met())));
+    snapshot("join-confirm", &a);
+    let text = screen(&a);
+    assert!(text.contains("sha256 Fingerprint=D0:A0:73:3A:"), "{text}");
+    assert!(text.contains("Cluster      pigeon"), "{text}");
+    // Esc: back to the token, nothing asked of the runner.
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.focused(), Some(Field::Token));
+    assert_eq!(a.take_request(), None);
+}
+
+#[test]
+fn a_join_the_member_refuses_goes_back_to_the_token() {
+    use pigeonair_join::{Refusal, RefusalKind};
+    let mut a = joining();
+    a.report(Report::Progress(Event::Note(
+        "join: sending the token to the member at 10.42.0.11:7443 (CA sha256:d0:a0:73:…)".into(),
+    )));
+    snapshot("join-progress", &a);
+    let refused = pigeonair_control::client::JoinError::Refused(Refusal::new(
+        RefusalKind::TokenUsed,
+        "token AQIDBAUG was used already (by mx3.example.com): make a new one with `pigeonctl node token`",
+    ));
+    a.report(Report::JoinFailed(
+        pigeonair_installer::join::JoinFailure::from(refused).to_string(),
+    ));
+    snapshot("join-refused", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), None);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen_title(), "Join");
+    assert_eq!(a.focused(), Some(Field::Token));
+    assert_eq!(a.form.get(Field::Hostname), "mx2.example.com");
+}
+
+#[test]
+fn a_joined_node_ends_naming_its_cluster_and_role() {
+    let plan = parse_answers(JOINED_ANSWERS).unwrap();
+    let mut a = joining();
+    a.report(Report::Progress(Event::Note(
+        "join: joined cluster pigeon through 10.42.0.11:7443 (0.4 s): 1 member(s), replicating ldap://10.42.0.11/".into(),
+    )));
+    a.report(Report::Joined(Box::new(plan.clone())));
+    for i in 1..=6 {
+        a.report(Report::Progress(Event::Step {
+            index: i,
+            total: 6,
+            name: format!("step {i}"),
+            outcome: StepOutcome::Changed(vec!["done".into()]),
+            secs: 0.1,
+        }));
+    }
+    a.report(Report::Finished(Ok(31)));
+    snapshot("join-done", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), Some(&Outcome::Done));
+    // What the runner saves of it: the join's plan, no token and no [admin].
+    let saved = pigeonair_appliance::answers::to_toml(&plan, "");
+    assert!(!saved.contains("join"), "{saved}");
+    assert!(!saved.contains("[admin]"), "{saved}");
+    assert_eq!(parse_answers(&saved).unwrap(), plan);
+}
+
+#[test]
+fn review_of_a_joined_nodes_answers_applies_the_same_plan() {
+    let plan = parse_answers(JOINED_ANSWERS).unwrap();
+    let mut a = app().reviewing(Form::from_plan(&plan));
+    assert_eq!(a.form.goal(), Goal::Joined);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Network");
+    for _ in 0..6 {
+        key(&mut a, KeyCode::Enter);
+    }
+    assert_eq!(a.screen_title(), "Node");
+    snapshot("review-joined-node", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Summary");
+    snapshot("review-joined", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), Some(&Outcome::Install(Box::new(plan))));
+}
+
+#[test]
+fn review_of_a_joining_nodes_answers_checks_its_member() {
+    let j = join_answers();
+    let mut a = app().reviewing(Form::from_join(&j));
+    assert_eq!(a.form.goal(), Goal::Join);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Network");
+    for _ in 0..6 {
+        key(&mut a, KeyCode::Enter);
+    }
+    assert_eq!(a.screen_title(), "Join");
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(
+        a.outcome(),
+        Some(&Outcome::Check(Box::new(TOKEN.parse().unwrap())))
+    );
 }

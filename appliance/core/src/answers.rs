@@ -416,9 +416,7 @@ fn password_hash(s: &str) -> Result<AdminPassword, String> {
 
 /// Parses and validates an answers file.
 pub fn parse_answers(text: &str) -> Result<Plan, AnswersError> {
-    let raw: RawAnswers =
-        toml::from_str(text).map_err(|e| AnswersError::Syntax(e.to_string().trim().to_owned()))?;
-    validate(&raw)
+    validate(&parse_raw(text)?)
 }
 
 /// Validates answers into a plan, reporting every problem.
@@ -621,20 +619,36 @@ pub enum Answers {
     Join(JoinAnswers),
 }
 
-/// Parses an answers file of either kind.
+/// Reads an answers file's TOML, before validation.
+pub fn parse_raw(text: &str) -> Result<RawAnswers, AnswersError> {
+    toml::from_str(text).map_err(|e| AnswersError::Syntax(e.to_string().trim().to_owned()))
+}
+
+/// Parses an answers file of either kind. A join token is checked only for being there (its
+/// format is `pigeonair-join`'s, which builds on this crate: `pigeonair_installer::join::check`
+/// checks it too, with [`validate_join`]).
 pub fn parse_any(text: &str) -> Result<Answers, AnswersError> {
-    let raw: RawAnswers =
-        toml::from_str(text).map_err(|e| AnswersError::Syntax(e.to_string().trim().to_owned()))?;
+    let raw = parse_raw(text)?;
     if raw.cluster.join.is_none() {
         return validate(&raw).map(Answers::Install);
     }
+    validate_join(&raw, &|_| Ok(())).map(Answers::Join)
+}
+
+/// Validates a joining node's answers (`[cluster] join`, `[node]`, `[network]`), reporting
+/// every problem; `check_token` says what is wrong with a token that is there (the
+/// installer parses it as a `pigeonair_join::Token`).
+pub fn validate_join(
+    raw: &RawAnswers,
+    check_token: &dyn Fn(&str) -> Result<(), String>,
+) -> Result<JoinAnswers, AnswersError> {
     let mut c = Checker::default();
     let token = c.required("cluster.join", &raw.cluster.join, |t| {
         let t = t.trim();
         if t.is_empty() {
             Err("empty: paste the token `pigeonctl node token` printed on a member".into())
         } else {
-            Ok(t.to_owned())
+            check_token(t).map(|()| t.to_owned())
         }
     });
     let from_cluster = "comes from the cluster when a node joins: remove it";
@@ -654,17 +668,17 @@ pub fn parse_any(text: &str) -> Result<Answers, AnswersError> {
             c.problem(field, from_cluster);
         }
     }
-    let (hostname, public, private, dns) = node_networks(&mut c, &raw);
+    let (hostname, public, private, dns) = node_networks(&mut c, raw);
     if !c.problems.is_empty() {
         return Err(AnswersError::Invalid(c.problems));
     }
-    Ok(Answers::Join(JoinAnswers {
+    Ok(JoinAnswers {
         token: token.expect("checked"),
         hostname: hostname.expect("checked"),
         public: public.expect("checked"),
         private: private.expect("checked"),
         dns,
-    }))
+    })
 }
 
 /// The answers file for `plan`, with the administrator password as `password_hash`: what the

@@ -1,5 +1,6 @@
 //! The joining node's side: connect to the member named in the token, make sure it presents
-//! the cluster CA the token pins, and only then send the join request.
+//! the cluster CA the token pins, and only then ask who it is ([`hello`]) or send the join
+//! request ([`join`]).
 //!
 //! The check is done on the connection that carries the request: the handshake accepts any
 //! chain, then, before a byte of the request is written, the chain must hold a certificate
@@ -12,18 +13,22 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use openssl::ssl::{Ssl, SslConnector, SslMethod, SslVerifyMode};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509StoreContext};
-use pigeonair_join::{Fingerprint, JoinRequest, JoinResponse, Refusal, Token};
+use pigeonair_join::{Fingerprint, Hello, JoinRequest, JoinResponse, Refusal, Token};
 use tokio::net::TcpStream;
 
 /// How long connecting and the whole exchange may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a refused or unreachable member is tried again.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+/// How long [`hello`] may take in all, and tries a member that refuses connections.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+const HELLO_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Why a join did not complete. Each says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -114,32 +119,104 @@ pub fn check_chain(
 
 /// Sends `request` to the member in `token` and returns its answer.
 pub async fn join(token: &Token, request: &JoinRequest) -> Result<JoinResponse, JoinError> {
-    tokio::time::timeout(TIMEOUT, join_inner(token, request))
+    let exchange = async {
+        let (mut sender, _) = pinned(token, CONNECT_PATIENCE).await?;
+        let body = serde_json::to_vec(request).expect("serialises");
+        let (status, bytes) = call(&mut sender, token, "POST", "/v1/join", body).await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| protocol(token, e.to_string()));
+        }
+        match serde_json::from_slice::<Refusal>(&bytes) {
+            Ok(r) => Err(JoinError::Refused(r)),
+            Err(_) => Err(protocol(
+                token,
+                format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+            )),
+        }
+    };
+    within(token, TIMEOUT, exchange).await
+}
+
+/// A member as a joining node met it, before it sent anything secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Met {
+    /// What the member said of itself.
+    pub hello: Hello,
+    /// The fingerprint of the CA certificate in the member's chain that its own certificate
+    /// verified against: the token's (anything else fails before this is made).
+    pub ca: Fingerprint,
+}
+
+/// Asks the member in `token` who it is (`GET /v1/hello`), on a connection checked like the
+/// join's: the chain must hold the token's CA and the member's certificate verify against it.
+/// Nothing of the token is sent. A member that refuses connections is tried for a few
+/// seconds only: an operator is waiting.
+pub async fn hello(token: &Token) -> Result<Met, JoinError> {
+    let exchange = async {
+        let (mut sender, ca) = pinned(token, HELLO_PATIENCE).await?;
+        let (status, bytes) = call(&mut sender, token, "GET", "/v1/hello", Vec::new()).await?;
+        if !status.is_success() {
+            return Err(protocol(
+                token,
+                format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+            ));
+        }
+        let hello: Hello = serde_json::from_slice(&bytes)
+            .map_err(|e| protocol(token, format!("not a hello: {e}")))?;
+        let der = ca.to_der().map_err(|e| protocol(token, e.to_string()))?;
+        Ok(Met {
+            hello,
+            ca: Fingerprint::of_der(&der),
+        })
+    };
+    within(token, HELLO_TIMEOUT, exchange).await
+}
+
+fn protocol(token: &Token, reason: String) -> JoinError {
+    JoinError::Protocol {
+        addr: token.via.to_string(),
+        reason,
+    }
+}
+
+/// `exchange`, or a connect error once `limit` has passed.
+async fn within<T>(
+    token: &Token,
+    limit: Duration,
+    exchange: impl Future<Output = Result<T, JoinError>>,
+) -> Result<T, JoinError> {
+    tokio::time::timeout(limit, exchange)
         .await
         .unwrap_or_else(|_| {
             Err(JoinError::Connect {
                 addr: token.via.to_string(),
-                reason: format!("no answer within {} s", TIMEOUT.as_secs()),
+                reason: format!("no answer within {} s", limit.as_secs()),
             })
         })
 }
 
-async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse, JoinError> {
+/// An HTTP connection to the member in `token`, once its chain was checked against the
+/// token's CA (nothing is sent before); also the CA certificate found there. Connecting is
+/// retried for `patience`.
+async fn pinned(
+    token: &Token,
+    patience: Duration,
+) -> Result<(SendRequest<Full<Bytes>>, X509), JoinError> {
     let addr = token.via.to_string();
     // A member that is starting (or restarting) refuses for a moment: the join waits for it
-    // rather than failing, up to CONNECT_PATIENCE.
+    // rather than failing, up to `patience`.
     let started = std::time::Instant::now();
     let tcp = loop {
         match TcpStream::connect(token.via).await {
             Ok(tcp) => break tcp,
-            Err(e) if started.elapsed() < CONNECT_PATIENCE => {
+            Err(e) if started.elapsed() < patience => {
                 log::debug!("join: {addr}: {e}; trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Err(e) => {
                 return Err(JoinError::Connect {
                     addr: addr.clone(),
-                    reason: format!("{e}, for {} s", CONNECT_PATIENCE.as_secs()),
+                    reason: format!("{e}, for {} s", patience.as_secs()),
                 });
             }
         }
@@ -175,47 +252,46 @@ async fn join_inner(token: &Token, request: &JoinRequest) -> Result<JoinResponse
         .ssl()
         .peer_certificate()
         .ok_or_else(|| tls_err("the member presented no certificate".into()))?;
-    check_chain(&chain, &leaf, token.ca, token.via.ip()).map_err(|reason| {
+    let ca = check_chain(&chain, &leaf, token.ca, token.via.ip()).map_err(|reason| {
         JoinError::Untrusted {
             addr: addr.clone(),
             reason,
         }
     })?;
-    let protocol = |reason: String| JoinError::Protocol {
-        addr: addr.clone(),
-        reason,
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
-        .map_err(|e| protocol(e.to_string()))?;
+        .map_err(|e| protocol(token, e.to_string()))?;
     tokio::spawn(conn);
-    let body = serde_json::to_vec(request).expect("serialises");
-    let req = hyper::Request::post("/v1/join")
-        .header("host", &addr)
+    Ok((sender, ca))
+}
+
+/// One request on a [`pinned`] connection: the answer's status and body.
+async fn call(
+    sender: &mut SendRequest<Full<Bytes>>,
+    token: &Token,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(hyper::StatusCode, Bytes), JoinError> {
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", token.via.to_string())
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
         .expect("a valid request");
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| protocol(e.to_string()))?;
+        .map_err(|e| protocol(token, e.to_string()))?;
     let status = resp.status();
     let bytes = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| protocol(e.to_string()))?
+        .map_err(|e| protocol(token, e.to_string()))?
         .to_bytes();
-    if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| protocol(e.to_string()));
-    }
-    match serde_json::from_slice::<Refusal>(&bytes) {
-        Ok(r) => Err(JoinError::Refused(r)),
-        Err(_) => Err(protocol(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        ))),
-    }
+    Ok((status, bytes))
 }
 
 /// A peer's `GET /v1/status`, asked with this node's cluster certificate (mutual TLS; the peer's
@@ -354,5 +430,105 @@ mod tests {
         // The real CA in the chain but a leaf it did not sign.
         let e = check_chain(&[fake.clone(), ca.clone()], &fake, pinned, ip).unwrap_err();
         assert!(e.contains("does not verify"), "{e}");
+    }
+
+    /// A member on 127.0.0.1 that presents `leaf` and `ca` and answers every request with a
+    /// hello; also the number of requests it got.
+    async fn member(
+        leaf: X509,
+        key: openssl::pkey::PKey<openssl::pkey::Private>,
+        ca: X509,
+    ) -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut b = openssl::ssl::SslAcceptor::mozilla_intermediate_v5(
+            openssl::ssl::SslMethod::tls_server(),
+        )
+        .unwrap();
+        b.set_private_key(&key).unwrap();
+        b.set_certificate(&leaf).unwrap();
+        b.add_extra_chain_cert(ca).unwrap();
+        let acceptor = b.build();
+        let asked = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let ssl = Ssl::new(acceptor.context()).unwrap();
+                let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+                if Pin::new(&mut tls).accept().await.is_err() {
+                    continue;
+                }
+                let counter = counter.clone();
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = if req.uri().path() == "/v1/hello" {
+                        r#"{"cluster":"pigeon","hostname":"mx1.example.com"}"#
+                    } else {
+                        "{}"
+                    };
+                    async move {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from(body),
+                        )))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service),
+                );
+            }
+        });
+        (addr, asked)
+    }
+
+    fn token(via: std::net::SocketAddr, ca: Fingerprint) -> Token {
+        Token::generate(via, ca)
+    }
+
+    #[tokio::test]
+    async fn hello_names_the_cluster_only_behind_the_pinned_ca() {
+        use std::sync::atomic::Ordering;
+        let (ca, ca_key) = csr::make_ca("example.com").unwrap();
+        let key = csr::new_key().unwrap();
+        let req = csr::request(&key, "mx1.example.com").unwrap();
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let leaf = csr::sign(&ca, &ca_key, &req, "mx1.example.com", ip).unwrap();
+        let pinned = Fingerprint::of_der(&ca.to_der().unwrap());
+        let (addr, asked) = member(leaf, key, ca).await;
+
+        let met = hello(&token(addr, pinned)).await.unwrap();
+        assert_eq!(met.hello.cluster, "pigeon");
+        assert_eq!(met.hello.hostname, "mx1.example.com");
+        assert_eq!(met.ca, pinned);
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+        // A token for another cluster: refused before a byte of a request is sent.
+        let other = Fingerprint([0x42; 32]);
+        let e = hello(&token(addr, other)).await.unwrap_err();
+        assert!(matches!(e, JoinError::Untrusted { .. }), "{e}");
+        let shown = e.to_string();
+        assert!(shown.contains(&other.to_hex()), "{shown}");
+        assert!(shown.contains(&pinned.to_hex()), "{shown}");
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "a request was sent");
+    }
+
+    #[tokio::test]
+    async fn hello_says_when_nothing_listens() {
+        // A port just freed: nothing listens there.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let e = hello(&token(free, Fingerprint([1; 32]))).await.unwrap_err();
+        assert!(matches!(e, JoinError::Connect { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot reach the member at {free}"))
+        );
     }
 }

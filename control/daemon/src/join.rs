@@ -84,6 +84,11 @@ impl LocalCluster {
             secrets,
         })
     }
+
+    /// The cluster's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 /// How long a join waits for this node's slapd (restarting, say) before it gives up.

@@ -2,10 +2,13 @@
 //!
 //! TLS with the node's cluster certificate; the chain it presents includes the cluster CA, so a
 //! joining node can pin the CA by the fingerprint in its token. Client certificates are asked
-//! for and verified against the cluster CA: `POST /v1/join` is the one route open without one
-//! (the token authenticates it); every other route answers only a peer's certificate.
+//! for and verified against the cluster CA: `POST /v1/join` (the token authenticates it) and
+//! `GET /v1/hello` (it tells nothing secret) are open without one; every other route answers
+//! only a peer's certificate.
 //!
 //! Routes:
+//! - `GET /v1/hello` — for a joining node, before it sends its token: the cluster's and this
+//!   node's names ([`Hello`], 200, JSON), for its operator to confirm;
 //! - `POST /v1/join` — a [`JoinRequest`] (JSON, at most 64 KiB) → a [`JoinResponse`] (200) or
 //!   a [`Refusal`] (4xx/5xx);
 //! - `GET /v1/status` — for peers: this node's host name and its directory's `contextCSN`
@@ -31,7 +34,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
-use pigeonair_join::{CONTROL_PORT, JoinRequest, MovedNotice, NodeStatus, Refusal, RefusalKind};
+use pigeonair_join::{
+    CONTROL_PORT, Hello, JoinRequest, MovedNotice, NodeStatus, Refusal, RefusalKind,
+};
 use tokio::net::TcpListener;
 
 use crate::join::{self, LocalCluster};
@@ -163,6 +168,21 @@ async fn route(
                 )),
             }
         }
+        (Method::GET, "/v1/hello") => match &*cluster {
+            Ok(c) => json(
+                200,
+                serde_json::to_string(&Hello {
+                    cluster: c.name().to_owned(),
+                    hostname: (*hostname).clone(),
+                })
+                .expect("serialises"),
+            ),
+            Err(e) => json(
+                503,
+                serde_json::json!({ "message": format!("this node cannot serve joins: {e}") })
+                    .to_string(),
+            ),
+        },
         (Method::GET, "/v1/status") => match peer {
             Some(p) => {
                 log::debug!("status asked by {p}");

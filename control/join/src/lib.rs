@@ -21,7 +21,7 @@ pub mod time;
 pub mod token;
 
 pub use messages::{
-    ClusterSettings, DRAIN_MARK, DiscardCopy, DrainProgress, JoinRequest, JoinResponse,
+    ClusterSettings, DRAIN_MARK, DiscardCopy, DrainProgress, Hello, JoinRequest, JoinResponse,
     MovedNotice, NodeStatus, Refusal, RefusalKind, csn_covers, csn_micros,
 };
 pub use token::{Fingerprint, Token, TokenError, TokenId};

@@ -95,6 +95,19 @@ pub struct JoinResponse {
     pub cluster: ClusterSettings,
 }
 
+/// What `GET /v1/hello` answers anyone, no client certificate needed: who the member is, for a
+/// joining node to show its operator before anything secret is sent. It proves nothing by
+/// itself: the joining node trusts it only on a connection whose chain held the CA its token
+/// pins (`pigeonair_control::client::hello`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// The cluster's name (`[cluster] name`).
+    pub cluster: String,
+    /// The member's host name.
+    pub hostname: String,
+}
+
 /// What `GET /v1/status` answers a peer: the node and how far its directory has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -428,6 +441,24 @@ mod tests {
         assert_eq!(RefusalKind::TokenUsed.status(), 409);
         assert_eq!(RefusalKind::TokenExpired.status(), 403);
         assert_eq!(RefusalKind::BadRequest.status(), 400);
+    }
+
+    #[test]
+    fn a_hello_is_two_names_and_nothing_else() {
+        let text = r#"{"cluster":"pigeon","hostname":"mx1.example.com"}"#;
+        let hello: Hello = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            hello,
+            Hello {
+                cluster: "pigeon".into(),
+                hostname: "mx1.example.com".into()
+            }
+        );
+        assert_eq!(serde_json::to_string(&hello).unwrap(), text);
+        // A member answering more (or something else) is not taken for a hello.
+        let extra = r#"{"cluster":"pigeon","hostname":"mx1.example.com","secret":"x"}"#;
+        assert!(serde_json::from_str::<Hello>(extra).is_err());
+        assert!(serde_json::from_str::<Hello>(r#"{"cluster":"pigeon"}"#).is_err());
     }
 
     #[test]

@@ -67,6 +67,19 @@ impl Fingerprint {
         let hex: Vec<String> = self.0.iter().map(|b| format!("{b:02x}")).collect();
         format!("sha256:{}", hex.join(":"))
     }
+
+    /// Upper-case hex with colons (`D0:A0:…`, 95 characters): the part after `=` of
+    /// [`Fingerprint::to_openssl`].
+    pub fn colon_hex(&self) -> String {
+        let hex: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
+        hex.join(":")
+    }
+
+    /// Exactly the line `openssl x509 -noout -fingerprint -sha256 -in ca.crt` (OpenSSL 3)
+    /// prints for the certificate, so an operator can compare it on a member letter by letter.
+    pub fn to_openssl(&self) -> String {
+        format!("sha256 Fingerprint={}", self.colon_hex())
+    }
 }
 
 impl fmt::Debug for Fingerprint {
@@ -320,6 +333,23 @@ mod tests {
             secret_hash(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn fingerprint_is_the_line_openssl_prints() {
+        // `openssl x509 -noout -fingerprint -sha256 -in ca-openssl.pem` (OpenSSL 3.0.19)
+        // printed this line for this certificate.
+        let pem = include_bytes!("../tests/resources/ca-openssl.pem");
+        let f = Fingerprint::of_pem(pem).unwrap();
+        assert_eq!(
+            f.to_openssl(),
+            "sha256 Fingerprint=D0:A0:73:3A:B2:6C:9F:7C:EF:23:E2:AE:FE:51:F7:69:64:C2:7D:96:7A:20:55:E4:03:4C:11:3C:5E:2A:42:7C"
+        );
+        assert_eq!(
+            f.to_hex(),
+            "sha256:d0:a0:73:3a:b2:6c:9f:7c:ef:23:e2:ae:fe:51:f7:69:64:c2:7d:96:7a:20:55:e4:03:4c:11:3c:5e:2a:42:7c"
+        );
+        assert_eq!(f.colon_hex().len(), 32 * 3 - 1);
     }
 
     #[test]

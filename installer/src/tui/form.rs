@@ -1,14 +1,28 @@
 //! What staff type, field by field, and what the answers file's own validator says about it.
 //! The TUI never validates on its own: every problem shown comes from
-//! [`pigeonair_appliance::answers::validate`].
+//! [`pigeonair_appliance::answers::validate`] (a new cluster's answers, a joined node's) or
+//! [`crate::join::check`] (a joining node's), as for an answers file.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 use pigeonair_appliance::answers::{
-    AnswersError, Problem, RawAdmin, RawAnswers, RawCluster, RawInterface, RawMail, RawNetwork,
-    RawNode, raw_balancer, validate,
+    AnswersError, JoinAnswers, Problem, RawAdmin, RawAnswers, RawCluster, RawInterface, RawMail,
+    RawNetwork, RawNode, raw_balancer, validate,
 };
-use pigeonair_appliance::plan::{AdminPassword, Balancer, Plan};
+use pigeonair_appliance::plan::{AdminPassword, Balancer, Plan, Role};
+use pigeonair_join::Token;
+
+/// What the answers make of this box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// The first node of a new cluster.
+    Create,
+    /// A node joining an existing cluster with a token.
+    Join,
+    /// A node that joined already (a reviewed answers file saved after its join).
+    Joined,
+}
 
 /// An input field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,6 +49,8 @@ pub enum Field {
     Password,
     /// The password again (checked against the first; the plan has it once).
     PasswordAgain,
+    /// `cluster.join`
+    Token,
 }
 
 impl Field {
@@ -52,6 +68,7 @@ impl Field {
             Field::ClusterName => "Cluster name",
             Field::Password => "Password",
             Field::PasswordAgain => "Password again",
+            Field::Token => "Join token",
         }
     }
 
@@ -68,6 +85,7 @@ impl Field {
             Field::Domain => "mail.domain",
             Field::ClusterName => "cluster.name",
             Field::Password | Field::PasswordAgain => "admin.password",
+            Field::Token => "cluster.join",
         }
     }
 
@@ -84,6 +102,11 @@ pub struct Form {
     /// The balancer of a reviewed plan, kept as it was: no screen edits it (`None`: the
     /// answers file's default, no balancer).
     balancer: Option<Balancer>,
+    /// A joining node's answers (`[cluster] join`, `[node]`, `[network]`).
+    joining: bool,
+    /// The provider of a reviewed joined node, kept as it was (with its cluster name and
+    /// domain): they came from the cluster.
+    provider: Option<Ipv4Addr>,
 }
 
 fn some(s: &str) -> Option<String> {
@@ -102,33 +125,77 @@ impl Form {
         self.values.insert(field, value.into());
     }
 
-    /// A form filled from a plan (for `--answers FILE --review`); a hashed password leaves
-    /// the password fields empty: it is kept unless staff type a new one.
-    pub fn from_plan(plan: &Plan) -> Self {
+    /// What these answers make of the box.
+    pub fn goal(&self) -> Goal {
+        match (self.joining, self.provider) {
+            (true, _) => Goal::Join,
+            (false, Some(_)) => Goal::Joined,
+            (false, None) => Goal::Create,
+        }
+    }
+
+    /// Makes these a joining node's answers (`true`) or a new cluster's; what was typed stays.
+    /// A reviewed joined node's stay what they are.
+    pub fn set_joining(&mut self, joining: bool) {
+        if self.provider.is_none() {
+            self.joining = joining;
+        }
+    }
+
+    /// A form filled from a joining node's answers (for `--answers FILE --review`).
+    pub fn from_join(j: &JoinAnswers) -> Self {
         let mut f = Form {
-            balancer: Some(plan.balancer),
+            joining: true,
             ..Form::default()
         };
-        f.set(Field::PublicInterface, plan.public.interface.as_str());
-        f.set(Field::PublicAddress, plan.public.address.to_string());
-        f.set(
+        f.set_node(&j.hostname.to_string(), &j.public, &j.private, &j.dns);
+        f.set(Field::Token, j.token.clone());
+        f
+    }
+
+    fn set_node(
+        &mut self,
+        hostname: &str,
+        public: &pigeonair_appliance::plan::PublicNetwork,
+        private: &pigeonair_appliance::plan::PrivateNetwork,
+        dns: &[Ipv4Addr],
+    ) {
+        self.set(Field::Hostname, hostname);
+        self.set(Field::PublicInterface, public.interface.as_str());
+        self.set(Field::PublicAddress, public.address.to_string());
+        self.set(
             Field::PublicGateway,
-            plan.public
-                .gateway
-                .map(|g| g.to_string())
-                .unwrap_or_default(),
+            public.gateway.map(|g| g.to_string()).unwrap_or_default(),
         );
-        f.set(
+        self.set(
             Field::Dns,
-            plan.dns
-                .iter()
+            dns.iter()
                 .map(|d| d.to_string())
                 .collect::<Vec<_>>()
                 .join(" "),
         );
-        f.set(Field::PrivateInterface, plan.private.interface.as_str());
-        f.set(Field::PrivateAddress, plan.private.address.to_string());
-        f.set(Field::Hostname, plan.hostname.as_str());
+        self.set(Field::PrivateInterface, private.interface.as_str());
+        self.set(Field::PrivateAddress, private.address.to_string());
+    }
+
+    /// A form filled from a plan (for `--answers FILE --review`); a hashed password leaves
+    /// the password fields empty: it is kept unless staff type a new one. A joined node's
+    /// plan keeps its provider.
+    pub fn from_plan(plan: &Plan) -> Self {
+        let mut f = Form {
+            balancer: Some(plan.balancer),
+            provider: match plan.role {
+                Role::Joined { provider } => Some(provider),
+                Role::First { .. } => None,
+            },
+            ..Form::default()
+        };
+        f.set_node(
+            plan.hostname.as_str(),
+            &plan.public,
+            &plan.private,
+            &plan.dns,
+        );
         f.set(Field::Domain, plan.domain.as_str());
         f.set(Field::ClusterName, plan.cluster.as_str());
         if let Some(AdminPassword::Clear(p)) = plan.admin_password() {
@@ -138,9 +205,26 @@ impl Form {
         f
     }
 
-    /// The form as a raw answers file, for the validator.
+    /// The form as a raw answers file, for the validator: a joining node's holds only
+    /// `[cluster] join`, `[node]` and `[network]`, a joined node's no `[admin]`.
     pub fn raw(&self, password_hash: Option<&str>) -> RawAnswers {
-        let password = some(self.get(Field::Password));
+        let network = self.raw_network();
+        let node = RawNode {
+            hostname: some(self.get(Field::Hostname)),
+        };
+        if self.joining {
+            return RawAnswers {
+                cluster: RawCluster {
+                    join: some(self.get(Field::Token)),
+                    ..RawCluster::default()
+                },
+                node,
+                network,
+                ..RawAnswers::default()
+            };
+        }
+        let password = some(self.get(Field::Password)).filter(|_| self.provider.is_none());
+        let password_hash = password_hash.filter(|_| self.provider.is_none());
         let (balancer_kind, balancer) = self.balancer.as_ref().map(raw_balancer).unzip();
         RawAnswers {
             cluster: RawCluster {
@@ -148,34 +232,14 @@ impl Form {
                 storage: None,
                 balancer: balancer_kind,
                 join: None,
-                provider: None,
+                provider: self.provider.map(|p| p.to_string()),
             },
             balancer: balancer.flatten(),
             mail: RawMail {
                 domain: some(self.get(Field::Domain)),
             },
-            node: RawNode {
-                hostname: some(self.get(Field::Hostname)),
-            },
-            network: RawNetwork {
-                dns: Some(
-                    self.get(Field::Dns)
-                        .split([' ', ','])
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                ),
-                public: RawInterface {
-                    interface: some(self.get(Field::PublicInterface)),
-                    address: some(self.get(Field::PublicAddress)),
-                    gateway: some(self.get(Field::PublicGateway)),
-                },
-                private: RawInterface {
-                    interface: some(self.get(Field::PrivateInterface)),
-                    address: some(self.get(Field::PrivateAddress)),
-                    gateway: None,
-                },
-            },
+            node,
+            network,
             admin: RawAdmin {
                 password_hash: password
                     .is_none()
@@ -186,17 +250,47 @@ impl Form {
         }
     }
 
+    fn raw_network(&self) -> RawNetwork {
+        RawNetwork {
+            dns: Some(
+                self.get(Field::Dns)
+                    .split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            public: RawInterface {
+                interface: some(self.get(Field::PublicInterface)),
+                address: some(self.get(Field::PublicAddress)),
+                gateway: some(self.get(Field::PublicGateway)),
+            },
+            private: RawInterface {
+                interface: some(self.get(Field::PrivateInterface)),
+                address: some(self.get(Field::PrivateAddress)),
+                gateway: None,
+            },
+        }
+    }
+
     /// Every problem with the form: the validator's, plus the two passwords differing.
     pub fn problems(&self, password_hash: Option<&str>) -> Vec<Problem> {
-        let mut problems = match validate(&self.raw(password_hash)) {
-            Ok(_) => Vec::new(),
+        let raw = self.raw(password_hash);
+        let checked = if self.joining {
+            crate::join::check(&raw).map(drop)
+        } else {
+            validate(&raw).map(drop)
+        };
+        let mut problems = match checked {
+            Ok(()) => Vec::new(),
             Err(AnswersError::Invalid(p)) => p,
             Err(AnswersError::Syntax(s)) => vec![Problem {
                 field: String::new(),
                 message: s,
             }],
         };
-        if self.get(Field::Password) != self.get(Field::PasswordAgain) {
+        if self.goal() == Goal::Create
+            && self.get(Field::Password) != self.get(Field::PasswordAgain)
+        {
             problems.push(Problem {
                 field: "admin.password".into(),
                 message: "the two passwords differ".into(),
@@ -218,12 +312,20 @@ impl Form {
             .collect()
     }
 
-    /// The plan, when the form is valid.
+    /// The plan, when the form is valid (a joining node's comes from its join).
     pub fn plan(&self, password_hash: Option<&str>) -> Option<Plan> {
-        if !self.problems(password_hash).is_empty() {
+        if self.joining || !self.problems(password_hash).is_empty() {
             return None;
         }
         validate(&self.raw(password_hash)).ok()
+    }
+
+    /// A joining node's answers and token, when the form is valid.
+    pub fn join_answers(&self) -> Option<(JoinAnswers, Token)> {
+        if !self.joining {
+            return None;
+        }
+        crate::join::check(&self.raw(None)).ok()
     }
 
     /// A hint on the password's strength.

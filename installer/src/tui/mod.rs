@@ -1,23 +1,25 @@
-//! The interactive installer: key events become changes of the [`App`], which draws itself;
-//! terminal setup and teardown live in [`terminal`]. Everything here but [`terminal`] is pure
+//! The interactive installer: key events become changes of the [`App`] (`update`), which is
+//! then drawn as it is (`view`); the state lives here. Whatever needs IO — checking the member
+//! a join token names, the join, the install — the App asks of its runner as an [`Outcome`]
+//! ([`App::take_request`]) and learns the result from [`Report`]s ([`App::report`]).
+//! Terminal setup and teardown live in [`terminal`]. Everything here but [`terminal`] is pure
 //! and tested with ratatui's TestBackend.
 
 pub mod form;
+mod install_view;
 pub mod interfaces;
 pub mod screens;
 pub mod terminal;
+mod update;
+mod view;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use pigeonair_appliance::answers::JoinAnswers;
 use pigeonair_appliance::plan::Plan;
-use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::symbols::border;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use pigeonair_join::{Fingerprint, Token};
 
 use form::{Field, Form};
 use interfaces::Interface;
@@ -29,19 +31,62 @@ pub enum Outcome {
     /// Staff quit.
     Quit,
     /// Staff confirmed the summary: install this plan (the runner starts it and reports
-    /// back with [`App::install_event`]).
+    /// back with [`App::report`]).
     Install(Box<Plan>),
+    /// Staff finished the join form: connect to the member in this token, check its CA and
+    /// ask who it is, sending nothing secret ([`Report::Checked`]).
+    Check(Box<Token>),
+    /// Staff confirmed the cluster: join with these answers, then install the plan the join
+    /// gives ([`Report::Joined`] once the member accepted, then as for an install).
+    Join(Box<JoinAnswers>),
     /// The install finished and staff left the done screen.
     Done,
 }
 
-/// What the running install reports.
+/// A member as the joining node met it, before anything secret was sent: on a connection
+/// whose chain held the CA the token pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introduction {
+    /// The address connected to (the token's).
+    pub via: SocketAddr,
+    /// The cluster's name, as the member gave it.
+    pub cluster: String,
+    /// The member's host name.
+    pub member: String,
+    /// The fingerprint of the CA the member's certificate verified against.
+    pub ca: Fingerprint,
+}
+
+/// What the runner reports of what it was asked to do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum InstallEvent {
+pub enum Report {
+    /// The member in the token was met, or why not (unreachable, another CA, …).
+    Checked(Result<Introduction, String>),
+    /// The member accepted the join: this is the node's plan.
+    Joined(Box<Plan>),
+    /// The join failed before anything was written here (refused by the member, or the
+    /// member could not be reached or trusted): why.
+    JoinFailed(String),
     /// A step ended, or a line of detail.
     Progress(crate::apply::Event),
     /// It finished: the number of changes, or why it failed.
     Finished(Result<usize, String>),
+}
+
+/// The check of the member a join token names, as the check screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Connecting to this address.
+    Running(SocketAddr),
+    /// It failed: nothing was sent.
+    Failed {
+        /// The address.
+        via: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The member proved it holds the token's CA: staff confirm or go back.
+    Met(Introduction),
 }
 
 /// The install as the install and done screens show it.
@@ -55,6 +100,12 @@ pub struct InstallState {
     pub total: usize,
     /// `Some` once finished.
     pub result: Option<Result<usize, String>>,
+    /// Whether it starts with a join.
+    pub joining: bool,
+    /// The plan the join gave, once the member accepted.
+    pub joined: Option<Box<Plan>>,
+    /// The join failed before anything was written here.
+    pub join_failed: bool,
 }
 
 /// The wizard's state.
@@ -67,7 +118,9 @@ pub struct App {
     pub interfaces: Vec<Interface>,
     /// Where the summary saves the answers file.
     pub answers_path: PathBuf,
-    screens: Vec<Box<dyn Screen>>,
+    /// Whether the choice between a new cluster and joining one is offered (not when
+    /// reviewing an answers file: its goal is given).
+    choose: bool,
     screen: usize,
     focus: usize,
     touched: BTreeSet<Field>,
@@ -75,6 +128,7 @@ pub struct App {
     help: bool,
     confirm_quit: bool,
     outcome: Option<Outcome>,
+    check: Option<Check>,
     install: Option<InstallState>,
     ascii: bool,
 }
@@ -87,7 +141,7 @@ impl App {
             password_hash: None,
             interfaces,
             answers_path,
-            screens: screens::all(),
+            choose: true,
             screen: 0,
             focus: 0,
             touched: BTreeSet::new(),
@@ -95,9 +149,18 @@ impl App {
             help: false,
             confirm_quit: false,
             outcome: None,
+            check: None,
             install: None,
             ascii: false,
         }
+    }
+
+    /// The wizard reviewing an answers file filled into `form` (`--answers FILE --review`):
+    /// the same screens, prefilled, without the choice (the file says what the box is).
+    pub fn reviewing(mut self, form: Form) -> Self {
+        self.form = form;
+        self.choose = false;
+        self
     }
 
     /// Draw borders with ASCII (`+-|`), for serial terminals without line-drawing glyphs.
@@ -106,15 +169,29 @@ impl App {
         self
     }
 
-    /// Takes what the runner must do now (start the install), leaving the wizard running.
-    pub fn take_request(&mut self) -> Option<Plan> {
+    /// Takes what the runner must do now ([`Outcome::Install`], [`Outcome::Check`],
+    /// [`Outcome::Join`]), leaving the wizard running and showing it under way.
+    pub fn take_request(&mut self) -> Option<Outcome> {
         match self.outcome.take() {
             Some(Outcome::Install(plan)) => {
                 self.install = Some(InstallState {
-                    total: 5,
+                    total: 6,
                     ..InstallState::default()
                 });
-                Some(*plan)
+                Some(Outcome::Install(plan))
+            }
+            Some(Outcome::Check(token)) => {
+                self.check = Some(Check::Running(token.via));
+                Some(Outcome::Check(token))
+            }
+            Some(Outcome::Join(answers)) => {
+                self.check = None;
+                self.install = Some(InstallState {
+                    total: 6,
+                    joining: true,
+                    ..InstallState::default()
+                });
+                Some(Outcome::Join(answers))
             }
             other => {
                 self.outcome = other;
@@ -123,19 +200,36 @@ impl App {
         }
     }
 
-    /// Feeds a report of the running install.
-    pub fn install_event(&mut self, event: InstallEvent) {
+    /// Feeds a report of what the runner is doing.
+    pub fn report(&mut self, report: Report) {
+        if let Report::Checked(result) = report {
+            // A check given up on (Esc) may still report: it is dropped.
+            if let Some(Check::Running(via)) = self.check {
+                self.check = Some(match result {
+                    Ok(met) => Check::Met(met),
+                    Err(reason) => Check::Failed { via, reason },
+                });
+            }
+            return;
+        }
         let Some(state) = self.install.as_mut() else {
             return;
         };
-        match event {
-            InstallEvent::Progress(event) => {
-                if event.is_step() {
+        match report {
+            Report::Checked(_) => {}
+            Report::Joined(plan) => state.joined = Some(plan),
+            Report::JoinFailed(reason) => {
+                state.join_failed = true;
+                state.result = Some(Err(reason));
+            }
+            Report::Progress(event) => {
+                if let crate::apply::Event::Step { total, .. } = &event {
+                    state.total = *total;
                     state.done += 1;
                 }
                 state.log.push(event.to_string());
             }
-            InstallEvent::Finished(result) => state.result = Some(result),
+            Report::Finished(result) => state.result = Some(result),
         }
     }
 
@@ -146,20 +240,42 @@ impl App {
 
     /// The current screen's title.
     pub fn screen_title(&self) -> &'static str {
-        self.screens[self.screen].title()
+        self.screens()[self.screen].title()
     }
 
-    /// The plan, when the whole form is valid.
+    /// The check of the member in the join token, while it is shown.
+    pub fn check(&self) -> Option<&Check> {
+        self.check.as_ref()
+    }
+
+    /// The field with the focus, if the current screen has fields.
+    pub fn focused(&self) -> Option<Field> {
+        self.fields().get(self.focus).copied()
+    }
+
+    /// The plan, when the whole form is valid (a joining node's comes from its join).
     pub fn plan(&self) -> Option<Plan> {
         self.form.plan(self.password_hash.as_deref())
     }
 
-    fn fields(&self) -> &'static [Field] {
-        self.screens[self.screen].fields()
+    fn screens(&self) -> &'static [&'static dyn Screen] {
+        screens::for_goal(self.form.goal(), self.choose)
     }
 
-    fn focused(&self) -> Option<Field> {
-        self.fields().get(self.focus).copied()
+    fn fields(&self) -> &'static [Field] {
+        self.screens()[self.screen].fields()
+    }
+
+    /// Goes to the screen holding `field`, the focus on it.
+    fn go_to(&mut self, field: Field) {
+        if let Some(i) = self
+            .screens()
+            .iter()
+            .position(|s| s.fields().contains(&field))
+        {
+            self.screen = i;
+            self.focus = self.fields().iter().position(|f| *f == field).unwrap_or(0);
+        }
     }
 
     /// Problems of the current screen's fields.
@@ -177,363 +293,4 @@ impl App {
             .into_iter()
             .collect()
     }
-
-    fn next_screen(&mut self) {
-        let problems = self.screen_problems();
-        if !problems.is_empty() {
-            self.touched.extend(self.fields().iter().copied());
-            self.refused = problems;
-            return;
-        }
-        self.refused.clear();
-        if self.screen + 1 == self.screens.len() {
-            if let Some(plan) = self.plan() {
-                self.outcome = Some(Outcome::Install(Box::new(plan)));
-            }
-            return;
-        }
-        self.screen += 1;
-        self.focus = 0;
-    }
-
-    fn move_focus(&mut self, forward: bool) {
-        if let Some(f) = self.focused() {
-            self.touched.insert(f);
-        }
-        let n = self.fields().len();
-        if n > 0 {
-            self.focus = if forward {
-                (self.focus + 1) % n
-            } else {
-                (self.focus + n - 1) % n
-            };
-        }
-    }
-
-    /// Handles one key.
-    pub fn handle(&mut self, key: KeyEvent) {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if self.confirm_quit {
-            match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => self.outcome = Some(Outcome::Quit),
-                _ => self.confirm_quit = false,
-            }
-            return;
-        }
-        if self.help {
-            self.help = false;
-            return;
-        }
-        if let Some(state) = &self.install {
-            match (&state.result, key.code) {
-                // Running: only quitting is possible (it asks first).
-                (None, KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
-                (Some(Ok(_)), KeyCode::Enter) => self.outcome = Some(Outcome::Done),
-                // Failed: back to the screens to fix, then install again.
-                (Some(Err(_)), KeyCode::Esc) => {
-                    self.install = None;
-                    self.screen = 1;
-                    self.focus = 0;
-                }
-                (Some(_), KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
-                _ => {}
-            }
-            return;
-        }
-        match key.code {
-            KeyCode::Char('c') if ctrl => self.confirm_quit = true,
-            KeyCode::F(1) => self.help = true,
-            KeyCode::Esc => {
-                self.refused.clear();
-                if self.screen > 0 {
-                    self.screen -= 1;
-                    self.focus = 0;
-                }
-            }
-            KeyCode::Enter => {
-                let last = self.focus + 1 >= self.fields().len();
-                if last {
-                    self.next_screen();
-                } else {
-                    self.move_focus(true);
-                }
-            }
-            KeyCode::Tab | KeyCode::Down => self.move_focus(true),
-            KeyCode::BackTab | KeyCode::Up => self.move_focus(false),
-            KeyCode::Backspace => {
-                if let Some(f) = self.focused() {
-                    let mut v = self.form.get(f).to_owned();
-                    v.pop();
-                    self.form.set(f, v);
-                }
-            }
-            KeyCode::Char(c) if !ctrl => {
-                if let Some(f) = self.focused() {
-                    let mut v = self.form.get(f).to_owned();
-                    if v.chars().count() < 253 {
-                        v.push(c);
-                    }
-                    self.form.set(f, v);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn borders(&self) -> border::Set {
-        if self.ascii {
-            border::Set {
-                top_left: "+",
-                top_right: "+",
-                bottom_left: "+",
-                bottom_right: "+",
-                vertical_left: "|",
-                vertical_right: "|",
-                horizontal_top: "-",
-                horizontal_bottom: "-",
-            }
-        } else {
-            border::PLAIN
-        }
-    }
-
-    /// Draws the whole screen.
-    pub fn draw(&self, frame: &mut Frame) {
-        if let Some(state) = &self.install {
-            self.draw_install(frame, state);
-            if self.confirm_quit {
-                popup(frame, frame.area(), "Quit?", QUIT_TEXT, self.borders());
-            }
-            return;
-        }
-        let area = frame.area();
-        let screen = &self.screens[self.screen];
-        let [header, body, footer] = Layout::vertical([
-            Constraint::Length(2),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        let step = format!(" {}/{} ", self.screen + 1, self.screens.len());
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::from(vec![
-                    Span::styled(
-                        format!("PigeonAir installer - {}", screen.title()),
-                        Style::default().add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(step),
-                ]),
-                Line::from(screen.purpose()),
-            ]),
-            header,
-        );
-        let mut lines = screen.info(self);
-        if !lines.is_empty() && !self.fields().is_empty() {
-            lines.push(Line::from(""));
-        }
-        let hash = self.password_hash.as_deref();
-        for (i, field) in self.fields().iter().enumerate() {
-            let value = self.form.get(*field);
-            let shown = if field.masked() {
-                "*".repeat(value.chars().count())
-            } else {
-                value.to_owned()
-            };
-            let focused = i == self.focus;
-            let style = if focused {
-                Style::default().add_modifier(Modifier::REVERSED)
-            } else {
-                Style::default()
-            };
-            lines.push(Line::from(vec![
-                Span::raw(format!(
-                    "{} {:<24}",
-                    if focused { ">" } else { " " },
-                    field.label()
-                )),
-                Span::styled(format!("{shown:<40}"), style),
-            ]));
-            if self.touched.contains(field) {
-                for problem in self.form.problems_of(*field, hash) {
-                    lines.push(Line::styled(
-                        format!("    ! {problem}"),
-                        Style::default().fg(Color::Red),
-                    ));
-                }
-            }
-        }
-        if !self.refused.is_empty() {
-            lines.push(Line::from(""));
-            lines.push(Line::styled(
-                "Cannot go on:",
-                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-            ));
-            for r in &self.refused {
-                lines.push(Line::styled(
-                    format!("  {r}"),
-                    Style::default().fg(Color::Red),
-                ));
-            }
-        }
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_set(self.borders());
-        frame.render_widget(
-            Paragraph::new(lines)
-                .block(block)
-                .wrap(Wrap { trim: false }),
-            body,
-        );
-        let keys = if self.fields().is_empty() {
-            "Enter next  Esc back  F1 help  Ctrl-C quit"
-        } else {
-            "Tab/arrows move  Enter next  Esc back  F1 help  Ctrl-C quit"
-        };
-        frame.render_widget(
-            Paragraph::new(keys).style(Style::default().add_modifier(Modifier::REVERSED)),
-            footer,
-        );
-        if self.help {
-            popup(frame, area, screen.title(), screen.help(), self.borders());
-        }
-        if self.confirm_quit {
-            popup(frame, area, "Quit?", QUIT_TEXT, self.borders());
-        }
-    }
-
-    fn draw_install(&self, frame: &mut Frame, state: &InstallState) {
-        let area = frame.area();
-        let [header, gauge, log, footer] = Layout::vertical([
-            Constraint::Length(2),
-            Constraint::Length(3),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        let (title, purpose, keys) = match &state.result {
-            None => (
-                "Installing",
-                "Each step of the install, as it runs.",
-                "Ctrl-C quit",
-            ),
-            Some(Ok(_)) => ("Done", "This box is a PigeonAir mail node.", "Enter finish"),
-            Some(Err(_)) => (
-                "Install failed",
-                "Nothing after the failed step ran. Esc goes back to fix the answers.",
-                "Esc back to fix  Ctrl-C quit",
-            ),
-        };
-        frame.render_widget(
-            Paragraph::new(vec![
-                Line::styled(
-                    format!("PigeonAir installer - {title}"),
-                    Style::default().add_modifier(Modifier::BOLD),
-                ),
-                Line::from(purpose),
-            ]),
-            header,
-        );
-        let ratio =
-            (state.done.min(state.total) as f64 / state.total.max(1) as f64).clamp(0.0, 1.0);
-        frame.render_widget(
-            ratatui::widgets::Gauge::default()
-                .block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_set(self.borders()),
-                )
-                .ratio(ratio)
-                .label(format!(
-                    "{}/{} steps",
-                    state.done.min(state.total),
-                    state.total
-                )),
-            gauge,
-        );
-        let mut lines: Vec<Line> = Vec::new();
-        match (&state.result, self.plan()) {
-            (Some(Ok(changed)), Some(plan)) => {
-                let ip = plan.public.address.addr();
-                for l in [
-                    format!("Installed: {changed} changes."),
-                    String::new(),
-                    format!("Node          {} ({ip})", plan.hostname),
-                    format!("SMTP          {ip}:25, submission {ip}:587 (STARTTLS, AUTH)"),
-                    format!("IMAP / POP3   {ip}:993 and 143, {ip}:995 and 110 (TLS)"),
-                    format!(
-                        "Mailbox       postmaster@{} (administrator password)",
-                        plan.domain
-                    ),
-                    "Directory     cn=admin,ou=admins,o=pigeonair (administrator password)".into(),
-                    "Administer    pigeonctl (as root on this node)".into(),
-                    format!("Answers file  {}", self.answers_path.display()),
-                ] {
-                    lines.push(Line::from(l));
-                }
-            }
-            (Some(Err(reason)), _) => {
-                let step = state
-                    .log
-                    .iter()
-                    .rev()
-                    .find(|l| l.contains("FAILED"))
-                    .cloned()
-                    .unwrap_or_default();
-                lines.push(Line::styled(
-                    format!("Failed step: {step}"),
-                    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
-                ));
-                for r in reason.lines() {
-                    lines.push(Line::styled(r.to_owned(), Style::default().fg(Color::Red)));
-                }
-            }
-            _ => {}
-        }
-        if lines.is_empty() {
-            // The log's last lines that fit.
-            let room = log.height.saturating_sub(2) as usize;
-            let start = state.log.len().saturating_sub(room);
-            lines = state.log[start..]
-                .iter()
-                .map(|l| Line::from(l.clone()))
-                .collect();
-        }
-        frame.render_widget(
-            Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_set(self.borders()),
-            ),
-            log,
-        );
-        frame.render_widget(
-            Paragraph::new(keys).style(Style::default().add_modifier(Modifier::REVERSED)),
-            footer,
-        );
-    }
-}
-
-const QUIT_TEXT: &str =
-    "Quit the installer? What was installed so far stays. y quits, any other key goes back.";
-
-fn popup(frame: &mut Frame, area: Rect, title: &str, text: &str, borders: border::Set) {
-    let w = area.width.saturating_sub(10).min(70);
-    let h = 8.min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    );
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(text).wrap(Wrap { trim: true }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_set(borders)
-                .title(format!(" {title} ")),
-        ),
-        rect,
-    );
 }

@@ -13,20 +13,19 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use pigeonair_appliance::plan::Plan;
-
-use super::{App, InstallEvent, Outcome};
+use super::{App, Outcome, Report};
 
 fn restore() {
     let _ = disable_raw_mode();
     let _ = execute!(io::stdout(), LeaveAlternateScreen);
 }
 
-/// Runs the wizard until staff quit or leave the done screen. `start` begins the install of
-/// the confirmed plan and returns where its progress arrives.
+/// Runs the wizard until staff quit or leave the done screen. `start` carries out what the
+/// wizard asks ([`App::take_request`]: a check, a join, an install) and returns where its
+/// reports arrive; the reports of what was asked before are no longer read.
 pub fn run(
     mut app: App,
-    mut start: impl FnMut(Plan) -> Receiver<InstallEvent>,
+    mut start: impl FnMut(Outcome) -> Receiver<Report>,
 ) -> io::Result<Outcome> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -38,14 +37,14 @@ pub fn run(
     let result = (|| {
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         terminal.clear()?;
-        let mut progress: Option<Receiver<InstallEvent>> = None;
+        let mut reports: Option<Receiver<Report>> = None;
         loop {
-            if let Some(plan) = app.take_request() {
-                progress = Some(start(plan));
+            if let Some(request) = app.take_request() {
+                reports = Some(start(request));
             }
-            if let Some(rx) = &progress {
-                while let Ok(event) = rx.try_recv() {
-                    app.install_event(event);
+            if let Some(rx) = &reports {
+                while let Ok(report) = rx.try_recv() {
+                    app.report(report);
                 }
             }
             terminal.draw(|f| app.draw(f))?;

@@ -1,8 +1,11 @@
-//! The wizard's screens, in order. Adding a screen is adding a module here and a line in
-//! [`all`].
+//! The wizard's screens, in order for each goal. Adding a screen is adding a module here and
+//! a line in [`for_goal`].
 
 mod admin;
+mod choice;
 mod identity;
+mod join;
+mod joined;
 mod network;
 mod summary;
 mod welcome;
@@ -10,7 +13,7 @@ mod welcome;
 use ratatui::text::Line;
 
 use super::App;
-use super::form::Field;
+use super::form::{Field, Goal};
 
 /// One screen of the wizard.
 pub trait Screen {
@@ -28,15 +31,43 @@ pub trait Screen {
     fn info(&self, _app: &App) -> Vec<Line<'static>> {
         Vec::new()
     }
+    /// Whether it is the choice between a new cluster and joining one (Up and Down choose).
+    fn choice(&self) -> bool {
+        false
+    }
 }
 
-/// The screens in order.
-pub fn all() -> Vec<Box<dyn Screen>> {
-    vec![
-        Box::new(welcome::Welcome),
-        Box::new(network::Network),
-        Box::new(identity::Identity),
-        Box::new(admin::Admin),
-        Box::new(summary::Summary),
-    ]
+/// The screens for `goal` in order; `choose`: with the choice of goal after the welcome (a
+/// reviewed answers file has its goal already).
+pub fn for_goal(goal: Goal, choose: bool) -> &'static [&'static dyn Screen] {
+    match (goal, choose) {
+        (Goal::Create, true) => &[
+            &welcome::Welcome,
+            &choice::Choice,
+            &network::Network,
+            &identity::Identity,
+            &admin::Admin,
+            &summary::Summary,
+        ],
+        (Goal::Create, false) => &[
+            &welcome::Welcome,
+            &network::Network,
+            &identity::Identity,
+            &admin::Admin,
+            &summary::Summary,
+        ],
+        (Goal::Join, true) => &[
+            &welcome::Welcome,
+            &choice::Choice,
+            &network::Network,
+            &join::Join,
+        ],
+        (Goal::Join, false) => &[&welcome::Welcome, &network::Network, &join::Join],
+        (Goal::Joined, _) => &[
+            &welcome::Welcome,
+            &network::Network,
+            &joined::Joined,
+            &summary::Summary,
+        ],
+    }
 }

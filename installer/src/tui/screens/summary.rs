@@ -1,6 +1,6 @@
 //! Summary: the whole plan; Enter saves it as an answers file and installs.
 
-use pigeonair_appliance::plan::{Balancer, Forwarding};
+use pigeonair_appliance::plan::{Balancer, Forwarding, Role};
 use ratatui::text::Line;
 
 use super::Screen;
@@ -48,14 +48,30 @@ impl Screen for Summary {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let (mail, cluster, admin) = match plan.role {
+            Role::First { .. } => (
+                format!("{} (postmaster@, abuse@)", plan.domain),
+                format!(
+                    "{} (distributed storage, {})",
+                    plan.cluster,
+                    balancer(&plan.balancer)
+                ),
+                "cn=admin,ou=admins,o=pigeonair (password set)",
+            ),
+            Role::Joined { provider } => (
+                format!("{} (the cluster's)", plan.domain),
+                format!(
+                    "{} (joined, replicating {provider}; {})",
+                    plan.cluster,
+                    balancer(&plan.balancer)
+                ),
+                "the cluster's (in the directory)",
+            ),
+        };
         [
             format!("Host name        {}", plan.hostname),
-            format!("Mail domain      {} (postmaster@, abuse@)", plan.domain),
-            format!(
-                "Cluster          {} (distributed storage, {})",
-                plan.cluster,
-                balancer(&plan.balancer)
-            ),
+            format!("Mail domain      {mail}"),
+            format!("Cluster          {cluster}"),
             format!(
                 "Public           {} {}{gw}",
                 plan.public.interface, plan.public.address
@@ -65,7 +81,7 @@ impl Screen for Summary {
                 plan.private.interface, plan.private.address
             ),
             format!("DNS              {dns}"),
-            "Administrator    cn=admin,ou=admins,o=pigeonair (password set)".to_owned(),
+            format!("Administrator    {admin}"),
             String::new(),
             format!("Answers file     {}", app.answers_path.display()),
         ]
