@@ -21,8 +21,8 @@ pub mod time;
 pub mod token;
 
 pub use messages::{
-    ClusterSettings, DRAIN_MARK, DrainProgress, JoinRequest, JoinResponse, MovedNotice, NodeStatus,
-    Refusal, RefusalKind, csn_covers, csn_micros,
+    ClusterSettings, DRAIN_MARK, DiskUse, DrainProgress, JoinRequest, JoinResponse, JournalLines,
+    MovedNotice, NodeStatus, Refusal, RefusalKind, csn_covers, csn_micros,
 };
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 
