@@ -801,15 +801,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
             let limit = pigeonair_join::time::parse_ttl(timeout)
                 .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
             let mut dir = connect()?;
-            let (active, mailboxes) = dir.rebalance_input()?;
-            if active.is_empty() {
-                return Err(CtlError::NotFound(
-                    "no active node to rebalance over (`pigeonctl node list` shows the nodes' \
-                     states)"
-                        .into(),
-                ));
-            }
-            let plan = pigeonair_ctl::rebalance::plan(&active, &mailboxes);
+            let plan = dir.rebalance_plan()?;
             let uneven = || {
                 if plan.even() {
                     String::new()
