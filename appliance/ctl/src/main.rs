@@ -777,16 +777,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         Cmd::Node(NodeCmd::Remove { node }) => {
             let mut dir = connect()?;
             dir.node_remove(node, pigeonair_ctl::cluster::CTL_LIMIT)?;
-            let started = std::time::Instant::now();
-            while dir.node_exists(node)? {
-                if started.elapsed() > Duration::from_secs(60) {
-                    return Err(CtlError::Failed(format!(
-                        "{node} is marked removed, but no node holding the CA's key has revoked \
-                         its certificates within 60 s: is its pigeonaird running?"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            dir.wait_removed(node, Duration::from_secs(60))?;
             done(
                 json,
                 format!("{node} is removed from the cluster; its certificates are revoked"),

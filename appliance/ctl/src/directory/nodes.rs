@@ -619,6 +619,23 @@ impl Directory {
         })
     }
 
+    /// Waits until `host`'s entry is gone (a node holding the CA's key deletes it once it has
+    /// revoked its certificates), for at most `limit`.
+    pub fn wait_removed(&mut self, host: &str, limit: std::time::Duration) -> Result<(), CtlError> {
+        let started = std::time::Instant::now();
+        while self.node_exists(host)? {
+            if started.elapsed() > limit {
+                return Err(CtlError::Failed(format!(
+                    "{host} is marked removed, but no node holding the CA's key has revoked its \
+                     certificates within {} s: is its pigeonaird running?",
+                    limit.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
     /// Whether `host` still has an entry.
     pub fn node_exists(&mut self, host: &str) -> Result<bool, CtlError> {
         Ok(self
