@@ -63,7 +63,7 @@ pub struct TokenInfo {
 }
 
 /// A new token: the only time its text is shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewToken {
     /// Its public id.
     pub id: String,
