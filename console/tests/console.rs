@@ -106,7 +106,11 @@ fn ctrl_c(app: &mut App) {
 }
 
 fn screen(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    screen_sized(app, 80, 24)
+}
+
+fn screen_sized(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
         .draw(|f| pigeonair_console::view::draw(app, f))
         .unwrap();
@@ -208,9 +212,15 @@ fn add_node_makes_a_token_and_shows_the_new_node_coming() {
     typed(&mut a, "30m");
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.take_requests(), [Request::Token { ttl: "30m".into() }]);
+    // A token as long as real ones (116 characters).
+    let token = format!(
+        "PA1.q7RkM2xW.{}.{}@10.42.0.11:7443",
+        "s".repeat(43),
+        "c".repeat(43)
+    );
     a.update(Action::Reply(Reply::Token(Ok(NewToken {
         id: "q7RkM2xW".into(),
-        token: "PA1.q7RkM2xW.sEcReT@10.42.0.11:7443".into(),
+        token: token.clone(),
         expires: "20261201180000Z".into(),
         via: "node1.example.com".into(),
     }))));
@@ -221,12 +231,21 @@ fn add_node_makes_a_token_and_shows_the_new_node_coming() {
         error: None,
         at: NOW,
     }));
+    // On a wide screen the answers file's line is one line.
+    let wide = screen_sized(&a, 140, 30);
+    let line = format!("join = \"{token}\"");
+    assert!(wide.lines().any(|l| l.contains(&line)), "{wide}");
+    assert!(!wide.contains("in pieces"), "{wide}");
+    // At 80 columns it is cut, and the pieces join up to the token.
     let text = screen(&a);
-    assert!(
-        text.lines()
-            .any(|l| l.contains(r#"join = "PA1.q7RkM2xW.sEcReT@10.42.0.11:7443""#)),
-        "{text}"
-    );
+    let joined: String = text
+        .lines()
+        .skip_while(|l| !l.contains("in pieces, to join:"))
+        .skip(1)
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(joined, token, "{text}");
     snapshot("add-node-token", &a);
     // A refused TTL is shown as the library words it, and can be typed again.
     let mut a = app_with(three());

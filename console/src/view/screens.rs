@@ -60,7 +60,23 @@ pub(super) fn draw(app: &App, frame: &mut Frame, area: Rect) -> &'static str {
                         "joining through {}. The answers file's line:",
                         t.via
                     )));
-                    lines.push(Line::styled(t.answers_line(), bold()));
+                    let line = t.answers_line();
+                    lines.push(Line::styled(line.clone(), bold()));
+                    // A token is about 120 characters: on a narrower screen the line is cut,
+                    // so the token follows in pieces too (on one line each, to copy by hand).
+                    let inner = area.width.saturating_sub(2) as usize;
+                    if line.chars().count() > inner && inner > 8 {
+                        lines.push(Line::from(
+                            "The line is wider than the screen; the token in pieces, to join:",
+                        ));
+                        let chars: Vec<char> = t.token.chars().collect();
+                        for piece in chars.chunks(inner - 2) {
+                            lines.push(Line::from(format!(
+                                "  {}",
+                                piece.iter().collect::<String>()
+                            )));
+                        }
+                    }
                     lines.push(Line::from(""));
                     lines.push(Line::from(
                         "On the new box (Debian 13 with the pigeonair package):",
@@ -108,7 +124,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame, area: Rect) -> &'static str {
                         lines.push(Line::from(""));
                         lines.push(Line::from("making the token …"));
                     }
-                    "Enter make the token  Esc back  F1 help  q quit"
+                    "Enter make the token  Esc back  F1 help  Ctrl-C quit"
                 }
             };
             // The token's line is never wrapped: one line to copy (or to scrape).
@@ -228,7 +244,7 @@ pub(super) fn draw(app: &App, frame: &mut Frame, area: Rect) -> &'static str {
                 lines,
                 true,
             );
-            "Tab/arrows field  Enter next/move  Esc back  F1 help  q quit"
+            "Tab/arrows field  Enter next/move  Esc back  F1 help  Ctrl-C quit"
         }
         Mode::Rebalance {
             plan,
