@@ -374,6 +374,10 @@ fn remove_refused_shows_the_librarys_reason() {
 fn move_form() {
     let mut a = app_with(three());
     key(&mut a, KeyCode::Char('m'));
+    // In a form q is a letter (Ctrl-C quits).
+    typed(&mut a, "q");
+    assert!(!a.quitting() && !a.busy());
+    key(&mut a, KeyCode::Backspace);
     typed(&mut a, "bob@example.com");
     key(&mut a, KeyCode::Enter);
     // The target starts as the selected node: replace it.
