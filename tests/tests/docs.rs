@@ -6,11 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAMS: [&str; 4] = [
+const PROGRAMS: [&str; 5] = [
     "pigeonair-install",
     "pigeonctl",
     "pigeonair-balancer",
     "pigeonaird",
+    "pigeonair-console",
 ];
 
 fn deb() -> PathBuf {

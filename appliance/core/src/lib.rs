@@ -8,6 +8,7 @@
 pub mod address;
 pub mod answers;
 pub mod balancer_config;
+pub mod balancer_status;
 pub mod cluster;
 pub mod crypt;
 pub mod directory;

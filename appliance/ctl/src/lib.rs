@@ -3,6 +3,7 @@
 //! mail at once, on every node.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod directory;
 pub mod error;
 pub mod import;

@@ -405,85 +405,6 @@ fn new_password(src: &PasswordSource) -> Result<(String, bool), CtlError> {
     Ok((pw, false))
 }
 
-/// Asks each node's pigeonaird how much mail for hosted domains it holds.
-fn ask_queue(nodes: &mut [pigeonair_ctl::directory::NodeInfo]) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    for n in nodes.iter_mut() {
-        let Some(ip) = n.private else {
-            n.pigeonaird = "no private address".into();
-            continue;
-        };
-        let addr = std::net::SocketAddr::new(ip.into(), pigeonair_join::CONTROL_PORT);
-        match runtime.block_on(pigeonair_control::client::status(addr)) {
-            Ok(status) => {
-                n.pigeonaird = "reachable".into();
-                n.queued_hosted = status.queued_hosted;
-            }
-            Err(e) => n.pigeonaird = format!("unreachable: {e}"),
-        }
-    }
-}
-
-/// Asks every node's pigeonaird (mutual TLS with this node's cluster certificate, so root on
-/// a node) for its directory's contextCSN, and fills in replication and reachability.
-fn ask_nodes(nodes: &mut [pigeonair_ctl::directory::NodeInfo]) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        return;
-    };
-    runtime.block_on(async {
-        let asks = nodes.iter().map(|n| {
-            let addr = n
-                .private
-                .map(|ip| std::net::SocketAddr::new(ip.into(), pigeonair_join::CONTROL_PORT));
-            async move {
-                match addr {
-                    Some(a) => pigeonair_control::client::status(a).await,
-                    None => Err("no private address".into()),
-                }
-            }
-        });
-        let answers = futures_util::future::join_all(asks).await;
-        for (n, a) in nodes.iter_mut().zip(answers) {
-            match a {
-                Ok(status) => {
-                    n.pigeonaird = "reachable".into();
-                    n.context_csn = Some(status.context_csn);
-                }
-                Err(e) => n.pigeonaird = format!("unreachable: {e}"),
-            }
-        }
-    });
-    // The provider's stamp is the reference; each replica is in sync or behind it.
-    let newest = |csns: &[String]| {
-        csns.iter()
-            .filter_map(|c| pigeonair_join::csn_micros(c))
-            .max()
-    };
-    let provider = nodes
-        .iter()
-        .find(|n| n.roles.iter().any(|r| r == "provider"))
-        .and_then(|n| n.context_csn.clone());
-    for n in nodes.iter_mut() {
-        n.replication = match (&provider, &n.context_csn) {
-            (None, _) => "provider not reachable".into(),
-            (_, None) => "not known".into(),
-            (Some(p), Some(mine)) if p == mine => "in sync".into(),
-            (Some(p), Some(mine)) => match (newest(p), newest(mine)) {
-                (Some(a), Some(b)) if a > b => format!("behind by {} ms", (a - b) / 1000),
-                _ => "in sync".into(),
-            },
-        };
-    }
-}
-
 fn quota_arg(s: &str) -> Result<Quota, CtlError> {
     Quota::try_new(s).map_err(|e| CtlError::Invalid(format!("quota {e}")))
 }
@@ -801,7 +722,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         }
         Cmd::Node(NodeCmd::List) => {
             let mut nodes = connect()?.node_list()?;
-            ask_nodes(&mut nodes);
+            pigeonair_ctl::cluster::ask_nodes(&mut nodes, pigeonair_ctl::cluster::CTL_LIMIT);
             out(json, &nodes, || {
                 let mut t = format!(
                     "{:<24} {:<8} {:<13} {:<15} {:<15} {:>9}  {:<22} {}\n",
@@ -855,39 +776,8 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         }
         Cmd::Node(NodeCmd::Remove { node }) => {
             let mut dir = connect()?;
-            let info = dir.node_remove_check(node)?;
-            if info.state != "removed" {
-                // Its queue, asked of the node itself.
-                let mut one = vec![info];
-                ask_queue(&mut one);
-                let info = &one[0];
-                match info.queued_hosted {
-                    Some(0) => {}
-                    Some(n) => {
-                        return Err(CtlError::Refused(format!(
-                            "{node} holds {n} queued messages for hosted domains: wait until \
-                             its queue has delivered them (`postqueue -p` on it)"
-                        )));
-                    }
-                    None => {
-                        return Err(CtlError::Refused(format!(
-                            "{node}'s mail queue cannot be checked ({}): start it and try again",
-                            info.pigeonaird
-                        )));
-                    }
-                }
-                dir.node_mark_removed(node)?;
-            }
-            let started = std::time::Instant::now();
-            while dir.node_exists(node)? {
-                if started.elapsed() > Duration::from_secs(60) {
-                    return Err(CtlError::Failed(format!(
-                        "{node} is marked removed, but no node holding the CA's key has revoked \
-                         its certificates within 60 s: is its pigeonaird running?"
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            dir.node_remove(node, pigeonair_ctl::cluster::CTL_LIMIT)?;
+            dir.wait_removed(node, Duration::from_secs(60))?;
             done(
                 json,
                 format!("{node} is removed from the cluster; its certificates are revoked"),
@@ -902,15 +792,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
             let limit = pigeonair_join::time::parse_ttl(timeout)
                 .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
             let mut dir = connect()?;
-            let (active, mailboxes) = dir.rebalance_input()?;
-            if active.is_empty() {
-                return Err(CtlError::NotFound(
-                    "no active node to rebalance over (`pigeonctl node list` shows the nodes' \
-                     states)"
-                        .into(),
-                ));
-            }
-            let plan = pigeonair_ctl::rebalance::plan(&active, &mailboxes);
+            let plan = dir.rebalance_plan()?;
             let uneven = || {
                 if plan.even() {
                     String::new()
@@ -1002,14 +884,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 done(json, format!("revoked token {}", t.id));
                 return Ok(());
             }
-            let ttl = pigeonair_join::time::parse_ttl(ttl).map_err(CtlError::Invalid)?;
-            let ca_path = pigeonair_appliance::render::CLUSTER_CA_CERT;
-            let ca = std::fs::read(ca_path).map_err(|e| {
-                CtlError::Invalid(format!(
-                    "{ca_path}: {e}: run `pigeonctl node token` on a cluster node"
-                ))
-            })?;
-            let t = connect()?.token_add(ttl, via.as_deref(), &ca, now)?;
+            let t = connect()?.token_make(ttl, via.as_deref(), now)?;
             // The token alone on standard output (TOKEN=$(pigeonctl node token)); the note
             // for people on standard error.
             out(json, &t, || format!("{}\n", t.token));

@@ -297,8 +297,31 @@ async fn call(
 /// A peer's `GET /v1/status`, asked with this node's cluster certificate (mutual TLS; the peer's
 /// certificate must name `addr`'s address and verify against the cluster CA).
 pub async fn status(addr: std::net::SocketAddr) -> Result<pigeonair_join::NodeStatus, String> {
-    let bytes = peer_call(addr, "GET", "/v1/status", None, Duration::from_secs(5)).await?;
+    status_within(addr, Duration::from_secs(5)).await
+}
+
+/// [`status`], giving up after `limit` (the console asks every node each refresh and shows one
+/// that does not answer in time as unreachable).
+pub async fn status_within(
+    addr: std::net::SocketAddr,
+    limit: Duration,
+) -> Result<pigeonair_join::NodeStatus, String> {
+    let bytes = peer_call(addr, "GET", "/v1/status", None, limit).await?;
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// A peer's `GET /v1/journal?lines=N`: the last `lines` lines of PigeonAir's units in its
+/// journal, oldest first.
+pub async fn journal(
+    addr: std::net::SocketAddr,
+    lines: usize,
+    limit: Duration,
+) -> Result<Vec<String>, String> {
+    let path = format!("/v1/journal?lines={lines}");
+    let bytes = peer_call(addr, "GET", &path, None, limit).await?;
+    serde_json::from_slice::<pigeonair_join::JournalLines>(&bytes)
+        .map(|j| j.lines)
+        .map_err(|e| e.to_string())
 }
 
 /// Tells a peer that a mailbox moved (`POST /v1/moved`): it answers once its directory has the

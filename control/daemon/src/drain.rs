@@ -229,8 +229,9 @@ pub fn tick(me: &str, parallel: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Mailboxes per other active node, counting the moves asked for toward each.
-fn loads(c: &mut Connection, me: &str) -> Result<BTreeMap<String, u64>, String> {
+/// Mailboxes per other active node than `me`, counting the moves asked for toward each: what
+/// [`choose`] spreads a drain over (the console's drain confirmation shows the same).
+pub fn loads(c: &mut Connection, me: &str) -> Result<BTreeMap<String, u64>, String> {
     let nodes = c
         .search(
             NODES_DN,
@@ -267,7 +268,17 @@ pub fn queued_hosted() -> Result<usize, String> {
     hosted_mail_queued(&mut connect()?)
 }
 
+/// Messages in this node's Postfix queue: in all, and those with a recipient in a hosted
+/// domain.
+pub fn queue_counts() -> Result<(usize, usize), String> {
+    queue_counts_with(&mut connect()?)
+}
+
 fn hosted_mail_queued(c: &mut Connection) -> Result<usize, String> {
+    queue_counts_with(c).map(|(_, hosted)| hosted)
+}
+
+fn queue_counts_with(c: &mut Connection) -> Result<(usize, usize), String> {
     let domains: Vec<String> = c
         .search(
             &format!("ou=domains,{BASE_DN}"),
@@ -289,9 +300,18 @@ fn hosted_mail_queued(c: &mut Connection) -> Result<usize, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(count_queue(&String::from_utf8_lossy(&out.stdout), &domains))
+}
+
+/// Of `postqueue -j`'s output (a JSON object per line, one per message): the messages, and
+/// those with a recipient in one of `domains` (lower case). Pure.
+pub fn count_queue(json_lines: &str, domains: &[String]) -> (usize, usize) {
+    let messages: Vec<serde_json::Value> = json_lines
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect();
+    let hosted = messages
+        .iter()
         .filter(|m| {
             m["recipients"].as_array().is_some_and(|rs| {
                 rs.iter().any(|r| {
@@ -302,7 +322,8 @@ fn hosted_mail_queued(c: &mut Connection) -> Result<usize, String> {
                 })
             })
         })
-        .count())
+        .count();
+    (messages.len(), hosted)
 }
 
 #[cfg(test)]
@@ -350,6 +371,18 @@ mod tests {
         assert!(choose(&[m.clone()], &loads, 2).is_empty());
         let p = progress(None, &[m], 50);
         assert_eq!(p.failed, ["a@x"]);
+    }
+
+    #[test]
+    fn the_queue_is_counted_in_all_and_for_hosted_domains() {
+        let out = concat!(
+            r#"{"queue_id":"A1","recipients":[{"address":"bob@Example.com"}]}"#,
+            "\n",
+            r#"{"queue_id":"A2","recipients":[{"address":"x@elsewhere.net"}]}"#,
+            "\nnot json\n"
+        );
+        assert_eq!(count_queue(out, &["example.com".into()]), (2, 1));
+        assert_eq!(count_queue("", &["example.com".into()]), (0, 0));
     }
 
     #[test]

@@ -15,7 +15,9 @@
 pub mod client;
 pub mod drain;
 pub mod join;
+pub mod journal;
 pub mod moves;
+pub mod node_status;
 pub mod purge;
 pub mod reconcile;
 pub mod revocation;

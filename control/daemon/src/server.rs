@@ -11,8 +11,12 @@
 //!   node's names ([`Hello`], 200, JSON), for its operator to confirm;
 //! - `POST /v1/join` — a [`JoinRequest`] (JSON, at most 64 KiB) → a [`JoinResponse`] (200) or
 //!   a [`Refusal`] (4xx/5xx);
-//! - `GET /v1/status` — for peers: this node's host name and its directory's `contextCSN`
-//!   and the mail it holds for hosted domains ([`NodeStatus`], 200, JSON);
+//! - `GET /v1/status` — for peers: this node's host name, its directory's `contextCSN`, its
+//!   mail queue, its mailboxes' disk use and its balancer's rows
+//!   ([`pigeonair_join::NodeStatus`], 200, JSON; `crate::node_status`);
+//! - `GET /v1/journal?lines=N` — for peers: the last N (default 100, at most 10000) lines of
+//!   PigeonAir's units in this node's journal ([`JournalLines`], 200, JSON; a bad N is 400;
+//!   `crate::journal`);
 //! - `POST /v1/moved` — for peers: a [`MovedNotice`] from a mailbox's old home node; answered
 //!   (200) once this node's directory has the move, its auth cache is flushed and its queue
 //!   retried (`crate::moves::after_move`);
@@ -35,7 +39,7 @@ use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::X509;
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
 use pigeonair_join::{
-    CONTROL_PORT, Hello, JoinRequest, MovedNotice, NodeStatus, Refusal, RefusalKind,
+    CONTROL_PORT, Hello, JoinRequest, JournalLines, MovedNotice, Refusal, RefusalKind,
 };
 use tokio::net::TcpListener;
 
@@ -186,21 +190,13 @@ async fn route(
         (Method::GET, "/v1/status") => match peer {
             Some(p) => {
                 log::debug!("status asked by {p}");
-                let csn = tokio::task::spawn_blocking(|| {
-                    let queued = crate::drain::queued_hosted().ok().map(|n| n as u64);
-                    crate::reconcile::context_csn().map(|c| (c, queued))
-                })
-                .await;
-                match csn {
-                    Ok(Ok((context_csn, queued_hosted))) => json(
-                        200,
-                        serde_json::to_string(&NodeStatus {
-                            hostname: (*hostname).clone(),
-                            context_csn,
-                            queued_hosted,
-                        })
-                        .expect("serialises"),
-                    ),
+                let host = (*hostname).clone();
+                let status =
+                    tokio::task::spawn_blocking(move || crate::node_status::gather(&host)).await;
+                match status {
+                    Ok(Ok(status)) => {
+                        json(200, serde_json::to_string(&status).expect("serialises"))
+                    }
                     Ok(Err(e)) => json(
                         503,
                         serde_json::json!({ "message": format!("the directory here: {e}") })
@@ -218,6 +214,33 @@ async fn route(
                     .to_string(),
             ),
         },
+        (Method::GET, "/v1/journal") => {
+            let Some(p) = peer else {
+                return Ok(json(
+                    403,
+                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
+                        .to_string(),
+                ));
+            };
+            let lines = match crate::journal::lines_asked(req.uri().query()) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Ok(json(400, serde_json::json!({ "message": e }).to_string()));
+                }
+            };
+            log::debug!("{lines} journal lines asked by {p}");
+            match tokio::task::spawn_blocking(move || crate::journal::read(lines)).await {
+                Ok(Ok(lines)) => json(
+                    200,
+                    serde_json::to_string(&JournalLines { lines }).expect("serialises"),
+                ),
+                Ok(Err(e)) => json(503, serde_json::json!({ "message": e }).to_string()),
+                Err(e) => json(
+                    500,
+                    serde_json::json!({ "message": e.to_string() }).to_string(),
+                ),
+            }
+        }
         (Method::POST, "/v1/moved") => {
             let Some(p) = peer else {
                 return Ok(json(

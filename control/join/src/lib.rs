@@ -21,8 +21,9 @@ pub mod time;
 pub mod token;
 
 pub use messages::{
-    ClusterSettings, DRAIN_MARK, DiscardCopy, DrainProgress, Hello, JoinRequest, JoinResponse,
-    MovedNotice, NodeStatus, Refusal, RefusalKind, csn_covers, csn_micros,
+    ClusterSettings, DRAIN_MARK, DiscardCopy, DiskUse, DrainProgress, Hello, JoinRequest,
+    JoinResponse, JournalLines, MovedNotice, NodeStatus, Refusal, RefusalKind, csn_covers,
+    csn_micros,
 };
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 

@@ -108,9 +108,11 @@ pub struct Hello {
     pub hostname: String,
 }
 
-/// What `GET /v1/status` answers a peer: the node and how far its directory has got.
+/// What `GET /v1/status` answers a peer: the node and how far its directory has got, its mail
+/// queue, its mail storage's disk use, and, on a node that runs the balancer, each node's health
+/// as the balancer sees it. Fields added later are `#[serde(default)]` and unknown fields are
+/// ignored, so nodes of different versions understand each other during an upgrade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeStatus {
     /// The node's host name.
     pub hostname: String,
@@ -120,6 +122,43 @@ pub struct NodeStatus {
     /// Messages in its mail queue for hosted domains (`None` from a node that could not tell).
     #[serde(default)]
     pub queued_hosted: Option<u64>,
+    /// Messages in its mail queue in all (`None` from a node that could not tell).
+    #[serde(default)]
+    pub queued: Option<u64>,
+    /// The file system holding its mailboxes (`/var/vmail`), `None` if it could not tell.
+    #[serde(default)]
+    pub disk: Option<DiskUse>,
+    /// The rows of the balancer running on this node (`/run/pigeonair-balancer/status.json`):
+    /// one per service and node; empty where no balancer runs.
+    #[serde(default)]
+    pub balancer: Vec<pigeonair_appliance::balancer_status::Row>,
+}
+
+/// How full a file system is, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskUse {
+    /// Bytes in use.
+    pub used: u64,
+    /// Bytes in all.
+    pub size: u64,
+}
+
+impl DiskUse {
+    /// Percent in use, rounded up (a disk with a byte in use is not 0% full).
+    pub fn percent(&self) -> u64 {
+        if self.size == 0 {
+            return 0;
+        }
+        (self.used.saturating_mul(100)).div_ceil(self.size).min(100)
+    }
+}
+
+/// What `GET /v1/journal?lines=N` answers a peer: the last lines of PigeonAir's units in the
+/// node's journal (`journalctl -o short-iso`), oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalLines {
+    /// The lines, without line ends.
+    pub lines: Vec<String>,
 }
 
 /// The time in a CSN (`20261201124959.123456Z#000000#000#000000`), in microseconds since
@@ -408,6 +447,33 @@ mod tests {
         assert!(csn_covers(&csns(&[b1, a2]), &csns(&[a1, b1])));
         assert!(!csn_covers(&[], &csns(&[a1])));
         assert!(csn_covers(&csns(&[a1]), &[]), "nothing asked for");
+    }
+
+    #[test]
+    fn a_status_of_an_older_or_newer_node_is_understood() {
+        // What a node of the first cluster version answers: the new fields are missing.
+        let old: NodeStatus = serde_json::from_str(
+            r#"{"hostname":"node2.example.com","context_csn":["x"],"queued_hosted":0}"#,
+        )
+        .unwrap();
+        assert_eq!((old.queued, old.disk, old.balancer.len()), (None, None, 0));
+        // A later node may add fields: they are ignored, not refused.
+        let newer: NodeStatus = serde_json::from_str(
+            r#"{"hostname":"n","context_csn":[],"disk":{"used":1,"size":4},"later":true}"#,
+        )
+        .unwrap();
+        assert_eq!(newer.disk, Some(DiskUse { used: 1, size: 4 }));
+        assert_eq!(DiskUse { used: 1, size: 4 }.percent(), 25);
+        assert_eq!(
+            DiskUse {
+                used: 1,
+                size: 1000
+            }
+            .percent(),
+            1,
+            "rounded up"
+        );
+        assert_eq!(DiskUse::default().percent(), 0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod nodes;
 mod rebalance;
 mod users;
 
-pub use nodes::{NewToken, NodeInfo, TokenInfo};
+pub use nodes::{DrainPreview, DrainState, NewToken, NodeInfo, TokenInfo};
 pub use rebalance::{Asked, Step};
 
 use std::collections::{BTreeMap, HashSet};

@@ -34,12 +34,19 @@ pub struct NodeInfo {
     pub replication: String,
     /// `reachable`, or why not.
     pub pigeonaird: String,
-    /// Its directory's contextCSN, as the node reported it.
+    /// Its drain's progress (`pigeonairProgress`), once its control plane has written one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<pigeonair_join::DrainProgress>,
+    /// What its pigeonaird answered (`crate::cluster::ask_nodes` fills it in).
     #[serde(skip)]
-    pub context_csn: Option<Vec<String>>,
-    /// Messages it holds for hosted domains, as the node reported it.
-    #[serde(skip)]
-    pub queued_hosted: Option<u64>,
+    pub status: Option<pigeonair_join::NodeStatus>,
+}
+
+impl NewToken {
+    /// The line of the joining node's answers file that carries it, in its `[cluster]` table.
+    pub fn answers_line(&self) -> String {
+        format!("join = \"{}\"", self.token)
+    }
 }
 
 /// A token as `node token --list` shows it (never its secret).
@@ -56,7 +63,7 @@ pub struct TokenInfo {
 }
 
 /// A new token: the only time its text is shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewToken {
     /// Its public id.
     pub id: String,
@@ -106,19 +113,24 @@ impl Directory {
     /// Every node, by host name, with its mailbox count (replication and reachability left
     /// for the caller, which asks each node).
     pub fn node_list(&mut self) -> Result<Vec<NodeInfo>, CtlError> {
+        let mut attrs = NODE_ATTRS.to_vec();
+        attrs.push("pigeonairProgress");
         let entries = self.conn.search(
             NODES_DN,
             Scope::OneLevel,
             "(objectClass=pigeonairNode)",
-            &NODE_ATTRS,
+            &attrs,
         )?;
-        let mut nodes: Vec<NodeView> = entries
+        let mut nodes: Vec<(NodeView, Option<pigeonair_join::DrainProgress>)> = entries
             .iter()
-            .filter_map(|e| NodeView::from_attrs(&e.attrs))
+            .filter_map(|e| {
+                let progress = serde_json::from_str(&first(e, "pigeonairProgress")).ok();
+                NodeView::from_attrs(&e.attrs).map(|n| (n, progress))
+            })
             .collect();
-        nodes.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        nodes.sort_by(|a, b| a.0.hostname.cmp(&b.0.hostname));
         let mut out = Vec::new();
-        for n in nodes {
+        for (n, progress) in nodes {
             let mailboxes = self
                 .conn
                 .search(
@@ -140,8 +152,8 @@ impl Directory {
                 mailboxes,
                 replication: "unknown".into(),
                 pigeonaird: "not asked".into(),
-                context_csn: None,
-                queued_hosted: None,
+                progress,
+                status: None,
             });
         }
         Ok(out)
@@ -229,6 +241,22 @@ impl Directory {
         })
     }
 
+    /// [`Directory::token_add`] as `pigeonctl node token` and the console call it: `ttl` as
+    /// typed (90s, 30m, 1h, 7d; at most 7d), pinned to this node's cluster CA certificate.
+    pub fn token_make(
+        &mut self,
+        ttl: &str,
+        via: Option<&str>,
+        now: u64,
+    ) -> Result<NewToken, CtlError> {
+        let ttl = pigeonair_join::time::parse_ttl(ttl).map_err(CtlError::Invalid)?;
+        let ca_path = pigeonair_appliance::render::CLUSTER_CA_CERT;
+        let ca = std::fs::read(ca_path).map_err(|e| {
+            CtlError::Invalid(format!("{ca_path}: {e}: make tokens on a cluster node"))
+        })?;
+        self.token_add(ttl, via, &ca, now)
+    }
+
     /// Every token, newest expiry first.
     pub fn token_list(&mut self, now: u64) -> Result<Vec<TokenInfo>, CtlError> {
         let mut tokens: Vec<TokenInfo> = self
@@ -282,6 +310,36 @@ impl Directory {
         let mut info = token_info(&found, 0);
         info.state = "revoked".into();
         Ok(info)
+    }
+}
+
+/// What a drain would do, before it is asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DrainPreview {
+    /// The node.
+    pub hostname: String,
+    /// Mailboxes whose home node it is.
+    pub mailboxes: usize,
+    /// How many of them would go to each other active node.
+    pub targets: std::collections::BTreeMap<String, usize>,
+}
+
+impl DrainPreview {
+    /// For people: `12 mailboxes will move to node1 (6), node3 (6)`.
+    pub fn text(&self) -> String {
+        let spread: Vec<String> = self
+            .targets
+            .iter()
+            .map(|(n, c)| format!("{n} ({c})"))
+            .collect();
+        match (self.mailboxes, spread.is_empty()) {
+            (0, _) => format!("{} holds no mailboxes: nothing will move", self.hostname),
+            (n, true) => format!(
+                "{n} mailboxes, but no other active node can take them now (moves under way or \
+                 failed stay)"
+            ),
+            (n, false) => format!("{n} mailboxes will move to {}", spread.join(", ")),
+        }
     }
 }
 
@@ -494,10 +552,124 @@ impl Directory {
         )
     }
 
+    /// `node remove` up to the write, as pigeonctl and the console do it: the checks of
+    /// [`Directory::node_remove_check`], then the node's own queue (asked of its pigeonaird,
+    /// for at most `limit`: refused while it holds mail for hosted domains or cannot tell),
+    /// then the node is marked `removed`. A node holding the CA's key then revokes its
+    /// certificates and deletes its entry: follow it with [`Directory::node_exists`].
+    pub fn node_remove(&mut self, host: &str, limit: std::time::Duration) -> Result<(), CtlError> {
+        let info = self.node_remove_check(host)?;
+        if info.state == "removed" {
+            return Ok(());
+        }
+        let mut one = vec![info];
+        crate::cluster::ask_nodes(&mut one, limit);
+        let info = &one[0];
+        match info.status.as_ref().and_then(|s| s.queued_hosted) {
+            Some(0) => {}
+            Some(n) => {
+                return Err(CtlError::Refused(format!(
+                    "{host} holds {n} queued messages for hosted domains: wait until its queue \
+                     has delivered them (`postqueue -p` on it)"
+                )));
+            }
+            None => {
+                return Err(CtlError::Refused(format!(
+                    "{host}'s mail queue cannot be checked ({}): start it and try again",
+                    info.pigeonaird
+                )));
+            }
+        }
+        self.node_mark_removed(host)
+    }
+
+    /// What draining `host` would do, for a confirmation: its mailboxes and where the drain
+    /// planner (`pigeonair_control::drain::choose`, with today's loads) would send them. The
+    /// node's control plane plans again as it goes, so the spread is the likely one.
+    pub fn drain_preview(&mut self, host: &str) -> Result<DrainPreview, CtlError> {
+        let users = self.conn.search(
+            DOMAINS_DN,
+            Scope::Subtree,
+            &format!(
+                "(&(objectClass=pigeonairMailUser)(mailHost={}))",
+                ldap_escape(host)
+            ),
+            &["mail", "pigeonairMoveTo", "pigeonairMoveState"],
+        )?;
+        let mine: Vec<pigeonair_control::drain::Mailbox> = users
+            .iter()
+            .map(|e| pigeonair_control::drain::Mailbox {
+                user: first(e, "mail"),
+                // Sizes are on the node's disk, not in the directory: counts only.
+                bytes: 0,
+                moving: !first(e, "pigeonairMoveTo").is_empty(),
+                failed: first(e, "pigeonairMoveState") == "failed",
+            })
+            .collect();
+        let loads = pigeonair_control::drain::loads(&mut self.conn, host)
+            .map_err(|e| CtlError::Failed(format!("the other nodes' mailboxes: {e}")))?;
+        let mut targets = std::collections::BTreeMap::new();
+        for (_, to) in pigeonair_control::drain::choose(&mine, &loads, usize::MAX) {
+            *targets.entry(to).or_insert(0) += 1;
+        }
+        Ok(DrainPreview {
+            hostname: host.to_owned(),
+            mailboxes: mine.len(),
+            targets,
+        })
+    }
+
+    /// Waits until `host`'s entry is gone (a node holding the CA's key deletes it once it has
+    /// revoked its certificates), for at most `limit`.
+    pub fn wait_removed(&mut self, host: &str, limit: std::time::Duration) -> Result<(), CtlError> {
+        let started = std::time::Instant::now();
+        while self.node_exists(host)? {
+            if started.elapsed() > limit {
+                return Err(CtlError::Failed(format!(
+                    "{host} is marked removed, but no node holding the CA's key has revoked its \
+                     certificates within {} s: is its pigeonaird running?",
+                    limit.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
     /// Whether `host` still has an entry.
     pub fn node_exists(&mut self, host: &str) -> Result<bool, CtlError> {
         Ok(self
             .conn
             .exists(&format!("cn={},{NODES_DN}", dn_escape(host)))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_preview_names_where_the_mailboxes_go() {
+        let mut p = DrainPreview {
+            hostname: "node2".into(),
+            mailboxes: 12,
+            targets: [("node1".to_string(), 6), ("node3".to_string(), 6)].into(),
+        };
+        assert_eq!(p.text(), "12 mailboxes will move to node1 (6), node3 (6)");
+        p.targets.clear();
+        assert!(p.text().contains("no other active node"), "{}", p.text());
+        p.mailboxes = 0;
+        assert_eq!(p.text(), "node2 holds no mailboxes: nothing will move");
+    }
+
+    #[test]
+    fn the_answers_line_carries_the_token() {
+        let t = NewToken {
+            id: "abc".into(),
+            token: "PA1.xyz".into(),
+            expires: "20260101000000Z".into(),
+            via: "node1".into(),
+        };
+        assert_eq!(t.answers_line(), r#"join = "PA1.xyz""#);
     }
 }

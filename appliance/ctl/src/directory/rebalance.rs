@@ -64,6 +64,20 @@ fn mailbox(e: &SearchEntry) -> Mailbox {
 }
 
 impl Directory {
+    /// The rebalance plan for the directory as it is now (`cluster rebalance` shows it, the
+    /// console too). Refused when no node is active.
+    pub fn rebalance_plan(&mut self) -> Result<crate::rebalance::Plan, CtlError> {
+        let (active, mailboxes) = self.rebalance_input()?;
+        if active.is_empty() {
+            return Err(CtlError::NotFound(
+                "no active node to rebalance over (`pigeonctl node list` shows the nodes' \
+                 states)"
+                    .into(),
+            ));
+        }
+        Ok(crate::rebalance::plan(&active, &mailboxes))
+    }
+
     /// The active nodes (by host name) and every user's mailbox: the planner's input.
     pub fn rebalance_input(&mut self) -> Result<(Vec<String>, Vec<Mailbox>), CtlError> {
         let mut active: Vec<String> = self
