@@ -1,7 +1,7 @@
 //! The gatherer: a thread that, every refresh and whenever asked, reads the nodes from the
 //! directory (ldapi, as root) and asks every node's pigeonaird for its status — all at once,
-//! each for at most [`NODE_LIMIT`], so a node that does not answer shows as unreachable within
-//! two seconds — and fetches the selected node's journal (this node's from journalctl, a
+//! each for at most [`NODE_LIMIT`], so with a refresh every second a node that stops answering
+//! shows as unreachable within two seconds — and fetches the selected node's journal (this node's from journalctl, a
 //! peer's over `GET /v1/journal`). Results go to the screen as [`Action`]s; the screen never
 //! waits for any of it.
 
@@ -17,8 +17,9 @@ use pigeonair_directory::Credentials;
 use crate::app::Action;
 use crate::model::Snapshot;
 
-/// How long a node's control plane may take to answer.
-pub const NODE_LIMIT: Duration = Duration::from_secs(2);
+/// How long a node's control plane may take to answer: a second (a status on the private
+/// network takes milliseconds; a node that needs longer is in trouble and shown so).
+pub const NODE_LIMIT: Duration = Duration::from_secs(1);
 
 /// What the screen tells the gatherer.
 #[derive(Debug, Clone)]
@@ -67,7 +68,39 @@ pub fn spawn(
         wake,
     };
     std::thread::spawn(move || run(to_screen, woken, every, journal_lines, local, journal));
+    let wake = g.wake.clone();
+    std::thread::spawn(move || follow_nodes(&wake));
     g
+}
+
+/// Wakes the gatherer the moment a node's entry changes (a state, a drain's progress, a node
+/// joining or leaving), so the screen shows it without waiting for the next tick: a persistent
+/// search of `ou=nodes` (RFC 4533), started again a second after it ends.
+fn follow_nodes(wake: &Sender<()>) {
+    loop {
+        let followed = (|| -> Result<(), String> {
+            let mut conn =
+                pigeonair_directory::Connection::connect(LDAPI_URL, &Credentials::LocalRoot)
+                    .map_err(|e| e.to_string())?;
+            let csns = pigeonair_control::reconcile::context_csn()?;
+            let mut changes = conn
+                .persistent_search(
+                    pigeonair_appliance::directory::NODES_DN,
+                    (!csns.is_empty()).then(|| pigeonair_control::watch::cookie(&csns)),
+                )
+                .map_err(|e| e.to_string())?;
+            while let Some(m) = changes.next_message().map_err(|e| e.to_string())? {
+                if m == pigeonair_directory::SyncMessage::Entry && wake.send(()).is_err() {
+                    return Ok(()); // the gatherer is gone
+                }
+            }
+            Ok(())
+        })();
+        if followed.is_ok() && wake.send(()).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 fn run(

@@ -17,8 +17,9 @@ struct Cli {
     /// Draw borders with ASCII (the default on vt* and dumb terminals and non-UTF-8 locales).
     #[arg(long)]
     ascii: bool,
-    /// Seconds between refreshes.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Seconds between refreshes of the nodes' status (a node's entry changing in the
+    /// directory refreshes at once).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
     refresh: u64,
     /// Journal lines fetched for the selected node (at most 10000).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10000))]

@@ -6,3 +6,4 @@
 pub mod clients;
 pub mod smtp;
 pub mod support;
+pub mod tmux;

@@ -29,13 +29,16 @@
 //! characters). About 10 minutes on a 2-core machine, 2 without the 100,000 users.
 //! `--only imap` measures figure 4 alone, on a 2-node lab `bench-imap` (or `--lab NAME`), in
 //! about 15 s: for trying a change to the proxy. `--only moves` measures mailbox moves, figures
-//! 5 to 7 (see [`moves`]), on a 3-node lab `bench-move` (or `--lab NAME`), and only there.
+//! 5 to 7 (see [`moves`]), on a 3-node lab `bench-move` (or `--lab NAME`), and only there;
+//! `--only console` how soon the console shows a change, figure 8 (see [`console`]), on a
+//! 3-node lab `bench-cons`.
 //!
 //! Run as root after `scripts/build`: `target/release/cluster-bench [--messages 1000]
 //! [--concurrency 4] [--rounds 3] [--skip-large] [--only imap [--lab NAME]]`, or
 //! `cluster-bench --only moves [--messages 3000] [--rounds 3] [--moves 20] [--mailboxes 500]
-//! [--lab NAME]`.
+//! [--lab NAME]`, or `cluster-bench --only console [--changes 10] [--lab NAME]`.
 
+mod console;
 mod moves;
 
 use std::io::{BufRead, BufReader};
@@ -75,7 +78,11 @@ struct Args {
     /// With `--only moves`: mailboxes on the drained node.
     #[arg(long, default_value_t = 500)]
     mailboxes: usize,
-    /// The lab of `--only` (at most 12 characters; default `bench-imap` or `bench-move`).
+    /// With `--only console`: state changes (drain, undrain) timed.
+    #[arg(long, default_value_t = 10)]
+    changes: usize,
+    /// The lab of `--only` (at most 12 characters; default `bench-imap`, `bench-move` or
+    /// `bench-cons`).
     #[arg(long, requires = "only")]
     lab: Option<String>,
 }
@@ -88,6 +95,8 @@ enum Figure {
     /// 5 to 7: move throughput against a bare `doveadm backup`, the lock window and a drain,
     /// on 3 nodes.
     Moves,
+    /// 8: how soon the console shows a node's change, on 3 nodes.
+    Console,
 }
 
 /// The labs: joins with a small directory, the join with a large one, the other figures.
@@ -1034,11 +1043,13 @@ fn main() -> anyhow::Result<()> {
         let default = match figure {
             Figure::Imap => LAB_IMAP,
             Figure::Moves => moves::LAB,
+            Figure::Console => console::LAB,
         };
         let lab = LabCli::new(&tools.lab_bin, args.lab.as_deref().unwrap_or(default));
         match figure {
             Figure::Imap => imap_only(&lab)?,
             Figure::Moves => moves::moves_only(&lab, &args)?,
+            Figure::Console => console::console_only(&lab, args.changes)?,
         }
         lab.ok(&["down"]);
         println!("\n(whole run {:.0} s)", started.elapsed().as_secs_f64());
