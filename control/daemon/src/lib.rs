@@ -18,6 +18,7 @@ pub mod join;
 pub mod journal;
 pub mod moves;
 pub mod node_status;
+pub mod peers;
 pub mod purge;
 pub mod reconcile;
 pub mod revocation;

@@ -51,6 +51,8 @@ fn run() -> anyhow::Result<()> {
                 Err(_) => std::thread::sleep(Duration::from_secs(5)),
             }
         };
+        let watcher = me.clone();
+        std::thread::spawn(move || pigeonair_control::peers::run_forever(watcher));
         pigeonair_control::moves::run_forever(me, MOVES_IN_PARALLEL);
     });
     let pending = Arc::new((Mutex::new(Pending::new()), Condvar::new()));

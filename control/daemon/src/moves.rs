@@ -391,11 +391,11 @@ fn finish(me: &str, user: &str, e: &SearchEntry, to: &str) -> Result<(), String>
 }
 
 /// How long one dsync run may take before it is taken for hung (dsync between two Dovecot 2.4.1
-/// nodes has been seen to stall for good, both ends idle): two minutes, and a second more per
+/// nodes has been seen to stall for good, both ends idle): half a minute, and a second more per
 /// megabyte of the mailbox here (a copy slower than 1 MB/s is not a copy).
 fn dsync_limit(id: &str) -> Duration {
     let bytes = crate::drain::bytes_of(&Path::new(VMAIL).join(id));
-    Duration::from_secs(120 + bytes / 1_000_000)
+    Duration::from_secs(30 + bytes / 1_000_000)
 }
 
 /// The same for the last copy, under the lock: deliveries wait for it, and it only carries
@@ -452,6 +452,14 @@ fn dsync(user: &str, to: &str, verb: &str, limit: Duration) -> Result<(), String
                     limit.as_secs()
                 );
                 warn!("{last} (attempt {attempt} of {DSYNC_ATTEMPTS})");
+                // A copy that hung once (seen after the old node lost power mid-copy) has hung
+                // again from the same partial copy: it starts again from nothing.
+                if verb == "backup" {
+                    match ask_discard(user, to) {
+                        Ok(what) => info!("{to}: {what}"),
+                        Err(e) => warn!("{to} did not discard its copy of {user}: {e}"),
+                    }
+                }
                 continue;
             }
         };
@@ -609,7 +617,7 @@ pub fn flush_auth_cache(user: Option<&str>) -> Result<String, String> {
 /// Postfix routes the moved user's mail afresh and retries its deferred mail now:
 /// `postfix reload` first, because the queue manager keeps its last recipient lookup for up to
 /// 30 s (a burst to one mailbox resolves to the old home node that long), then `postqueue -f`.
-fn flush_queue() -> Result<(), String> {
+pub fn flush_queue() -> Result<(), String> {
     for cmd in [&["postfix", "reload"][..], &["postqueue", "-f"][..]] {
         let out = Command::new(cmd[0])
             .args(&cmd[1..])
