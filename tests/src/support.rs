@@ -210,3 +210,29 @@ pub fn wait_until(
     }
     t.elapsed()
 }
+
+/// For a test whose load threads share its lab: when the test ends, passing or failing, the
+/// threads are told to stop and the lab is taken down. (Threads still holding the lab would
+/// keep its own [`LabCli`] from being dropped, and the test process exits without waiting for
+/// them: the lab would be left running.)
+pub struct LoadGuard {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _lab: LabCli,
+}
+
+impl LoadGuard {
+    /// Guards the load stopped by `stop` on `lab`.
+    pub fn new(stop: &std::sync::Arc<std::sync::atomic::AtomicBool>, lab: &LabCli) -> Self {
+        LoadGuard {
+            stop: stop.clone(),
+            _lab: LabCli::new(lab.bin(), lab.name()),
+        }
+    }
+}
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        // The field `_lab` is dropped after this: it takes the lab down.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

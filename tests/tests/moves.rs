@@ -432,6 +432,7 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
     let lab = Arc::new(lab);
     let users = Arc::new(users);
     let stop = Arc::new(AtomicBool::new(false));
+    let _down = pigeonair_tests::support::LoadGuard::new(&stop, &lab);
 
     // A session at node2 for one of its users, which the drain must end.
     let kicked = {
@@ -1260,6 +1261,7 @@ fn a_drain_survives_its_node_losing_power_and_every_message_arrives_once() {
     let lab = Arc::new(lab);
     let users = Arc::new(users);
     let stop = Arc::new(AtomicBool::new(false));
+    let _down = pigeonair_tests::support::LoadGuard::new(&stop, &lab);
     // Mail all the while, to every user, through every node (node2 refuses while it is off).
     let sender = {
         let (lab, users, stop) = (lab.clone(), users.clone(), stop.clone());

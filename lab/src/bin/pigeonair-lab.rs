@@ -214,7 +214,8 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
             })?;
             let status =
                 lab.power_on(&node, Duration::from_secs(boot_timeout), &cancel, &mut out)?;
-            print!("{}", status.render());
+            // Not print!: a reader that has gone (`| head`) is no reason to panic.
+            let _ = write!(std::io::stdout(), "{}", status.render());
         }
         Cmd::Add {
             count,
