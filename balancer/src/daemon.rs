@@ -466,8 +466,15 @@ async fn checker(
     }
 }
 
-type IpvsOutcome =
-    Result<(KernelTable, Vec<SyncDaemon>, Vec<String>, BTreeSet<ServiceKey>), String>;
+type IpvsOutcome = Result<
+    (
+        KernelTable,
+        Vec<SyncDaemon>,
+        Vec<String>,
+        BTreeSet<ServiceKey>,
+    ),
+    String,
+>;
 
 /// What one reconcile pass against the kernel is to make true.
 struct Pass<'a> {
@@ -652,7 +659,9 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
                 let (pid, holds) = s.vrrp.unwrap_or((None, None));
                 let role = match (pid, holds) {
                     (None, _) => "keepalived not running".to_string(),
-                    (Some(pid), Some(true)) => format!("VRRP master, holds the VIP (keepalived {pid})"),
+                    (Some(pid), Some(true)) => {
+                        format!("VRRP master, holds the VIP (keepalived {pid})")
+                    }
                     (Some(pid), Some(false)) => format!("VRRP backup (keepalived {pid})"),
                     (Some(pid), None) => format!("keepalived {pid}"),
                 };
@@ -663,7 +672,11 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
                     p.peer,
                     p.virtual_router_id,
                     p.priority,
-                    if sync.is_empty() { "none".to_string() } else { sync.join(" and ") }
+                    if sync.is_empty() {
+                        "none".to_string()
+                    } else {
+                        sync.join(" and ")
+                    }
                 );
             }
             for (port, key) in service_keys(i) {

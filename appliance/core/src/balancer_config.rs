@@ -678,7 +678,9 @@ impl RawPair {
             v => {
                 p.add(
                     "ipvs.pair.virtual_router_id",
-                    format!("{v}: must be 1..=255, the same on both balancers and unique on the link"),
+                    format!(
+                        "{v}: must be 1..=255, the same on both balancers and unique on the link"
+                    ),
                 );
                 None
             }
@@ -689,7 +691,9 @@ impl RawPair {
             v => {
                 p.add(
                     "ipvs.pair.advert_interval_ms",
-                    format!("{v}: VRRPv3 counts in centiseconds: use a multiple of 10 from 10 to 40950"),
+                    format!(
+                        "{v}: VRRPv3 counts in centiseconds: use a multiple of 10 from 10 to 40950"
+                    ),
                 );
                 None
             }
@@ -867,21 +871,50 @@ address = "10.42.0.11"
         assert_eq!(pair.virtual_router_id, 51);
         assert_eq!(pair.advert_interval, Duration::from_millis(100));
         let e = problems(&PAIR.replace("interface = \"eth0\"\n", ""));
-        assert!(e.contains("ipvs.interface: a balancer pair needs it"), "{e}");
-        let e = problems(&PAIR.replace("interface = \"eth0\"", "interface = \"eth0\"\nforwarding = \"nat\""));
-        assert!(e.contains("ipvs.forwarding: \"nat\" with [ipvs.pair]"), "{e}");
+        assert!(
+            e.contains("ipvs.interface: a balancer pair needs it"),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace(
+            "interface = \"eth0\"",
+            "interface = \"eth0\"\nforwarding = \"nat\"",
+        ));
+        assert!(
+            e.contains("ipvs.forwarding: \"nat\" with [ipvs.pair]"),
+            "{e}"
+        );
         let e = problems(&PAIR.replace("10.42.0.3", "10.42.0.11"));
-        assert!(e.contains("ipvs.pair.peer: 10.42.0.11: this is a node's address"), "{e}");
+        assert!(
+            e.contains("ipvs.pair.peer: 10.42.0.11: this is a node's address"),
+            "{e}"
+        );
         let e = problems(&PAIR.replace("10.42.0.3", "2001:db8::3"));
-        assert!(e.contains("ipvs.pair.peer: 2001:db8::3: VRRP for the VIP runs in the VIP's address family"), "{e}");
+        assert!(
+            e.contains(
+                "ipvs.pair.peer: 2001:db8::3: VRRP for the VIP runs in the VIP's address family"
+            ),
+            "{e}"
+        );
         let e = problems(&PAIR.replace(
             "virtual_router_id = 51",
             "virtual_router_id = 0\npriority = 255\nadvert_interval_ms = 105",
         ));
-        assert!(e.contains("ipvs.pair.virtual_router_id: 0: must be 1..=255"), "{e}");
-        assert!(e.contains("ipvs.pair.priority: 255: must be 1..=254"), "{e}");
-        assert!(e.contains("ipvs.pair.advert_interval_ms: 105: VRRPv3 counts in centiseconds"), "{e}");
-        let e = problems(&PAIR.replace("virtual_router_id = 51", "virtual_router_id = 51\nauth = \"x\""));
+        assert!(
+            e.contains("ipvs.pair.virtual_router_id: 0: must be 1..=255"),
+            "{e}"
+        );
+        assert!(
+            e.contains("ipvs.pair.priority: 255: must be 1..=254"),
+            "{e}"
+        );
+        assert!(
+            e.contains("ipvs.pair.advert_interval_ms: 105: VRRPv3 counts in centiseconds"),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace(
+            "virtual_router_id = 51",
+            "virtual_router_id = 51\nauth = \"x\"",
+        ));
         assert!(e.contains("unknown field `auth`"), "{e}");
     }
 

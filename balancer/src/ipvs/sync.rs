@@ -222,7 +222,10 @@ mod tests {
         let mut other = want.clone();
         other[1].sync_id = 7;
         let fix = sync_changes(&want, &other);
-        assert_eq!(fix, vec![del_daemon_request(SyncState::Backup), want[1].new_request()]);
+        assert_eq!(
+            fix,
+            vec![del_daemon_request(SyncState::Backup), want[1].new_request()]
+        );
         // Without a pair nothing is wanted, and an operator's daemon is left alone.
         assert!(sync_changes(&[], &want).is_empty());
     }

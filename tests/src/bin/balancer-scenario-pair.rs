@@ -210,7 +210,9 @@ fn topology() -> Res<()> {
          && ip -n b-client addr add 198.51.100.2/24 dev eth0 && ip -n b-client link set eth0 up \
          && ip -n b-client link set lo up && ip -n b-client route add default via 198.51.100.1",
     )?;
-    sh("ip link add b-lan type bridge && ip addr add 10.42.0.1/24 dev b-lan && ip link set b-lan up")?;
+    sh(
+        "ip link add b-lan type bridge && ip addr add 10.42.0.1/24 dev b-lan && ip link set b-lan up",
+    )?;
     let mut ports: Vec<(String, String)> = vec![
         ("b-lb1".into(), "vb-lb1".into()),
         ("b-lb2".into(), "vb-lb2".into()),
@@ -239,7 +241,9 @@ fn topology() -> Res<()> {
 /// Tiny SMTP/POP3/IMAP responders that name their server in every reply.
 fn real_server(ns: &'static str) {
     for port in PORTS {
-        let listener = in_netns(ns, move || TcpListener::bind(("0.0.0.0", port)).expect("bind"));
+        let listener = in_netns(ns, move || {
+            TcpListener::bind(("0.0.0.0", port)).expect("bind")
+        });
         thread::spawn(move || {
             for s in listener.incoming().flatten() {
                 thread::spawn(move || converse(s, ns, port));
@@ -283,8 +287,10 @@ struct Session {
 
 fn connect_within(port: u16, connect: Duration, reply: Duration) -> Res<Session> {
     let addr: SocketAddr = format!("{VIP}:{port}").parse().expect("addr");
-    let s = in_netns("b-client", move || TcpStream::connect_timeout(&addr, connect))
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let s = in_netns("b-client", move || {
+        TcpStream::connect_timeout(&addr, connect)
+    })
+    .map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(reply)).map_err(|e| e.to_string())?;
     let mut r = BufReader::new(s);
     let mut greeting = String::new();
@@ -496,26 +502,32 @@ fn story() -> Res<()> {
             )
         })
     })?;
-    step("keepalived runs VRRP only and the sync daemons run on both (ipvsadm -L --daemon)", {
-        wait_for("sync daemons on both", BOUND, || {
-            Ok(both_daemons(LB1)? && both_daemons(LB2)?)
-        })
-        .and_then(|_| {
-            let conf = std::fs::read_to_string(LB1.dir().join("state/keepalived.conf"))
-                .map_err(|e| e.to_string())?;
-            expect(
-                conf.contains("vrrp_instance") && !conf.contains("virtual_server"),
-                || format!("keepalived.conf: {conf}"),
-            )?;
-            Ok(LB2.ipvsadm("-L --daemon")?.trim().replace('\n', "; "))
-        })
-    })?;
-    step("new connections to the VIP reach every real server (through b-lb1)", {
-        spread(30).and_then(|seen| {
-            expect(seen.len() == 3, || format!("reached only {seen:?}"))?;
-            Ok(format!("{seen:?}"))
-        })
-    })?;
+    step(
+        "keepalived runs VRRP only and the sync daemons run on both (ipvsadm -L --daemon)",
+        {
+            wait_for("sync daemons on both", BOUND, || {
+                Ok(both_daemons(LB1)? && both_daemons(LB2)?)
+            })
+            .and_then(|_| {
+                let conf = std::fs::read_to_string(LB1.dir().join("state/keepalived.conf"))
+                    .map_err(|e| e.to_string())?;
+                expect(
+                    conf.contains("vrrp_instance") && !conf.contains("virtual_server"),
+                    || format!("keepalived.conf: {conf}"),
+                )?;
+                Ok(LB2.ipvsadm("-L --daemon")?.trim().replace('\n', "; "))
+            })
+        },
+    )?;
+    step(
+        "new connections to the VIP reach every real server (through b-lb1)",
+        {
+            spread(30).and_then(|seen| {
+                expect(seen.len() == 3, || format!("reached only {seen:?}"))?;
+                Ok(format!("{seen:?}"))
+            })
+        },
+    )?;
     // A held session, whose entry the backup must have before the master dies.
     let mut held = connect(25)?;
     let held_server = held.server.clone();
@@ -523,15 +535,17 @@ fn story() -> Res<()> {
         held.noop()?;
     }
     let port = held.local_port();
-    step("the backup has the held session's connection entry (ipvsadm -Lnc on b-lb2)", {
-        wait_for("entry synced to b-lb2", BOUND, || {
-            Ok(LB2
-                .ipvsadm("-Lnc")?
-                .lines()
-                .any(|l| l.contains(&format!("198.51.100.2:{port}")) && l.contains("ESTABLISHED")))
-        })
-        .map(|t| format!("after {:.2} s", t.as_secs_f64()))
-    })?;
+    step(
+        "the backup has the held session's connection entry (ipvsadm -Lnc on b-lb2)",
+        {
+            wait_for("entry synced to b-lb2", BOUND, || {
+                Ok(LB2.ipvsadm("-Lnc")?.lines().any(|l| {
+                    l.contains(&format!("198.51.100.2:{port}")) && l.contains("ESTABLISHED")
+                }))
+            })
+            .map(|t| format!("after {:.2} s", t.as_secs_f64()))
+        },
+    )?;
     let prober = Prober::start();
     prober.first_after(Instant::now(), BOUND)?;
     thread::sleep(Duration::from_millis(500));
@@ -547,14 +561,17 @@ fn story() -> Res<()> {
             ))
         })
     })?;
-    step("the held session survives the failover (same real server)", {
-        held.noop().and_then(|reply| {
-            expect(reply == format!("250 {held_server}"), || {
-                format!("NOOP got {reply:?}, expected 250 {held_server}")
-            })?;
-            Ok(format!("{held_server} answered NOOP through b-lb2"))
-        })
-    })?;
+    step(
+        "the held session survives the failover (same real server)",
+        {
+            held.noop().and_then(|reply| {
+                expect(reply == format!("250 {held_server}"), || {
+                    format!("NOOP got {reply:?}, expected 250 {held_server}")
+                })?;
+                Ok(format!("{held_server} answered NOOP through b-lb2"))
+            })
+        },
+    )?;
     step("new connections reach every real server through b-lb2", {
         spread(30).and_then(|seen| {
             expect(seen.len() == 3, || format!("reached only {seen:?}"))?;
@@ -562,8 +579,10 @@ fn story() -> Res<()> {
         })
     })?;
     let back = Instant::now();
-    step("b-lb1 comes back as backup: no second outage longer than the first", {
-        LB1.boot()
+    step(
+        "b-lb1 comes back as backup: no second outage longer than the first",
+        {
+            LB1.boot()
             .and_then(|()| {
                 wait_for("b-lb1's sync daemons", BOUND, || both_daemons(LB1))?;
                 // Keepalived starts after the first round of checks; give VRRP time to settle.
@@ -589,7 +608,8 @@ fn story() -> Res<()> {
                     outage.as_secs_f64()
                 ))
             })
-    })?;
+        },
+    )?;
     // The returning box learns sessions from the new master; the next failover keeps them.
     let mut held2 = connect(25)?;
     let server2 = held2.server.clone();
@@ -604,8 +624,10 @@ fn story() -> Res<()> {
             .any(|l| l.contains(&format!("198.51.100.2:{port2}")) && l.contains("ESTABLISHED")))
     })?;
     let killed = LB2.power_cut()?;
-    step("then b-lb2 loses power: b-lb1 takes the VIP back with the sessions it was sent", {
-        prober.first_after(killed, BOUND).and_then(|t| {
+    step(
+        "then b-lb2 loses power: b-lb1 takes the VIP back with the sessions it was sent",
+        {
+            prober.first_after(killed, BOUND).and_then(|t| {
             let reply = held2.noop()?;
             expect(reply == format!("250 {server2}"), || {
                 format!("NOOP got {reply:?}, expected 250 {server2}")
@@ -615,7 +637,8 @@ fn story() -> Res<()> {
                 t.as_secs_f64()
             ))
         })
-    })?;
+        },
+    )?;
     drop(prober);
     let _ = LB1.power_cut();
     Ok(())
@@ -649,7 +672,9 @@ fn bench_failover(runs: usize) -> Res<()> {
         thread::sleep(Duration::from_secs(2));
         returns.push(prober.longest_gap(back, Instant::now()).as_secs_f64());
         master = master.peer();
-        expect(master.holds_vip(), || format!("{} does not hold the VIP", master.ns))?;
+        expect(master.holds_vip(), || {
+            format!("{} does not hold the VIP", master.ns)
+        })?;
     }
     drop(prober);
     let (m, x) = median(failovers);
