@@ -9,6 +9,9 @@
 //! - both boxes start `BACKUP` with `nopreempt`: a box that comes back stays backup and takes
 //!   nothing from the master, so its return causes no second outage (and the idle sessions the
 //!   returning box has not yet been sent by the sync daemon are not cut).
+//! - `max_auto_priority` with a 50 ms `min_auto_priority_delay`: keepalived raises its VRRP
+//!   process to a real-time priority when it finds itself scheduled 50 ms late, so a box busy
+//!   with other work does not miss the adverts that keep its peer from taking over.
 //! - the VIP as a host address (/32, /128) on `ipvs.interface`, the way `vip.rs` adds it for a
 //!   single balancer.
 
@@ -39,7 +42,9 @@ pub fn render(ipvs: &IpvsSettings, interface: &str, pair: &PairSettings) -> Stri
          # change: edit that file, not this one. VRRP only: pigeonair-balancer programs the IPVS\n\
          # table and runs the kernel's sync daemons itself.\n",
     );
-    t.push_str("global_defs {\n    vrrp_version 3\n}\n\n");
+    t.push_str(
+        "global_defs {\n    vrrp_version 3\n    max_auto_priority 10\n    min_auto_priority_delay 50000\n}\n\n",
+    );
     let _ = writeln!(t, "vrrp_instance {INSTANCE} {{");
     let _ = writeln!(t, "    state BACKUP");
     let _ = writeln!(t, "    nopreempt");
