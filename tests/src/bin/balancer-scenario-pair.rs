@@ -201,6 +201,16 @@ impl Box_ {
             .find(|r| s.contains(r))
     }
 
+    /// How often its keepalived has entered the BACKUP state (from its log): the status says
+    /// "VRRP backup" as soon as keepalived runs, but keepalived takes seconds to start its VRRP
+    /// process under TCG, and a box is a ready backup only once it is in that state.
+    fn backup_entries(self) -> usize {
+        std::fs::read_to_string(self.dir().join("log"))
+            .unwrap_or_default()
+            .matches("(pigeonair_vip) Entering BACKUP STATE")
+            .count()
+    }
+
     fn holds_vip(self) -> bool {
         sh(&format!("ip -n {} -4 addr show dev eth0", self.ns))
             .is_ok_and(|t| t.contains(&format!("inet {VIP}/32")))
@@ -488,7 +498,7 @@ fn bring_up() -> Res<()> {
         Ok(a.len() == 3 + 9 && a == b)
     })?;
     wait_for("b-lb2 is VRRP backup", BOUND, || {
-        Ok(LB2.vrrp_role() == Some("VRRP backup"))
+        Ok(LB2.vrrp_role() == Some("VRRP backup") && LB2.backup_entries() > 0)
     })?;
     expect(LB1.holds_vip() && !LB2.holds_vip(), || {
         "the VIP is not on b-lb1 alone".into()
@@ -602,12 +612,13 @@ fn story() -> Res<()> {
     step(
         "b-lb1 comes back as backup: no second outage longer than the first",
         {
+            let entries = LB1.backup_entries();
             LB1.boot()
             .and_then(|()| {
                 wait_for("b-lb1's sync daemons", BOUND, || both_daemons(LB1))?;
                 // Keepalived starts after the first round of checks; give VRRP time to settle.
-                wait_for("b-lb1's keepalived", BOUND, || {
-                    Ok(LB1.vrrp_role() == Some("VRRP backup"))
+                wait_for("b-lb1's keepalived in BACKUP state", BOUND, || {
+                    Ok(LB1.vrrp_role() == Some("VRRP backup") && LB1.backup_entries() > entries)
                 })?;
                 thread::sleep(Duration::from_secs(3));
                 let gap = prober.longest_gap(back, Instant::now());
@@ -683,10 +694,13 @@ fn bench_failover(runs: usize) -> Res<()> {
         let t = prober.first_after(killed, BOUND)?;
         failovers.push(t.as_secs_f64());
         let back = Instant::now();
+        let entries = master.backup_entries();
         master.boot()?;
-        wait_for("the returned box's keepalived", BOUND, || {
-            Ok(master.vrrp_role() == Some("VRRP backup"))
-        })?;
+        wait_for(
+            "the returned box's keepalived in BACKUP state",
+            BOUND,
+            || Ok(master.vrrp_role() == Some("VRRP backup") && master.backup_entries() > entries),
+        )?;
         thread::sleep(Duration::from_secs(2));
         returns.push(prober.longest_gap(back, Instant::now()).as_secs_f64());
         master = master.peer();
