@@ -272,13 +272,15 @@ fn new_daemon_request_bytes() {
     );
 }
 
-/// A reply to the `GET_DAEMON` dump with a master daemon running on eth0 (MTU 1500).
+/// The kernel's reply to the `GET_DAEMON` dump after `ipvsadm --start-daemon master
+/// --mcast-interface eth0 --syncid 51` (eth0 a dummy link, MTU 1500), captured in the VM with
+/// `examples/ipvs-capture.rs`.
 fn daemon_reply() -> Vec<u8> {
     bytes(
         "
     54000000                   # nlmsg_len = 84
     2300 0200                  # type 35 (IPVS), NLM_F_MULTI
-    04000000 a0000000          # seq 4, pid 160
+    05000000 9d000000          # seq 5, pid 157
     09 01 0000                 # genl cmd = IPVS_CMD_NEW_DAEMON (dump replies reuse it), v1
     4000 0300                  # IPVS_CMD_ATTR_DAEMON (3), 64 bytes, nested (no NLA_F_NESTED)
       0800 0100 01000000       #   STATE = 1 (master)
