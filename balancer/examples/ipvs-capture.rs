@@ -1,8 +1,9 @@
-//! Prints the kernel's raw replies to an IPVS service dump and destination dump as hex, one
+//! Prints the kernel's raw replies to an IPVS service, destination and sync daemon dump as hex, one
 //! netlink message per line, for the byte-annotated tests in `src/ipvs/tests.rs`. Run it in the
 //! VM after `ipvsadm` has made a table (`pigeonair-vm run -- sh -c 'ipvsadm … && ipvs-capture'`).
 
 use pigeonair_balancer::ipvs::socket::IpvsSocket;
+use pigeonair_balancer::ipvs::sync::get_daemons_request;
 use pigeonair_balancer::ipvs::table::get_services_request;
 
 fn main() -> anyhow::Result<()> {
@@ -14,6 +15,9 @@ fn main() -> anyhow::Result<()> {
         for raw in s.dump_raw(&svc.key.get_dests_request())? {
             println!("dest {}", hex(&raw));
         }
+    }
+    for raw in s.dump_raw(&get_daemons_request())? {
+        println!("daemon {}", hex(&raw));
     }
     Ok(())
 }

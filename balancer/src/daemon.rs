@@ -7,8 +7,14 @@
 //! config is refused whole and the previous one stays in force; a kernel error on one change is
 //! logged and the others still apply. Stopping the daemon leaves the table as it is, so mail
 //! keeps flowing while the balancer is restarted.
+//!
+//! With `[ipvs.pair]` the daemon also runs the kernel's sync daemons (master and backup) and
+//! keepalived for VRRP ([`crate::pair`]); keepalived, not this daemon, then holds the VIP, and
+//! is started only once the table reflects a first round of checks, so a box never takes the
+//! VIP with an empty table. Stopping the daemon stops keepalived: the peer takes the VIP.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +30,9 @@ use crate::desired::{DestState, HealthMap, desired_table, dest_state, service_ke
 use crate::dns::DnsView;
 use crate::health::{Health, Transition};
 use crate::ipvs::socket::{IpvsSocket, KernelTable};
+use crate::ipvs::sync::{SyncDaemon, sync_changes};
 use crate::ipvs::table::ServiceKey;
+use crate::pair::keepalived::Keepalived;
 use crate::reconcile::{Change, Table, reconcile};
 use crate::status::{Row, Status};
 
@@ -49,6 +57,10 @@ struct Shared {
     generation: u64,
     health: HealthMap,
     kernel: Option<KernelTable>,
+    /// The sync daemons running, as last read (pair only).
+    sync: Vec<SyncDaemon>,
+    /// Pair only: keepalived's pid and whether this box holds the VIP (is VRRP master).
+    vrrp: Option<(Option<u32>, Option<bool>)>,
     errors: Vec<String>,
 }
 
@@ -92,8 +104,12 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
         generation: 0,
         health: HealthMap::new(),
         kernel: None,
+        sync: Vec::new(),
+        vrrp: None,
         errors: Vec::new(),
     }));
+    let mut keepalived = Keepalived::new(&opts.state_dir);
+    let started = Instant::now();
     let wake = Arc::new(Notify::new());
     let mut checkers: Vec<JoinHandle<()>> = Vec::new();
     let ipvs: Arc<Mutex<Option<IpvsSocket>>> = Arc::new(Mutex::new(None));
@@ -160,22 +176,74 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                     }) {
                         info!("DNS server stopped (mode is now ipvs)");
                     }
-                    let desired = {
+                    let (desired, checked) = {
                         let s = shared.lock().expect("not poisoned");
-                        desired_table(i, &config.nodes, &s.health, Instant::now())
+                        let checked = config.nodes.iter().all(|n| {
+                            config.checked_ports().iter().all(|&p| {
+                                s.health
+                                    .get(&(n.name.clone(), p))
+                                    .is_some_and(|h| h.checks > 0)
+                            })
+                        });
+                        (
+                            desired_table(i, &config.nodes, &s.health, Instant::now()),
+                            checked,
+                        )
                     };
-                    let interface = i.interface.clone();
+                    // A pair's VIP is keepalived's; a single balancer adds it itself.
+                    let vip_interface = i.interface.clone().filter(|_| i.pair.is_none());
+                    let sync_wanted: Vec<SyncDaemon> = match (&i.pair, &i.interface) {
+                        (Some(p), Some(interface)) => {
+                            SyncDaemon::pair(interface, p.virtual_router_id).to_vec()
+                        }
+                        _ => Vec::new(),
+                    };
                     let vip = i.vip;
                     let nat = i.forwarding == crate::config::Forwarding::Nat;
                     let ipvs = ipvs.clone();
                     let owned_now = owned.clone();
                     let outcome = tokio::task::spawn_blocking(move || {
-                        apply_ipvs(&ipvs, &desired, &owned_now, interface.as_deref(), vip, nat)
+                        let pass = Pass {
+                            desired: &desired,
+                            owned: &owned_now,
+                            vip_interface: vip_interface.as_deref(),
+                            vip,
+                            nat,
+                            sync: &sync_wanted,
+                        };
+                        apply_ipvs(&ipvs, &pass)
                     })
                     .await?;
+                    let vrrp = match (&i.pair, &i.interface) {
+                        (Some(p), Some(interface)) => {
+                            // Not before the table reflects a first round of checks (or 10 s),
+                            // so this box never becomes master with nothing to forward to.
+                            let ready = outcome.is_ok()
+                                && (checked || started.elapsed() > Duration::from_secs(10));
+                            let mut error = None;
+                            if ready || keepalived.pid().is_some() {
+                                let text = crate::pair::keepalived_conf::render(i, interface, p);
+                                match keepalived.ensure(&text) {
+                                    Ok(Some(what)) => info!("{what}"),
+                                    Ok(None) => {}
+                                    Err(e) => error = Some(e),
+                                }
+                            }
+                            let holds = crate::vip::has_address(interface, i.vip).ok();
+                            Some((keepalived.pid(), holds, error))
+                        }
+                        _ => {
+                            keepalived.stop();
+                            None
+                        }
+                    };
                     let mut s = shared.lock().expect("not poisoned");
+                    s.vrrp = vrrp.as_ref().map(|(pid, holds, _)| (*pid, *holds));
+                    let vrrp_error = vrrp.and_then(|(_, _, e)| e);
                     match outcome {
-                        Ok((kernel, errors, removed)) => {
+                        Ok((kernel, sync, mut errors, removed)) => {
+                            s.sync = sync;
+                            errors.extend(vrrp_error);
                             if !removed.is_empty() {
                                 let wanted: BTreeSet<ServiceKey> =
                                     service_keys(i).map(|(_, key)| key).collect();
@@ -201,6 +269,7 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
                     }
                 }
                 Mode::Dns(d) => {
+                    keepalived.stop();
                     let view = {
                         let s = shared.lock().expect("not poisoned");
                         DnsView::new(d, &config.nodes, |n, p| {
@@ -272,6 +341,7 @@ async fn supervise(opts: Options) -> anyhow::Result<()> {
             _ = int.recv() => break,
         }
     }
+    keepalived.stop();
     info!(
         "pigeonair-balancer stopping; the IPVS table and DNS answers stay as they are until it starts again"
     );
@@ -396,17 +466,39 @@ async fn checker(
     }
 }
 
-type IpvsOutcome = Result<(KernelTable, Vec<String>, BTreeSet<ServiceKey>), String>;
+type IpvsOutcome = Result<
+    (
+        KernelTable,
+        Vec<SyncDaemon>,
+        Vec<String>,
+        BTreeSet<ServiceKey>,
+    ),
+    String,
+>;
 
-/// One reconcile pass against the kernel: VIP, sysctls, table. Blocking (netlink).
-fn apply_ipvs(
-    socket: &Mutex<Option<IpvsSocket>>,
-    desired: &Table,
-    owned: &BTreeSet<ServiceKey>,
-    interface: Option<&str>,
+/// What one reconcile pass against the kernel is to make true.
+struct Pass<'a> {
+    desired: &'a Table,
+    owned: &'a BTreeSet<ServiceKey>,
+    /// Where to add the VIP; `None` when someone else holds it (keepalived, for a pair).
+    vip_interface: Option<&'a str>,
     vip: std::net::IpAddr,
     nat: bool,
-) -> IpvsOutcome {
+    /// The sync daemons wanted (a pair's master and backup), or none.
+    sync: &'a [SyncDaemon],
+}
+
+/// One reconcile pass against the kernel: VIP, sysctls, sync daemons, table. Blocking
+/// (netlink).
+fn apply_ipvs(socket: &Mutex<Option<IpvsSocket>>, pass: &Pass) -> IpvsOutcome {
+    let Pass {
+        desired,
+        owned,
+        vip_interface: interface,
+        vip,
+        nat,
+        sync,
+    } = *pass;
     let mut guard = socket.lock().expect("not poisoned");
     if guard.is_none() {
         let s = match IpvsSocket::open() {
@@ -436,6 +528,40 @@ fn apply_ipvs(
         }
     }
     let sock = guard.as_mut().expect("opened above");
+    let mut running = Vec::new();
+    if !sync.is_empty() {
+        match sock.daemons() {
+            Ok(d) => running = d,
+            Err(e) => {
+                *guard = None;
+                return Err(format!("reading the IPVS sync daemons: {e}"));
+            }
+        }
+        let changes = sync_changes(sync, &running);
+        if !changes.is_empty() {
+            let sock = guard.as_mut().expect("opened above");
+            match sock.execute(&changes) {
+                Ok(outcomes) => {
+                    for (m, o) in changes.iter().zip(outcomes) {
+                        match o {
+                            Ok(()) => info!("IPVS: {}", crate::ipvs::socket::describe(m)),
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                    }
+                }
+                Err(e) => {
+                    *guard = None;
+                    return Err(format!("starting the IPVS sync daemons: {e}"));
+                }
+            }
+            running = guard
+                .as_mut()
+                .expect("opened above")
+                .daemons()
+                .unwrap_or_default();
+        }
+    }
+    let sock = guard.as_mut().expect("opened above");
     let kernel = match sock.table() {
         Ok(t) => t,
         Err(e) => {
@@ -449,7 +575,7 @@ fn apply_ipvs(
         .collect();
     let changes = reconcile(desired, &plain, owned);
     if changes.is_empty() {
-        return Ok((kernel, errors, BTreeSet::new()));
+        return Ok((kernel, running, errors, BTreeSet::new()));
     }
     let requests: Vec<_> = changes.iter().map(Change::request).collect();
     let outcomes = match sock.execute(&requests) {
@@ -473,7 +599,7 @@ fn apply_ipvs(
     }
     // Show what the kernel has now (counters included).
     let kernel = sock.table().unwrap_or(kernel);
-    Ok((kernel, errors, removed))
+    Ok((kernel, running, errors, removed))
 }
 
 fn describe(c: &Change) -> String {
@@ -529,6 +655,30 @@ fn status_of(opts: &Options, s: &Shared, view: Option<&DnsView>) -> Status {
                 i.interface.as_deref().unwrap_or("(not managed)"),
                 i.scheduler
             );
+            if let Some(p) = &i.pair {
+                let (pid, holds) = s.vrrp.unwrap_or((None, None));
+                let role = match (pid, holds) {
+                    (None, _) => "keepalived not running".to_string(),
+                    (Some(pid), Some(true)) => {
+                        format!("VRRP master, holds the VIP (keepalived {pid})")
+                    }
+                    (Some(pid), Some(false)) => format!("VRRP backup (keepalived {pid})"),
+                    (Some(pid), None) => format!("keepalived {pid}"),
+                };
+                let sync: Vec<String> = s.sync.iter().map(|d| d.state.to_string()).collect();
+                let _ = write!(
+                    st.summary,
+                    "; pair with {} (virtual router {}, priority {}): {role}; sync daemons: {}",
+                    p.peer,
+                    p.virtual_router_id,
+                    p.priority,
+                    if sync.is_empty() {
+                        "none".to_string()
+                    } else {
+                        sync.join(" and ")
+                    }
+                );
+            }
             for (port, key) in service_keys(i) {
                 for n in &config.nodes {
                     let (h, label, since) = health_of(&n.name, port);

@@ -5,6 +5,8 @@
 //! Pure cores: [`config`] (the desired state), [`ipvs`] messages, [`reconcile`] (desired table
 //! vs the kernel's), [`health`] (rise/fall state) and [`dns`] answers and zone text. The shells:
 //! [`ipvs::socket`] (netlink IO), [`probe`] (the checks' TCP/TLS dialogues) and [`daemon`].
+//! A balancer pair's keepalived config is [`pair::keepalived_conf`] (pure) run by
+//! [`pair::keepalived`].
 #![forbid(unsafe_code)]
 
 /// The balancer's file, `/etc/pigeonair/balancer.toml`: the contract, kept beside the plan in
@@ -15,6 +17,7 @@ pub mod desired;
 pub mod dns;
 pub mod health;
 pub mod ipvs;
+pub mod pair;
 pub mod probe;
 pub mod reconcile;
 pub mod status;

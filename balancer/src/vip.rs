@@ -1,12 +1,14 @@
 //! The VIP on the balancer's interface, over rtnetlink (netlink-packet-route): the message
-//! builders are pure, [`ensure_vip`] is the IO. Adding an address that is already there is
-//! success, so the daemon can call it on every reconcile pass and repair a hand deletion.
+//! builders are pure, [`ensure_vip`] and [`has_address`] are the IO. Adding an address that is
+//! already there is success, so the daemon can call it on every reconcile pass and repair a
+//! hand deletion. A balancer pair's VIP is keepalived's; [`has_address`] tells whether this
+//! box holds it now.
 
 use std::io;
 use std::net::IpAddr;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
     NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
@@ -79,28 +81,69 @@ fn request(
     }
 }
 
-/// Adds `vip` to `interface` unless it is there. Returns whether it was added.
-pub fn ensure_vip(interface: &str, vip: IpAddr) -> Result<bool, String> {
-    let socket = (|| {
+fn route_socket() -> Result<Socket, String> {
+    (|| {
         let mut s = Socket::new(NETLINK_ROUTE)?;
         s.bind_auto()?;
         s.connect(&SocketAddr::new(0, 0))?;
         Ok::<_, io::Error>(s)
     })()
-    .map_err(|e| format!("rtnetlink socket: {e}"))?;
+    .map_err(|e| format!("rtnetlink socket: {e}"))
+}
+
+fn link_index(socket: &Socket, interface: &str) -> Result<u32, String> {
     let links = request(
-        &socket,
+        socket,
         get_link_request(interface),
         NLM_F_REQUEST | NLM_F_ACK,
     )
     .map_err(|e| format!("interface {interface:?}: {e} (check ipvs.interface)"))?;
-    let index = links
+    links
         .iter()
         .find_map(|m| match m {
             RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
             _ => None,
         })
-        .ok_or_else(|| format!("interface {interface:?} not found (check ipvs.interface)"))?;
+        .ok_or_else(|| format!("interface {interface:?} not found (check ipvs.interface)"))
+}
+
+/// `RTM_GETADDR` dump of one family's addresses.
+pub fn get_addresses_request(ipv4: bool) -> RouteNetlinkMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = if ipv4 {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    RouteNetlinkMessage::GetAddress(m)
+}
+
+/// Whether `interface` has address `vip` now.
+pub fn has_address(interface: &str, vip: IpAddr) -> Result<bool, String> {
+    let socket = route_socket()?;
+    let index = link_index(&socket, interface)?;
+    let addresses = request(
+        &socket,
+        get_addresses_request(vip.is_ipv4()),
+        NLM_F_REQUEST | NLM_F_DUMP,
+    )
+    .map_err(|e| format!("listing the addresses of {interface}: {e}"))?;
+    Ok(addresses.iter().any(|m| match m {
+        RouteNetlinkMessage::NewAddress(a) => {
+            a.header.index == index
+                && a.attributes.iter().any(|at| match at {
+                    AddressAttribute::Local(ip) | AddressAttribute::Address(ip) => *ip == vip,
+                    _ => false,
+                })
+        }
+        _ => false,
+    }))
+}
+
+/// Adds `vip` to `interface` unless it is there. Returns whether it was added.
+pub fn ensure_vip(interface: &str, vip: IpAddr) -> Result<bool, String> {
+    let socket = route_socket()?;
+    let index = link_index(&socket, interface)?;
     match request(
         &socket,
         new_address_request(index, vip),

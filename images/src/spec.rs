@@ -55,7 +55,7 @@ impl ImageSpec {
                  slapd ldap-utils \
                  postfix postfix-ldap \
                  dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap \
-                 nftables ipvsadm \
+                 nftables ipvsadm keepalived \
                  openssl ca-certificates \
                  iputils-ping netcat-openbsd procps less",
             ),
@@ -65,7 +65,10 @@ impl ImageSpec {
                 "slapd slapd/no_configuration boolean true".into(),
                 "postfix postfix/main_mailer_type select No configuration".into(),
             ],
-            disabled_units: list("slapd.service postfix.service dovecot.service"),
+            // keepalived runs as pigeonair-balancer's child on a balancer pair, never on its own.
+            disabled_units: list(
+                "slapd.service postfix.service dovecot.service keepalived.service",
+            ),
         }
     }
 
@@ -145,6 +148,7 @@ mod tests {
             "dovecot-ldap",
             "nftables",
             "ipvsadm",
+            "keepalived",
         ] {
             assert!(spec.packages.iter().any(|p| p == pkg), "{pkg} missing");
         }

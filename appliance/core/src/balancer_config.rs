@@ -64,7 +64,34 @@ pub struct IpvsSettings {
     /// How long a failed real server stays in the table at weight 0 (so established sessions
     /// can finish) before it is removed.
     pub remove_after: Duration,
+    /// `[ipvs.pair]`: this box is one of two balancers sharing the VIP by VRRP; `None` for a
+    /// single balancer.
+    pub pair: Option<PairSettings>,
 }
+
+/// `[ipvs.pair]`: two balancer boxes share the VIP by VRRP (keepalived, VRRP only, unicast to
+/// the peer), both program the same IPVS table, and the kernel's sync daemons copy the
+/// connection table between them. The VIP lives on `ipvs.interface` of whichever is master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PairSettings {
+    /// The other balancer's address on `ipvs.interface`: VRRP adverts go to it by unicast,
+    /// and only its adverts are believed.
+    pub peer: IpAddr,
+    /// VRRP priority, 1..=254: the higher one takes the VIP when both start together. A box
+    /// that comes back does not take the VIP back (no preemption), so its return costs nothing.
+    pub priority: u8,
+    /// VRRP virtual router id, 1..=255, the same on both boxes and unique on the link; also
+    /// the IPVS sync id.
+    pub virtual_router_id: u8,
+    /// Time between VRRP adverts (VRRPv3, 10 ms steps): the backup takes over after three
+    /// missed adverts and a skew (`3 × interval + (256 − priority) / 256 × interval`).
+    pub advert_interval: Duration,
+}
+
+/// The advert interval when `advert_interval_ms` is not given: 100 ms, so the backup takes
+/// over about 0.35 s after the master dies, while a stall of up to about 0.3 s (three adverts)
+/// on a loaded box is not taken for a death.
+pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// IPVS forwarding method: the plan's (one type for the answers file and this file).
 pub use crate::plan::Forwarding;
@@ -225,6 +252,16 @@ struct RawIpvs {
     persistence: Option<u32>,
     ports: Option<Vec<i64>>,
     remove_after: Option<u64>,
+    pair: Option<RawPair>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPair {
+    peer: String,
+    priority: Option<i64>,
+    virtual_router_id: i64,
+    advert_interval_ms: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -553,6 +590,24 @@ impl RawIpvs {
         if ports.is_empty() {
             p.add("ipvs.ports", "no ports: list at least one, e.g. [25]");
         }
+        let pair = match self.pair {
+            None => None,
+            Some(raw) => {
+                if self.interface.is_none() {
+                    p.add(
+                        "ipvs.interface",
+                        "a balancer pair needs it: VRRP runs there and the master holds the VIP there",
+                    );
+                }
+                if forwarding == Some(Forwarding::Nat) {
+                    p.add(
+                        "ipvs.forwarding",
+                        "\"nat\" with [ipvs.pair]: NAT needs the nodes' default route to move with the VIP, which the pair does not do; use \"dr\" or \"tunnel\"",
+                    );
+                }
+                raw.validate(p, vip, node_addresses)
+            }
+        };
         Some(IpvsSettings {
             vip: vip?,
             interface: self.interface,
@@ -561,6 +616,93 @@ impl RawIpvs {
             persistence: self.persistence.unwrap_or(0),
             ports,
             remove_after: Duration::from_secs(self.remove_after.unwrap_or(60)),
+            pair,
+        })
+    }
+}
+
+impl RawPair {
+    fn validate(
+        self,
+        p: &mut Problems,
+        vip: Option<IpAddr>,
+        node_addresses: &BTreeSet<IpAddr>,
+    ) -> Option<PairSettings> {
+        let peer = match self.peer.parse::<IpAddr>() {
+            Ok(a) if a.is_unspecified() || a.is_multicast() || a.is_loopback() => {
+                p.add("ipvs.pair.peer", format!("{a}: not a unicast address"));
+                None
+            }
+            Ok(a) if Some(a) == vip => {
+                p.add(
+                    "ipvs.pair.peer",
+                    format!("{a}: this is the VIP; give the other balancer's own address"),
+                );
+                None
+            }
+            Ok(a) if node_addresses.contains(&a) => {
+                p.add(
+                    "ipvs.pair.peer",
+                    format!("{a}: this is a node's address; give the other balancer's"),
+                );
+                None
+            }
+            Ok(a) if vip.is_some_and(|v| v.is_ipv4() != a.is_ipv4()) => {
+                p.add(
+                    "ipvs.pair.peer",
+                    format!("{a}: VRRP for the VIP runs in the VIP's address family; give the peer's address of that family"),
+                );
+                None
+            }
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.add(
+                    "ipvs.pair.peer",
+                    format!("{:?}: not an IPv4 or IPv6 address", self.peer),
+                );
+                None
+            }
+        };
+        let priority = match self.priority.unwrap_or(100) {
+            v @ 1..=254 => Some(v as u8),
+            v => {
+                p.add(
+                    "ipvs.pair.priority",
+                    format!("{v}: must be 1..=254 (255 is VRRP's address owner, which a balancer is not)"),
+                );
+                None
+            }
+        };
+        let virtual_router_id = match self.virtual_router_id {
+            v @ 1..=255 => Some(v as u8),
+            v => {
+                p.add(
+                    "ipvs.pair.virtual_router_id",
+                    format!(
+                        "{v}: must be 1..=255, the same on both balancers and unique on the link"
+                    ),
+                );
+                None
+            }
+        };
+        let default_ms = DEFAULT_ADVERT_INTERVAL.as_millis() as i64;
+        let advert_interval = match self.advert_interval_ms.unwrap_or(default_ms) {
+            v @ 10..=40_950 if v % 10 == 0 => Some(Duration::from_millis(v as u64)),
+            v => {
+                p.add(
+                    "ipvs.pair.advert_interval_ms",
+                    format!(
+                        "{v}: VRRPv3 counts in centiseconds: use a multiple of 10 from 10 to 40950"
+                    ),
+                );
+                None
+            }
+        };
+        Some(PairSettings {
+            peer: peer?,
+            priority: priority?,
+            virtual_router_id: virtual_router_id?,
+            advert_interval: advert_interval?,
         })
     }
 }
@@ -706,6 +848,76 @@ weight = 50
         assert!(e.starts_with("line 2:"), "{e}");
     }
 
+    const PAIR: &str = r#"
+mode = "ipvs"
+[ipvs]
+vip = "203.0.113.240"
+interface = "eth0"
+[ipvs.pair]
+peer = "10.42.0.3"
+virtual_router_id = 51
+[[node]]
+name = "node1"
+address = "10.42.0.11"
+"#;
+
+    #[test]
+    fn a_pair_gets_defaults_and_its_mistakes_are_named() {
+        let c = Config::parse(PAIR).unwrap();
+        let Mode::Ipvs(i) = &c.mode else { panic!() };
+        let pair = i.pair.unwrap();
+        assert_eq!(pair.peer, "10.42.0.3".parse::<IpAddr>().unwrap());
+        assert_eq!(pair.priority, 100);
+        assert_eq!(pair.virtual_router_id, 51);
+        assert_eq!(pair.advert_interval, Duration::from_millis(100));
+        let e = problems(&PAIR.replace("interface = \"eth0\"\n", ""));
+        assert!(
+            e.contains("ipvs.interface: a balancer pair needs it"),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace(
+            "interface = \"eth0\"",
+            "interface = \"eth0\"\nforwarding = \"nat\"",
+        ));
+        assert!(
+            e.contains("ipvs.forwarding: \"nat\" with [ipvs.pair]"),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace("10.42.0.3", "10.42.0.11"));
+        assert!(
+            e.contains("ipvs.pair.peer: 10.42.0.11: this is a node's address"),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace("10.42.0.3", "2001:db8::3"));
+        assert!(
+            e.contains(
+                "ipvs.pair.peer: 2001:db8::3: VRRP for the VIP runs in the VIP's address family"
+            ),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace(
+            "virtual_router_id = 51",
+            "virtual_router_id = 0\npriority = 255\nadvert_interval_ms = 105",
+        ));
+        assert!(
+            e.contains("ipvs.pair.virtual_router_id: 0: must be 1..=255"),
+            "{e}"
+        );
+        assert!(
+            e.contains("ipvs.pair.priority: 255: must be 1..=254"),
+            "{e}"
+        );
+        assert!(
+            e.contains("ipvs.pair.advert_interval_ms: 105: VRRPv3 counts in centiseconds"),
+            "{e}"
+        );
+        let e = problems(&PAIR.replace(
+            "virtual_router_id = 51",
+            "virtual_router_id = 51\nauth = \"x\"",
+        ));
+        assert!(e.contains("unknown field `auth`"), "{e}");
+    }
+
     #[test]
     fn dns_mode_defaults_and_checks() {
         let text = r#"
@@ -736,6 +948,7 @@ mod example_tests {
     fn shipped_examples_parse() {
         for text in [
             include_str!("../../../balancer/examples/balancer-ipvs.toml"),
+            include_str!("../../../balancer/examples/balancer-ipvs-pair.toml"),
             include_str!("../../../balancer/examples/balancer-dns.toml"),
         ] {
             Config::parse(text).unwrap_or_else(|e| panic!("{e}"));

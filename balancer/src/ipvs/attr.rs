@@ -1,9 +1,11 @@
 //! The attributes of the kernel's "IPVS" generic netlink family
-//! (`include/uapi/linux/ip_vs.h`): top-level command attributes, service attributes and
-//! destination attributes. Integers are in host byte order unless the kernel says otherwise:
+//! (`include/uapi/linux/ip_vs.h`): top-level command attributes, service attributes,
+//! destination attributes and sync daemon attributes. Integers are in host byte order unless the kernel says otherwise:
 //! ports are network byte order (`__be16`), as is the IPv4 persistence netmask.
 //!
 //! Every enum keeps unknown attributes in `Other(DefaultNla)`, so a newer kernel's reply parses.
+
+use std::net::Ipv4Addr;
 
 use netlink_packet_core::{
     DecodeError, DefaultNla, Emitable, Nla, NlaBuffer, NlasIterator, Parseable, emit_u16,
@@ -13,6 +15,7 @@ use netlink_packet_core::{
 // IPVS_CMD_ATTR_*
 const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 const IPVS_CMD_ATTR_DEST: u16 = 2;
+const IPVS_CMD_ATTR_DAEMON: u16 = 3;
 
 // IPVS_SVC_ATTR_*
 const IPVS_SVC_ATTR_AF: u16 = 1;
@@ -41,6 +44,16 @@ const IPVS_DEST_ATTR_TUN_TYPE: u16 = 13;
 const IPVS_DEST_ATTR_TUN_PORT: u16 = 14;
 const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
 
+// IPVS_DAEMON_ATTR_*
+const IPVS_DAEMON_ATTR_STATE: u16 = 1;
+const IPVS_DAEMON_ATTR_MCAST_IFN: u16 = 2;
+const IPVS_DAEMON_ATTR_SYNC_ID: u16 = 3;
+const IPVS_DAEMON_ATTR_SYNC_MAXLEN: u16 = 4;
+const IPVS_DAEMON_ATTR_MCAST_GROUP: u16 = 5;
+const IPVS_DAEMON_ATTR_MCAST_GROUP6: u16 = 6;
+const IPVS_DAEMON_ATTR_MCAST_PORT: u16 = 7;
+const IPVS_DAEMON_ATTR_MCAST_TTL: u16 = 8;
+
 /// `union nf_inet_addr`: 16 bytes on the wire; an IPv4 address fills the first 4.
 pub type InetAddr = [u8; 16];
 
@@ -64,7 +77,9 @@ pub enum IpvsAttr {
     Service(Vec<SvcAttr>),
     /// `IPVS_CMD_ATTR_DEST`: a nested destination (real server).
     Dest(Vec<DestAttr>),
-    /// Anything else (daemon, timeouts, or newer attributes).
+    /// `IPVS_CMD_ATTR_DAEMON`: a nested connection synchronisation daemon.
+    Daemon(Vec<DaemonAttr>),
+    /// Anything else (timeouts, or newer attributes).
     Other(DefaultNla),
 }
 
@@ -131,6 +146,35 @@ pub enum DestAttr {
     /// `IPVS_DEST_ATTR_TUN_FLAGS`.
     TunFlags(u16),
     /// Statistics and anything newer.
+    Other(DefaultNla),
+}
+
+/// An attribute nested in `IPVS_CMD_ATTR_DAEMON`: the kernel's connection synchronisation
+/// daemon (`net/netfilter/ipvs/ip_vs_sync.c`), which sends the connection table to the other
+/// balancer of a pair over UDP multicast so sessions survive a failover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonAttr {
+    /// `IPVS_DAEMON_ATTR_STATE`: `IP_VS_STATE_MASTER` (1, sends) or `IP_VS_STATE_BACKUP`
+    /// (2, receives).
+    State(u32),
+    /// `IPVS_DAEMON_ATTR_MCAST_IFN`: NUL-terminated name of the interface it sends or
+    /// listens on.
+    McastIfn(String),
+    /// `IPVS_DAEMON_ATTR_SYNC_ID`: which pair a sync message belongs to (the kernel keeps
+    /// the low 8 bits); a backup drops messages of another id.
+    SyncId(u32),
+    /// `IPVS_DAEMON_ATTR_SYNC_MAXLEN`: UDP payload size in bytes (0: from the interface's MTU).
+    SyncMaxlen(u16),
+    /// `IPVS_DAEMON_ATTR_MCAST_GROUP`: IPv4 multicast group (network byte order on the wire).
+    McastGroup(Ipv4Addr),
+    /// `IPVS_DAEMON_ATTR_MCAST_GROUP6`: IPv6 multicast group.
+    McastGroup6([u8; 16]),
+    /// `IPVS_DAEMON_ATTR_MCAST_PORT`: UDP port, in host byte order (the kernel's
+    /// `nla_get_u16`, unlike the service and destination ports).
+    McastPort(u16),
+    /// `IPVS_DAEMON_ATTR_MCAST_TTL`: multicast TTL.
+    McastTtl(u8),
+    /// Anything newer.
     Other(DefaultNla),
 }
 
@@ -292,6 +336,68 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
     }
 }
 
+impl Nla for DaemonAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            DaemonAttr::State(_) | DaemonAttr::SyncId(_) | DaemonAttr::McastGroup(_) => 4,
+            DaemonAttr::McastIfn(s) => string_len(s),
+            DaemonAttr::SyncMaxlen(_) | DaemonAttr::McastPort(_) => 2,
+            DaemonAttr::McastGroup6(_) => 16,
+            DaemonAttr::McastTtl(_) => 1,
+            DaemonAttr::Other(n) => n.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        match self {
+            DaemonAttr::State(_) => IPVS_DAEMON_ATTR_STATE,
+            DaemonAttr::McastIfn(_) => IPVS_DAEMON_ATTR_MCAST_IFN,
+            DaemonAttr::SyncId(_) => IPVS_DAEMON_ATTR_SYNC_ID,
+            DaemonAttr::SyncMaxlen(_) => IPVS_DAEMON_ATTR_SYNC_MAXLEN,
+            DaemonAttr::McastGroup(_) => IPVS_DAEMON_ATTR_MCAST_GROUP,
+            DaemonAttr::McastGroup6(_) => IPVS_DAEMON_ATTR_MCAST_GROUP6,
+            DaemonAttr::McastPort(_) => IPVS_DAEMON_ATTR_MCAST_PORT,
+            DaemonAttr::McastTtl(_) => IPVS_DAEMON_ATTR_MCAST_TTL,
+            DaemonAttr::Other(n) => n.kind(),
+        }
+    }
+
+    fn emit_value(&self, buffer: &mut [u8]) {
+        match self {
+            DaemonAttr::State(v) | DaemonAttr::SyncId(v) => emit_u32(buffer, *v).expect("4 bytes"),
+            DaemonAttr::McastIfn(s) => emit_string(s, buffer),
+            DaemonAttr::SyncMaxlen(v) | DaemonAttr::McastPort(v) => {
+                emit_u16(buffer, *v).expect("2 bytes")
+            }
+            DaemonAttr::McastGroup(a) => buffer[..4].copy_from_slice(&a.octets()),
+            DaemonAttr::McastGroup6(a) => buffer[..16].copy_from_slice(a),
+            DaemonAttr::McastTtl(v) => buffer[0] = *v,
+            DaemonAttr::Other(n) => n.emit_value(buffer),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
+    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
+        let v = buf.value();
+        Ok(match buf.kind() {
+            IPVS_DAEMON_ATTR_STATE => DaemonAttr::State(parse_u32(v)?),
+            IPVS_DAEMON_ATTR_MCAST_IFN => DaemonAttr::McastIfn(parse_string(v)?),
+            IPVS_DAEMON_ATTR_SYNC_ID => DaemonAttr::SyncId(parse_u32(v)?),
+            IPVS_DAEMON_ATTR_SYNC_MAXLEN => DaemonAttr::SyncMaxlen(parse_u16(v)?),
+            IPVS_DAEMON_ATTR_MCAST_GROUP if v.len() == 4 => {
+                DaemonAttr::McastGroup(Ipv4Addr::new(v[0], v[1], v[2], v[3]))
+            }
+            IPVS_DAEMON_ATTR_MCAST_GROUP6 if v.len() == 16 => {
+                DaemonAttr::McastGroup6(v.try_into().expect("16 bytes"))
+            }
+            IPVS_DAEMON_ATTR_MCAST_PORT => DaemonAttr::McastPort(parse_u16(v)?),
+            IPVS_DAEMON_ATTR_MCAST_TTL => DaemonAttr::McastTtl(parse_u8(v)?),
+            _ => DaemonAttr::Other(DefaultNla::parse(buf)?),
+        })
+    }
+}
+
 /// A nested attribute list as it sits inside its parent: emitted back to back.
 struct Nested<'a, A>(&'a [A]);
 
@@ -318,6 +424,7 @@ impl Nla for IpvsAttr {
         match self {
             IpvsAttr::Service(a) => Nested(a).len(),
             IpvsAttr::Dest(a) => Nested(a).len(),
+            IpvsAttr::Daemon(a) => Nested(a).len(),
             IpvsAttr::Other(n) => n.value_len(),
         }
     }
@@ -326,6 +433,7 @@ impl Nla for IpvsAttr {
         match self {
             IpvsAttr::Service(_) => IPVS_CMD_ATTR_SERVICE,
             IpvsAttr::Dest(_) => IPVS_CMD_ATTR_DEST,
+            IpvsAttr::Daemon(_) => IPVS_CMD_ATTR_DAEMON,
             IpvsAttr::Other(n) => n.kind(),
         }
     }
@@ -334,6 +442,7 @@ impl Nla for IpvsAttr {
         match self {
             IpvsAttr::Service(a) => Nested(a).emit(buffer),
             IpvsAttr::Dest(a) => Nested(a).emit(buffer),
+            IpvsAttr::Daemon(a) => Nested(a).emit(buffer),
             IpvsAttr::Other(n) => n.emit_value(buffer),
         }
     }
@@ -344,6 +453,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for IpvsAttr {
         Ok(match buf.kind() {
             IPVS_CMD_ATTR_SERVICE => IpvsAttr::Service(parse_nested(buf.value())?),
             IPVS_CMD_ATTR_DEST => IpvsAttr::Dest(parse_nested(buf.value())?),
+            IPVS_CMD_ATTR_DAEMON => IpvsAttr::Daemon(parse_nested(buf.value())?),
             _ => IpvsAttr::Other(DefaultNla::parse(buf)?),
         })
     }

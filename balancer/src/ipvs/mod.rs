@@ -1,10 +1,12 @@
 //! Linux IPVS over generic netlink. [`IpvsMessage`] is the family's payload (after the
 //! `genlmsghdr`); [`attr`] holds its attributes; [`table`] the typed services and
-//! destinations, with the requests that create, edit, delete and dump them. All of it is pure:
+//! destinations, with the requests that create, edit, delete and dump them; [`sync`] the
+//! connection synchronisation daemons of a balancer pair. All of it is pure:
 //! bytes in, bytes out. [`socket`] is the IO.
 
 pub mod attr;
 pub mod socket;
+pub mod sync;
 pub mod table;
 
 use netlink_packet_core::{
@@ -12,7 +14,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
-pub use attr::{DestAttr, InetAddr, IpvsAttr, SvcAttr};
+pub use attr::{DaemonAttr, DestAttr, InetAddr, IpvsAttr, SvcAttr};
 
 /// The generic netlink family name the kernel registers (`IPVS_GENL_NAME`).
 pub const FAMILY_NAME: &str = "IPVS";
@@ -38,9 +40,15 @@ pub enum IpvsCmd {
     DelDest,
     /// `IPVS_CMD_GET_DEST` (8)
     GetDest,
+    /// `IPVS_CMD_NEW_DAEMON` (9): start a sync daemon; also the command of daemon dump replies.
+    NewDaemon,
+    /// `IPVS_CMD_DEL_DAEMON` (10): stop one.
+    DelDaemon,
+    /// `IPVS_CMD_GET_DAEMON` (11): dump the running ones.
+    GetDaemon,
     /// `IPVS_CMD_FLUSH` (17): never sent by the balancer (it does not own every entry).
     Flush,
-    /// Any other command number (daemon, config, info, zero).
+    /// Any other command number (config, info, zero).
     Other(u8),
 }
 
@@ -55,6 +63,9 @@ impl From<IpvsCmd> for u8 {
             IpvsCmd::SetDest => 6,
             IpvsCmd::DelDest => 7,
             IpvsCmd::GetDest => 8,
+            IpvsCmd::NewDaemon => 9,
+            IpvsCmd::DelDaemon => 10,
+            IpvsCmd::GetDaemon => 11,
             IpvsCmd::Flush => 17,
             IpvsCmd::Other(n) => n,
         }
@@ -72,6 +83,9 @@ impl From<u8> for IpvsCmd {
             6 => IpvsCmd::SetDest,
             7 => IpvsCmd::DelDest,
             8 => IpvsCmd::GetDest,
+            9 => IpvsCmd::NewDaemon,
+            10 => IpvsCmd::DelDaemon,
+            11 => IpvsCmd::GetDaemon,
             17 => IpvsCmd::Flush,
             n => IpvsCmd::Other(n),
         }
@@ -136,6 +150,14 @@ impl IpvsMessage {
     pub fn dest(&self) -> Option<&[DestAttr]> {
         self.attrs.iter().find_map(|a| match a {
             IpvsAttr::Dest(d) => Some(d.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// The nested sync daemon attributes, if the message has them.
+    pub fn daemon(&self) -> Option<&[DaemonAttr]> {
+        self.attrs.iter().find_map(|a| match a {
+            IpvsAttr::Daemon(d) => Some(d.as_slice()),
             _ => None,
         })
     }

@@ -15,6 +15,7 @@ use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 
+use super::sync::{SyncDaemon, get_daemons_request};
 use super::table::{DestStats, Destination, Service, ServiceKey, TableError, get_services_request};
 use super::{FAMILY_NAME, IpvsCmd, IpvsMessage};
 
@@ -84,6 +85,16 @@ pub fn describe(m: &IpvsMessage) -> String {
         IpvsCmd::DelDest => format!("delete destination {dest} of {service}"),
         IpvsCmd::GetService => "list services".into(),
         IpvsCmd::GetDest => format!("list destinations of {service}"),
+        IpvsCmd::NewDaemon => match m.daemon().map(SyncDaemon::from_attrs) {
+            Some(Ok(d)) => format!("start the {d}"),
+            _ => "start a sync daemon".into(),
+        },
+        IpvsCmd::DelDaemon => match m.daemon() {
+            Some([super::DaemonAttr::State(1)]) => "stop the master sync daemon".into(),
+            Some([super::DaemonAttr::State(2)]) => "stop the backup sync daemon".into(),
+            _ => "stop a sync daemon".into(),
+        },
+        IpvsCmd::GetDaemon => "list sync daemons".into(),
         c => format!("IPVS command {}", u8::from(c)),
     }
 }
@@ -94,6 +105,7 @@ pub fn reason(cmd: IpvsCmd, errno: i32) -> String {
     const ENOENT: i32 = 2;
     const ESRCH: i32 = 3;
     const EEXIST: i32 = 17;
+    const ENODEV: i32 = 19;
     const EINVAL: i32 = 22;
     let s = match (cmd, errno) {
         (_, EPERM) => "permission denied (the balancer must run as root)",
@@ -105,6 +117,14 @@ pub fn reason(cmd: IpvsCmd, errno: i32) -> String {
         (IpvsCmd::NewDest | IpvsCmd::SetDest | IpvsCmd::DelDest, ESRCH) => "service not defined",
         (IpvsCmd::NewDest, EEXIST) => "destination already exists",
         (IpvsCmd::SetDest | IpvsCmd::DelDest, ENOENT) => "no such destination",
+        (IpvsCmd::NewDaemon, EEXIST) => "a sync daemon of this state is already running",
+        (IpvsCmd::NewDaemon, ENODEV) => {
+            "no such interface (check ipvs.interface; the sync daemon sends and listens there)"
+        }
+        (IpvsCmd::DelDaemon, ESRCH) => "no sync daemon of this state is running",
+        (IpvsCmd::NewDaemon, EINVAL) => {
+            "invalid sync daemon settings (the kernel refuses them while a service mixes address families)"
+        }
         (_, EINVAL) => {
             "invalid operation (for a destination: is its address routable from the balancer?)"
         }
@@ -306,6 +326,15 @@ impl IpvsSocket {
             .iter()
             .filter_map(|m| m.dest())
             .map(|d| Destination::from_attrs(d, key.is_ipv6()).map_err(IpvsError::from))
+            .collect()
+    }
+
+    /// The running connection synchronisation daemons (none, master, backup or both).
+    pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        self.dump(&get_daemons_request())?
+            .iter()
+            .filter_map(|m| m.daemon())
+            .map(|d| SyncDaemon::from_attrs(d).map_err(IpvsError::from))
             .collect()
     }
 

@@ -10,8 +10,9 @@ use netlink_packet_core::{DefaultNla, Emitable, NLM_F_MULTIPART, NetlinkMessage,
 use netlink_packet_generic::GenlMessage;
 use proptest::prelude::*;
 
+use super::sync::{SyncDaemon, SyncState, del_daemon_request};
 use super::table::{DestStats, Destination, FwdMethod, Protocol, Service, ServiceKey};
-use super::{DestAttr, IpvsAttr, IpvsCmd, IpvsMessage, SvcAttr};
+use super::{DaemonAttr, DestAttr, IpvsAttr, IpvsCmd, IpvsMessage, SvcAttr};
 
 /// Hex with whitespace and `#` comments allowed.
 fn bytes(annotated: &str) -> Vec<u8> {
@@ -236,6 +237,78 @@ fn new_service_request_bytes() {
 }
 
 #[test]
+fn new_daemon_request_bytes() {
+    // What we send for `ipvsadm --start-daemon master --mcast-interface eth0 --syncid 51`,
+    // with the group, port and TTL given so a dump can be compared with what we asked for.
+    let [master, _] = SyncDaemon::pair("eth0", 51);
+    let req = master.new_request();
+    assert_eq!(req.cmd, IpvsCmd::NewDaemon);
+    let mut out = vec![0; req.buffer_len()];
+    req.emit(&mut out);
+    assert_eq!(
+        out,
+        bytes(
+            "
+        3800 0300                  # IPVS_CMD_ATTR_DAEMON (3), 56 bytes, nested
+          0800 0100 01000000       #   STATE = 1 (IP_VS_STATE_MASTER)
+          0900 0200 65746830 00 000000 # MCAST_IFN = \"eth0\\0\" + 3 padding
+          0800 0300 33000000       #   SYNC_ID = 51
+          0800 0500 e0000051       #   MCAST_GROUP = 224.0.0.81, network byte order
+          0600 0700 9022 0000      #   MCAST_PORT = 8848, host byte order (nla_get_u16)
+          0500 0800 01 000000      #   MCAST_TTL = 1 (u8 + 3 padding)
+        "
+        )
+    );
+    let mut out = vec![0; del_daemon_request(SyncState::Backup).buffer_len()];
+    del_daemon_request(SyncState::Backup).emit(&mut out);
+    assert_eq!(
+        out,
+        bytes(
+            "
+        0c00 0300                  # IPVS_CMD_ATTR_DAEMON, 12 bytes
+          0800 0100 02000000       #   STATE = 2 (IP_VS_STATE_BACKUP): all DEL_DAEMON reads
+        "
+        )
+    );
+}
+
+/// The kernel's reply to the `GET_DAEMON` dump after `ipvsadm --start-daemon master
+/// --mcast-interface eth0 --syncid 51` (eth0 a dummy link, MTU 1500), captured in the VM with
+/// `examples/ipvs-capture.rs`.
+fn daemon_reply() -> Vec<u8> {
+    bytes(
+        "
+    54000000                   # nlmsg_len = 84
+    2300 0200                  # type 35 (IPVS), NLM_F_MULTI
+    05000000 9d000000          # seq 5, pid 157
+    09 01 0000                 # genl cmd = IPVS_CMD_NEW_DAEMON (dump replies reuse it), v1
+    4000 0300                  # IPVS_CMD_ATTR_DAEMON (3), 64 bytes, nested (no NLA_F_NESTED)
+      0800 0100 01000000       #   STATE = 1 (master)
+      0900 0200 65746830 00 000000 # MCAST_IFN = \"eth0\\0\"
+      0800 0300 33000000       #   SYNC_ID = 51
+      0600 0400 c005 0000      #   SYNC_MAXLEN = 1472: the MTU less IP and UDP headers
+      0600 0700 9022 0000      #   MCAST_PORT = 8848
+      0500 0800 01 000000      #   MCAST_TTL = 1
+      0800 0500 e0000051       #   MCAST_GROUP = 224.0.0.81
+    ",
+    )
+}
+
+#[test]
+fn kernel_daemon_reply_parses_and_emits_the_same_bytes() {
+    let raw = daemon_reply();
+    assert_eq!(raw.len(), 84);
+    let m = parse(&raw);
+    let ipvs = inner(&m);
+    assert_eq!(ipvs.cmd, IpvsCmd::NewDaemon);
+    let attrs = ipvs.daemon().expect("daemon attribute");
+    assert_eq!(attrs[3], DaemonAttr::SyncMaxlen(1472));
+    let d = SyncDaemon::from_attrs(attrs).unwrap();
+    assert_eq!(d, SyncDaemon::pair("eth0", 51)[0]);
+    assert_eq!(emit(&m), raw);
+}
+
+#[test]
 fn unknown_attributes_and_commands_are_kept_not_fatal() {
     // A newer kernel: an unknown top-level attribute (99), an unknown service attribute (42),
     // and an unknown command (200).
@@ -312,6 +385,20 @@ fn dest_attr() -> impl Strategy<Value = DestAttr> {
     ]
 }
 
+fn daemon_attr() -> impl Strategy<Value = DaemonAttr> {
+    prop_oneof![
+        any::<u32>().prop_map(DaemonAttr::State),
+        "[a-z0-9]{1,15}".prop_map(DaemonAttr::McastIfn),
+        any::<u32>().prop_map(DaemonAttr::SyncId),
+        any::<u16>().prop_map(DaemonAttr::SyncMaxlen),
+        any::<u32>().prop_map(|v| DaemonAttr::McastGroup(Ipv4Addr::from(v))),
+        any::<[u8; 16]>().prop_map(DaemonAttr::McastGroup6),
+        any::<u16>().prop_map(DaemonAttr::McastPort),
+        any::<u8>().prop_map(DaemonAttr::McastTtl),
+        other().prop_map(DaemonAttr::Other),
+    ]
+}
+
 fn message() -> impl Strategy<Value = IpvsMessage> {
     (
         1u8..=17,
@@ -319,6 +406,7 @@ fn message() -> impl Strategy<Value = IpvsMessage> {
             prop_oneof![
                 proptest::collection::vec(svc_attr(), 0..8).prop_map(IpvsAttr::Service),
                 proptest::collection::vec(dest_attr(), 0..8).prop_map(IpvsAttr::Dest),
+                proptest::collection::vec(daemon_attr(), 0..8).prop_map(IpvsAttr::Daemon),
                 other().prop_map(IpvsAttr::Other),
             ],
             0..4,

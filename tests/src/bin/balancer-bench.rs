@@ -4,12 +4,17 @@
 //!   `bench-program`): how long a dead real server stays in rotation with the balancer's default
 //!   checks (daemon refusing; node silent) and with keepalived's defaults as the anchor; and the
 //!   time to program 1,000 services × 3 destinations against `ipvsadm -R` of the same table.
+//! - `pair`: in a VM (`balancer-scenario-pair bench-failover`): a balancer pair (VRRPv3,
+//!   100 ms adverts, nopreempt), the master's power cut while a client connects to the VIP
+//!   again and again: from the cut to the first answered connection (goal < 1 s), and the
+//!   longest gap while the cut box comes back.
 //! - `dns`: in a 3-node lab: from `systemctl stop postfix` (or node2's link going down) to
 //!   node2's address leaving the MX target's answer, polling `dig` from the client every 20 ms.
 //!
 //! Run as root after `cargo build --release --workspace`:
 //! `target/release/balancer-bench ipvs [--runs 10] [--keepalived-runs 3]`,
-//! `target/release/balancer-bench dns [--runs 10]`.
+//! `target/release/balancer-bench dns [--runs 10]`,
+//! `target/release/balancer-bench pair [--runs 5]`.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +39,11 @@ enum What {
         keepalived_runs: usize,
         #[arg(long, default_value_t = 1000)]
         services: usize,
+    },
+    /// A balancer pair's failover, in a VM.
+    Pair {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// DNS mode in a lab.
     Dns {
@@ -82,6 +92,23 @@ fn main() -> anyhow::Result<()> {
                 }) {
                     println!("{line}");
                 }
+            }
+        }
+        What::Pair { runs } => {
+            let scenario = std::env::current_exe()?.with_file_name("balancer-scenario-pair");
+            let vm = Vm::from_image()?;
+            let argv = vec![
+                scenario.display().to_string(),
+                "bench-failover".to_string(),
+                runs.to_string(),
+            ];
+            let out = vm.run(&argv, &[], Duration::from_secs(1800))?;
+            for line in out
+                .output()
+                .lines()
+                .filter(|l| l.starts_with("balancer pair") || l.contains("FAILED"))
+            {
+                println!("{line}");
             }
         }
         What::Dns { runs } => dns(runs)?,
