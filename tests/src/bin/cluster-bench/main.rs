@@ -31,15 +31,18 @@
 //! about 15 s: for trying a change to the proxy. `--only moves` measures mailbox moves, figures
 //! 5 to 7 (see [`moves`]), on a 3-node lab `bench-move` (or `--lab NAME`), and only there;
 //! `--only console` how soon the console shows a change, figure 8 (see [`console`]), on a
-//! 3-node lab `bench-cons`.
+//! 3-node lab `bench-cons`; `--only outage` a node's queued mail after a power cut, figure 9
+//! (see [`outage`]), on a 3-node lab `bench-outage`.
 //!
 //! Run as root after `scripts/build`: `target/release/cluster-bench [--messages 1000]
 //! [--concurrency 4] [--rounds 3] [--skip-large] [--only imap [--lab NAME]]`, or
 //! `cluster-bench --only moves [--messages 3000] [--rounds 3] [--moves 20] [--mailboxes 500]
-//! [--lab NAME]`, or `cluster-bench --only console [--changes 10] [--lab NAME]`.
+//! [--lab NAME]`, or `cluster-bench --only console [--changes 10] [--lab NAME]`, or
+//! `cluster-bench --only outage [--messages 500] [--lab NAME]`.
 
 mod console;
 mod moves;
+mod outage;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -97,6 +100,8 @@ enum Figure {
     Moves,
     /// 8: how soon the console shows a node's change, on 3 nodes.
     Console,
+    /// 9: a node's queued mail delivered after a power cut, on 3 nodes.
+    Outage,
 }
 
 /// The labs: joins with a small directory, the join with a large one, the other figures.
@@ -1044,12 +1049,14 @@ fn main() -> anyhow::Result<()> {
             Figure::Imap => LAB_IMAP,
             Figure::Moves => moves::LAB,
             Figure::Console => console::LAB,
+            Figure::Outage => outage::LAB,
         };
         let lab = LabCli::new(&tools.lab_bin, args.lab.as_deref().unwrap_or(default));
         match figure {
             Figure::Imap => imap_only(&lab)?,
             Figure::Moves => moves::moves_only(&lab, &args)?,
             Figure::Console => console::console_only(&lab, args.changes)?,
+            Figure::Outage => outage::outage_only(&lab, &tools, args.messages.unwrap_or(500))?,
         }
         lab.ok(&["down"]);
         println!("\n(whole run {:.0} s)", started.elapsed().as_secs_f64());
