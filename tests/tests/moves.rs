@@ -1242,11 +1242,11 @@ fn a_drain_survives_its_node_losing_power_and_every_message_arrives_once() {
     lab.run(&["down"]);
     lab.ok(&["up", "--nodes", "3"]);
     let nodes = ["node1", "node2", "node3"];
-    // Six mailboxes on node2, to be drained; one on each other node.
+    // Nine mailboxes on node2, to be drained; one on each other node.
     let mut users = Vec::new();
-    for k in 1..=6 {
+    for k in 1..=9 {
         let user = format!("k2{k}@example.com");
-        add_user_with_mail(&lab, &user, 2, 120);
+        add_user_with_mail(&lab, &user, 2, 80);
         users.push(user);
     }
     for n in [1, 3] {
@@ -1287,14 +1287,18 @@ fn a_drain_survives_its_node_losing_power_and_every_message_arrives_once() {
     );
     // Power cuts: while a mailbox is being copied away from node2, and while node2 finishes a
     // move (the two-way sync and the removal of its old copy).
-    for (round, filter) in [
+    let filters = [
         "(&(mailHost=mx2.example.com)(pigeonairMoveState=copying))",
         "(&(pigeonairMoveFrom=mx2.example.com)(pigeonairMoveState=finishing))",
-    ]
-    .iter()
-    .enumerate()
-    {
-        if !wait_in_directory(&lab, filter) {
+    ];
+    let watch = |filter: &'static str| {
+        let lab = lab.clone();
+        std::thread::spawn(move || wait_in_directory(&lab, filter))
+    };
+    let mut next = Some(watch(filters[0]));
+    for (round, filter) in filters.iter().enumerate() {
+        let seen = next.take().expect("a watch").join().unwrap();
+        if !seen {
             let moves = lab.exec(
                 "node1",
                 &["sh", "-c", "ldapsearch -Q -Y EXTERNAL -H ldapi:/// -LLL -b ou=domains,o=pigeonair                    '(objectClass=pigeonairMailUser)' mail mailHost pigeonairMoveTo pigeonairMoveState pigeonairMoveDetail;                    pigeonctl node list"],
@@ -1318,6 +1322,9 @@ fn a_drain_survives_its_node_losing_power_and_every_message_arrives_once() {
             "round {round}: {list}"
         );
         std::thread::sleep(Duration::from_secs(3));
+        // The drain goes on as soon as node2 is back: the next power cut's moment is watched
+        // for from before it starts.
+        next = filters.get(round + 1).map(|f| watch(f));
         let out = lab.ok(&["start", "node2"]);
         eprintln!("round {round}: {}", out.lines().next().unwrap_or_default());
         // Run again after the crash, the drain goes on (and retries a move that failed).
