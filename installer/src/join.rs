@@ -88,6 +88,7 @@ pub fn plan_from(j: &JoinAnswers, cluster: &ClusterSettings) -> Result<Plan, Str
             balancer: Some(cluster.balancer.clone()),
             join: None,
             provider: Some(provider),
+            directory: None,
         },
         balancer: (cluster.balancer == "ipvs").then(|| RawBalancer {
             vip: cluster.balancer_vip.clone(),
