@@ -10,8 +10,8 @@ use serde::Deserialize;
 use crate::plan::{
     AdminPassword, Balancer, Forwarding, Plan, PrivateNetwork, PublicNetwork, Role, StorageModel,
 };
-use crate::types::{ClusterName, Fqdn, InterfaceName, Ipv4Cidr, MailDomain};
 use crate::providers::DirectoryChoice;
+use crate::types::{ClusterName, Fqdn, InterfaceName, Ipv4Cidr, MailDomain};
 
 /// Shortest administrator password accepted.
 pub const MIN_PASSWORD_LEN: usize = 10;

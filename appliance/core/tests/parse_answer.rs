@@ -84,8 +84,14 @@ fn a_joining_node_may_choose_to_stay_a_replica() {
     )
     .unwrap();
     for (word, choice) in [
-        ("replica", pigeonair_appliance::providers::DirectoryChoice::Replica),
-        ("auto", pigeonair_appliance::providers::DirectoryChoice::Auto),
+        (
+            "replica",
+            pigeonair_appliance::providers::DirectoryChoice::Replica,
+        ),
+        (
+            "auto",
+            pigeonair_appliance::providers::DirectoryChoice::Auto,
+        ),
     ] {
         let text = text.replace("\"provider\"", &format!("\"{word}\""));
         let raw = pigeonair_appliance::answers::parse_raw(&text).unwrap();
