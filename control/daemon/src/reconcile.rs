@@ -111,6 +111,18 @@ pub fn reconcile() -> Result<Vec<String>, String> {
     if let Some(line) = reconcile_slapd(&plan, &view)? {
         wrote.push(line);
     }
+    // A provider that stepped down (`pigeonctl node role NODE replica`) keeps no copy of the
+    // CA's key, once another node holds the role `ca`.
+    let me = view.nodes.get(plan.hostname.as_str());
+    let key = pigeonair_appliance::render::CLUSTER_CA_KEY;
+    if me.is_some_and(|m| !m.has_role("ca"))
+        && view.nodes.values().any(|n| n.has_role("ca"))
+        && std::path::Path::new(key).exists()
+    {
+        std::fs::remove_file(key).map_err(|e| format!("{key}: {e}"))?;
+        log::info!("this node no longer holds the role ca: removed its copy of the CA's key {key}");
+        wrote.push(format!("{key} (removed)"));
+    }
     Ok(wrote)
 }
 
