@@ -577,6 +577,13 @@ pub fn install(
                          slapd rebuilt as a provider"
                     ));
                 }
+                if !opts.dry_run {
+                    replica::wait_for_slapd_config(
+                        plan,
+                        None,
+                        std::time::Duration::from_secs(120),
+                    )?;
+                }
                 if replica::node_state(&dn)?.as_deref() != Some("active") {
                     if opts.dry_run {
                         changes.push("would mark this node active".into());

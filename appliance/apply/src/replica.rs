@@ -233,7 +233,20 @@ pub fn take_provider_role(
         }
         log::info!("{dn} took the roles provider (server ID {id}) and ca");
     }
-    // pigeonaird rebuilds slapd's configuration from the view; wait until it has.
+    wait_for_slapd_config(plan, Some(id), limit)?;
+    Ok(took.then_some(id))
+}
+
+/// Waits until slapd's configuration on disk is the one `plan` and the cluster view render
+/// (pigeonaird rebuilds it when they differ: on a node that joined, the install renders from
+/// the plan's one provider before its replica has the view, and the view then names every
+/// provider), nothing is left pending and slapd answers; with `provider`, until this node is
+/// that provider.
+pub fn wait_for_slapd_config(
+    plan: &pigeonair_appliance::plan::Plan,
+    provider: Option<u16>,
+    limit: Duration,
+) -> Result<(), ReplicaError> {
     let started = Instant::now();
     loop {
         let rendered = cluster_view().ok().and_then(|view| {
@@ -244,15 +257,15 @@ pub fn take_provider_role(
         let on_disk = std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF).ok();
         let done = rendered.is_some_and(|f| {
             Some(&f.contents) == on_disk.as_ref()
-                && f.contents.contains(&format!("olcServerID: {id}\n"))
+                && provider.is_none_or(|id| f.contents.contains(&format!("olcServerID: {id}\n")))
         }) && !crate::pending_slapd()
             && connect().is_ok();
         if done {
-            return Ok(took.then_some(id));
+            return Ok(());
         }
         if started.elapsed() > limit {
             return Err(ReplicaError::Timeout(format!(
-                "this node took the provider role but its slapd was not rebuilt as provider {id} \
+                "slapd's configuration was not brought in line with the directory's providers \
                  within {} s: see `journalctl -u pigeonaird -u slapd`",
                 limit.as_secs()
             )));

@@ -160,8 +160,8 @@ impl Directory {
     }
 
     /// Makes a token valid for `ttl_secs` from `now` (unix seconds), pinned to the CA
-    /// certificate `ca_pem`, joining through `via` (a node holding the CA's key; default: the
-    /// first such active node).
+    /// certificate `ca_pem`, joining through `via` (a node holding the CA's key; default: this
+    /// node when it holds it, else the first such active node).
     pub fn token_add(
         &mut self,
         ttl_secs: u64,
@@ -188,6 +188,16 @@ impl Directory {
             &["cn", "pigeonairPrivateAddress", "pigeonairNodeRole"],
         )?;
         nodes.sort_by_key(|e| first(e, "cn"));
+        // Made on a node that holds the CA's key (either provider), the token names that
+        // node: with the other provider down, a token made on the survivor joins through it.
+        let here = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        if let Some(i) = nodes
+            .iter()
+            .position(|e| first(e, "cn").eq_ignore_ascii_case(here.trim()))
+        {
+            let mine = nodes.remove(i);
+            nodes.insert(0, mine);
+        }
         let node = match (via, nodes.into_iter().next()) {
             (Some(host), None) => {
                 return Err(CtlError::NotFound(format!(
