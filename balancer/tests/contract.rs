@@ -13,6 +13,7 @@ fn view() -> ClusterView {
         public: Some(format!("203.0.113.1{i}").parse().unwrap()),
         state: state.into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        server_id: None,
     };
     ClusterView::new([
         node(1, "active", &["provider", "ca"]),

@@ -17,7 +17,9 @@ use pigeonair_appliance::answers::{
     RawNetwork, RawNode, parse_raw, validate, validate_join,
 };
 use pigeonair_appliance::plan::{Plan, Role};
-use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, Secrets};
+use pigeonair_appliance::render::{
+    CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT, CLUSTER_KEY, Secrets,
+};
 use pigeonair_join::{ClusterSettings, JoinRequest, Token, csr, messages::Secret};
 
 use crate::apply::SAVED_ANSWERS;
@@ -88,6 +90,7 @@ pub fn plan_from(j: &JoinAnswers, cluster: &ClusterSettings) -> Result<Plan, Str
             balancer: Some(cluster.balancer.clone()),
             join: None,
             provider: Some(provider),
+            directory: None,
         },
         balancer: (cluster.balancer == "ipvs").then(|| RawBalancer {
             vip: cluster.balancer_vip.clone(),
@@ -176,6 +179,7 @@ pub fn plan_for(
         private_address: j.private.address.to_string(),
         public_address: j.public.address.to_string(),
         csr_pem: String::from_utf8_lossy(&req).into_owned(),
+        directory: j.directory.as_str().to_owned(),
     };
     out(&format!(
         "join: sending the token to the member at {} (CA {})",
@@ -204,6 +208,22 @@ pub fn plan_for(
         .map_err(|e| JoinFailure::Keep(e.to_string()))?;
     put(CLUSTER_KEY, &key_pem, "0640", "ssl-cert").map_err(JoinFailure::Keep)?;
     put(CLUSTER_CA_CERT, response.ca_pem.as_bytes(), "0644", "root").map_err(JoinFailure::Keep)?;
+    // A node becoming a directory provider holds the CA's key too (root only, as on the
+    // first node); it takes the provider role once its replica is in sync (apply's cluster
+    // step).
+    if let Some(grant) = &response.provider {
+        put(
+            CLUSTER_CA_KEY,
+            grant.ca_key_pem.0.as_bytes(),
+            "0600",
+            "root",
+        )
+        .map_err(JoinFailure::Keep)?;
+        out(&format!(
+            "join: this node becomes directory provider {} (it holds the cluster CA's key)",
+            grant.server_id
+        ));
+    }
     put(
         CLUSTER_CERT,
         response.certificate_pem.as_bytes(),

@@ -7,11 +7,16 @@ use crate::up::join_answers;
 
 impl Lab {
     /// Boots `count` more nodes (node N+1 …) into the running lab and, unless `bare`, joins
-    /// them through node1. On failure the new nodes stay (`down` removes them with the rest).
+    /// them through `via` (node1 unless given: the member whose `pigeonctl node token` makes
+    /// the tokens, so they name it, and whose answers the new names follow). With `via`, other
+    /// nodes may be down (killed): a cluster grows through its surviving provider. On failure
+    /// the new nodes stay (`down` removes them with the rest).
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &self,
         count: u32,
         bare: bool,
+        via: Option<&str>,
         boot_timeout: Duration,
         cancel: &Cancel,
         out: &mut dyn Write,
@@ -22,12 +27,14 @@ impl Lab {
         let mut state = self
             .state()?
             .ok_or_else(|| LabError::NotUp(self.name.clone()))?;
-        self.require_whole(&state)?;
+        if via.is_none() {
+            self.require_whole(&state)?;
+        }
         let before = state.node_count;
         let plan = LabPlan::new(self.name.clone(), before + count)?;
         let new = &plan.nodes[before as usize..];
-        // node1's saved answers, when it is installed: the new nodes' names follow its own.
-        let node1 = plan.nodes[0].name.to_string();
+        // The member's saved answers, when it is installed: the new nodes' names follow its own.
+        let node1 = via.map_or_else(|| plan.nodes[0].name.to_string(), str::to_owned);
         let first = if bare {
             None
         } else {

@@ -302,9 +302,13 @@ pub fn join_answers(first: &str, node: &plan::NodePlan, number: usize, token: &s
         .ok()
         .map(|p| {
             let host = p.hostname.to_string();
+            // mx1.example.com (or the answers of another member, mx2…) → mxN.example.com.
             match host.split_once('.') {
-                Some((label, rest)) if label.ends_with('1') => {
-                    format!("{}{number}.{rest}", &label[..label.len() - 1])
+                Some((label, rest)) if label.ends_with(|c: char| c.is_ascii_digit()) => {
+                    format!(
+                        "{}{number}.{rest}",
+                        label.trim_end_matches(|c: char| c.is_ascii_digit())
+                    )
                 }
                 _ => format!("{}.{}", node.name, p.domain),
             }

@@ -261,24 +261,26 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
             "active nodes in {node}'s replica"
         );
     }
-    for node in ["node2", "node3"] {
+    // node1 and node2 (the second to join) are the providers, each consuming the other;
+    // node3 consumes both.
+    for (node, providers) in [
+        ("node1", &["10.42.0.12"][..]),
+        ("node2", &["10.42.0.11"][..]),
+        ("node3", &["10.42.0.11", "10.42.0.12"][..]),
+    ] {
         let sync = ldap(&lab, node, "cn=config", "(olcSyncrepl=*)", &["olcSyncrepl"]);
-        assert!(
-            sync.contains("provider=ldap://10.42.0.11/"),
+        assert_eq!(
+            sync.matches("provider=ldap://").count(),
+            providers.len(),
             "{node}:\n{sync}"
         );
+        for p in providers {
+            assert!(
+                sync.contains(&format!("provider=ldap://{p}/")),
+                "{node}:\n{sync}"
+            );
+        }
     }
-    let sync = ldap(
-        &lab,
-        "node1",
-        "cn=config",
-        "(olcSyncrepl=*)",
-        &["olcSyncrepl"],
-    );
-    assert!(
-        !sync.contains("olcSyncrepl"),
-        "node1 is the provider:\n{sync}"
-    );
 
     // A user added on node3 (written on its replica, chained to node1) is read on node2's
     // replica; one user homed on each node.

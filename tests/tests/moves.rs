@@ -636,10 +636,8 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
     // drained again, leaves the cluster and its certificate is refused by the others.
     for (node, says) in [
         ("mx1.example.com", "role provider"),
-        (
-            "mx2.example.com",
-            "is active: `pigeonctl node drain mx2.example.com` first",
-        ),
+        // The second node to join is the second provider.
+        ("mx2.example.com", "role provider"),
         ("mx3.example.com", "is the home node of"),
         ("mx9.example.com", "no node mx9.example.com"),
     ] {
@@ -685,6 +683,15 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
             "node2's certificate at {peer} before"
         );
     }
+    // node2 steps down to a replica (node1 stays the provider), then can be removed; an
+    // active node is refused first.
+    sh(&lab, "node1", "pigeonctl node role mx2.example.com replica");
+    let out = lab.exec("node1", &["pigeonctl", "node", "remove", "mx2.example.com"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is active: `pigeonctl node drain mx2.example.com` first"),
+        "remove of an active replica: {err}"
+    );
     sh(&lab, "node1", "pigeonctl node drain mx2.example.com");
     let out = sh(&lab, "node3", "pigeonctl node remove mx2.example.com");
     assert!(out.contains("removed"), "{out}");

@@ -173,6 +173,30 @@ fn clear_pending(unit: Unit) -> Result<(), ApplyError> {
     }
 }
 
+/// Whether a change to slapd's configuration was written but slapd not yet rebuilt from it.
+pub fn pending_slapd() -> bool {
+    is_pending(Unit::Slapd)
+}
+
+/// Brings slapd's configuration to `ldif` (slapd's rendered cn=config, from the plan and the
+/// cluster view) when it differs, or when a rebuild was left pending: written, rebuilt and
+/// checked, swapped in, slapd restarted (about a second without the local directory).
+/// pigeonaird calls it when the directory's providers change. Returns whether it rebuilt.
+pub fn apply_slapd_config(ldif: &RenderedFile) -> Result<bool, ApplyError> {
+    let root = Root(PathBuf::from("/"));
+    let change = files::diff_file(&root, ldif)?;
+    if change.is_none() && !is_pending(Unit::Slapd) {
+        return Ok(false);
+    }
+    set_pending(Unit::Slapd)?;
+    if change.is_some() {
+        files::write_file(&root, ldif)?;
+    }
+    slapd::rebuild()?;
+    clear_pending(Unit::Slapd)?;
+    Ok(true)
+}
+
 /// The administrator's hash (on the node that made the cluster): from the plan, or the saved
 /// answers' hash when it still matches the clear password (a re-apply must not re-hash with a
 /// new salt), or a new one.
@@ -542,6 +566,24 @@ pub fn install(
             // then it marks itself active (a write its replica chains to the provider).
             if let Role::Joined { .. } = plan.role {
                 let dn = node_dn(plan.hostname.as_str());
+                // A node chosen at its join to become a directory provider takes the role
+                // now that its replica is in sync (see replica::take_provider_role).
+                if !opts.dry_run
+                    && let Some(id) =
+                        replica::take_provider_role(plan, &dn, std::time::Duration::from_secs(120))?
+                {
+                    changes.push(format!(
+                        "replica in sync: took the roles provider (server ID {id}) and ca; \
+                         slapd rebuilt as a provider"
+                    ));
+                }
+                if !opts.dry_run {
+                    replica::wait_for_slapd_config(
+                        plan,
+                        None,
+                        std::time::Duration::from_secs(120),
+                    )?;
+                }
                 if replica::node_state(&dn)?.as_deref() != Some("active") {
                     if opts.dry_run {
                         changes.push("would mark this node active".into());

@@ -170,3 +170,106 @@ pub fn cluster_view() -> Result<ClusterView, ReplicaError> {
             .filter_map(|e| NodeView::from_attrs(&e.attrs)),
     ))
 }
+
+/// On a node chosen to become a directory provider (its entry has a server ID reserved, not
+/// yet the role `provider`): once its replica is in sync, it takes the roles `provider` and
+/// `ca` (a write chained to a provider). Every node's pigeonaird then renders slapd from the
+/// new view (this node a provider with that server ID, the other provider replicating from
+/// it, the replicas consuming both) and rebuilds slapd's configuration; this waits until this
+/// node's has been (slapd's LDIF on disk the one `plan` and the view render, slapd answering).
+/// Its server ID when it took the role now; `None` when the node is not becoming a provider
+/// or was one already.
+pub fn take_provider_role(
+    plan: &pigeonair_appliance::plan::Plan,
+    dn: &str,
+    limit: Duration,
+) -> Result<Option<u16>, ReplicaError> {
+    let mut conn = connect()?;
+    let Some(entry) = read(&mut conn, dn, &NODE_ATTRS)? else {
+        return Ok(None);
+    };
+    let Some(me) = NodeView::from_attrs(&entry.attrs) else {
+        return Ok(None);
+    };
+    let Some(id) = me.server_id else {
+        return Ok(None);
+    };
+    let took = !me.has_role("provider");
+    if took {
+        if !std::path::Path::new(pigeonair_appliance::render::CLUSTER_CA_KEY).exists() {
+            return Err(ReplicaError::Timeout(format!(
+                "{dn} is to become directory provider {id} but this node has no cluster CA key \
+                 ({}): run the join again, or `pigeonctl node role {} replica` on a member",
+                pigeonair_appliance::render::CLUSTER_CA_KEY,
+                me.hostname
+            )));
+        }
+        let mut roles: Vec<String> = me.roles.clone();
+        for r in ["provider", "ca"] {
+            if !me.has_role(r) {
+                roles.push(r.to_owned());
+            }
+        }
+        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        loop {
+            let attempt = connect().and_then(|mut c| {
+                Ok(c.modify(
+                    dn,
+                    vec![Mod::Replace(
+                        "pigeonairNodeRole".to_owned(),
+                        value_set(&roles),
+                    )],
+                )?)
+            });
+            match attempt {
+                Ok(()) => break,
+                Err(e) if started.elapsed() < limit => {
+                    log::debug!("take the provider role: {e}; trying again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        log::info!("{dn} took the roles provider (server ID {id}) and ca");
+    }
+    wait_for_slapd_config(plan, Some(id), limit)?;
+    Ok(took.then_some(id))
+}
+
+/// Waits until slapd's configuration on disk is the one `plan` and the cluster view render
+/// (pigeonaird rebuilds it when they differ: on a node that joined, the install renders from
+/// the plan's one provider before its replica has the view, and the view then names every
+/// provider), nothing is left pending and slapd answers; with `provider`, until this node is
+/// that provider.
+pub fn wait_for_slapd_config(
+    plan: &pigeonair_appliance::plan::Plan,
+    provider: Option<u16>,
+    limit: Duration,
+) -> Result<(), ReplicaError> {
+    let started = Instant::now();
+    loop {
+        let rendered = cluster_view().ok().and_then(|view| {
+            pigeonair_appliance::render::slapd::render(plan, &view)
+                .into_iter()
+                .find(|f| f.path == pigeonair_appliance::render::slapd::SLAPD_LDIF)
+        });
+        let on_disk = std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF).ok();
+        let done = rendered.is_some_and(|f| {
+            Some(&f.contents) == on_disk.as_ref()
+                && provider.is_none_or(|id| f.contents.contains(&format!("olcServerID: {id}\n")))
+        }) && !crate::pending_slapd()
+            && connect().is_ok();
+        if done {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            return Err(ReplicaError::Timeout(format!(
+                "slapd's configuration was not brought in line with the directory's providers \
+                 within {} s: see `journalctl -u pigeonaird -u slapd`",
+                limit.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::plan::{
     AdminPassword, Balancer, Forwarding, Plan, PrivateNetwork, PublicNetwork, Role, StorageModel,
 };
+use crate::providers::DirectoryChoice;
 use crate::types::{ClusterName, Fqdn, InterfaceName, Ipv4Cidr, MailDomain};
 
 /// Shortest administrator password accepted.
@@ -54,6 +55,10 @@ pub struct RawCluster {
     /// `provider`: on a node that joined, the private address of the directory provider it
     /// replicates from (saved answers only; written by the install that joined).
     pub provider: Option<String>,
+    /// `directory`: a joining node's answers only: `auto` (the default: the node becomes one of
+    /// the directory's providers while the cluster has fewer than two) or `replica` (it stays a
+    /// read-only replica).
+    pub directory: Option<String>,
 }
 
 /// `[balancer]`: the IPVS balancer's virtual service.
@@ -446,6 +451,13 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
              [cluster] join, [node] and [network])",
         );
     }
+    if raw.cluster.directory.is_some() {
+        c.problem(
+            "cluster.directory",
+            "only a joining node's answers choose it (with [cluster] join): remove it; \
+             `pigeonctl node role` changes a member's part",
+        );
+    }
     let role = match &raw.cluster.provider {
         Some(_) => {
             if raw.admin.password.is_some() || raw.admin.password_hash.is_some() {
@@ -608,6 +620,20 @@ pub struct JoinAnswers {
     pub private: PrivateNetwork,
     /// DNS resolvers.
     pub dns: Vec<Ipv4Addr>,
+    /// Whether the node may become a directory provider (`cluster.directory`).
+    pub directory: DirectoryChoice,
+}
+
+/// `cluster.directory`: `auto` or `replica`.
+fn directory_choice(s: &str) -> Result<DirectoryChoice, String> {
+    match s {
+        "auto" => Ok(DirectoryChoice::Auto),
+        "replica" => Ok(DirectoryChoice::Replica),
+        other => Err(format!(
+            "\"{other}\": expected \"auto\" (the default: the node becomes a directory provider \
+             while the cluster has fewer than two) or \"replica\" (it never does by itself)"
+        )),
+    }
 }
 
 /// What an answers file asks for.
@@ -668,6 +694,10 @@ pub fn validate_join(
             c.problem(field, from_cluster);
         }
     }
+    let directory = match &raw.cluster.directory {
+        None => Some(DirectoryChoice::Auto),
+        v => c.optional("cluster.directory", v, directory_choice),
+    };
     let (hostname, public, private, dns) = node_networks(&mut c, raw);
     if !c.problems.is_empty() {
         return Err(AnswersError::Invalid(c.problems));
@@ -678,6 +708,7 @@ pub fn validate_join(
         public: public.expect("checked"),
         private: private.expect("checked"),
         dns,
+        directory: directory.expect("checked"),
     })
 }
 

@@ -20,15 +20,20 @@ pub struct NodeView {
     pub state: String,
     /// `provider`, `ca`.
     pub roles: Vec<String>,
+    /// A provider's slapd serverID (`pigeonairServerId`); on a node that is becoming a
+    /// provider, the one reserved for it. The first node of a cluster made before there were
+    /// two providers has none: it is 1.
+    pub server_id: Option<u16>,
 }
 
 /// The attributes a [`NodeView`] is read from.
-pub const NODE_ATTRS: [&str; 5] = [
+pub const NODE_ATTRS: [&str; 6] = [
     "cn",
     "pigeonairPrivateAddress",
     "pigeonairPublicAddress",
     "pigeonairNodeState",
     "pigeonairNodeRole",
+    "pigeonairServerId",
 ];
 
 fn address(v: Option<&Vec<String>>) -> Option<Ipv4Addr> {
@@ -48,7 +53,15 @@ impl NodeView {
                 .and_then(|v| v.first().cloned())
                 .unwrap_or_default(),
             roles: attrs.get("pigeonairNodeRole").cloned().unwrap_or_default(),
+            server_id: attrs
+                .get("pigeonairServerId")
+                .and_then(|v| v.first()?.parse().ok()),
         })
+    }
+
+    /// Whether the node has `role` (`provider`, `ca`).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod crypt;
 pub mod directory;
 pub mod plan;
+pub mod providers;
 pub mod render;
 pub mod types;
 

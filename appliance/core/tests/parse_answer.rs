@@ -61,3 +61,41 @@ fn the_shipped_example_parses() {
     let plan = parse_answers(text).unwrap();
     assert_eq!(plan.hostname.as_str(), "mx1.example.com");
 }
+
+/// Joining nodes' answers (`parse_join_fail/NAME.toml`) that the join validator refuses with
+/// exactly the message in `NAME.txt`.
+#[test]
+fn join_answers_that_fail() {
+    for case in cases("parse_join_fail") {
+        let text = std::fs::read_to_string(&case).unwrap();
+        let raw = pigeonair_appliance::answers::parse_raw(&text).unwrap();
+        let err = pigeonair_appliance::answers::validate_join(&raw, &|_| Ok(()))
+            .err()
+            .unwrap_or_else(|| panic!("{} passed", case.display()));
+        check(&case.with_extension("txt"), &format!("{err}\n"));
+    }
+}
+
+#[test]
+fn a_joining_node_may_choose_to_stay_a_replica() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/resources/parse_join_fail/bad-directory.toml"),
+    )
+    .unwrap();
+    for (word, choice) in [
+        (
+            "replica",
+            pigeonair_appliance::providers::DirectoryChoice::Replica,
+        ),
+        (
+            "auto",
+            pigeonair_appliance::providers::DirectoryChoice::Auto,
+        ),
+    ] {
+        let text = text.replace("\"provider\"", &format!("\"{word}\""));
+        let raw = pigeonair_appliance::answers::parse_raw(&text).unwrap();
+        let j = pigeonair_appliance::answers::validate_join(&raw, &|_| Ok(())).unwrap();
+        assert_eq!(j.directory, choice);
+    }
+}

@@ -31,6 +31,7 @@ fn view() -> ClusterView {
         } else {
             Vec::new()
         },
+        server_id: None,
     }))
 }
 
@@ -80,6 +81,61 @@ fn rendered_files_match_golden() {
                 "{}",
                 meta_path.display()
             );
+        }
+    }
+}
+
+/// The cluster with two providers: mx1 (made before there were two, so no server ID on its
+/// entry: it is 1) and mx2 (server ID 2); mx3 a replica.
+fn two_providers() -> ClusterView {
+    ClusterView::new((1..=3).map(|i| NodeView {
+        hostname: format!("mx{i}.example.com"),
+        private: Some(format!("10.42.0.1{i}").parse().unwrap()),
+        public: Some(format!("203.0.113.1{i}").parse().unwrap()),
+        state: "active".into(),
+        roles: if i <= 2 {
+            vec!["provider".into(), "ca".into()]
+        } else {
+            Vec::new()
+        },
+        server_id: (i == 2).then_some(2),
+    }))
+}
+
+/// slapd's cn=config for each part a node plays in a cluster with two providers, in
+/// `render_slapd/NAME.ldif`: the first provider, the second, and a replica of both.
+#[test]
+fn slapd_config_of_each_directory_part_matches_golden() {
+    let res = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/resources");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let first = parse_answers(include_str!("../examples/single-box.toml")).unwrap();
+    let joined = |i: u8| {
+        let text = std::fs::read_to_string(res.join("parse_answer/joined.toml"))
+            .unwrap()
+            .replace("mx2.example.com", &format!("mx{i}.example.com"))
+            .replace("203.0.113.12/24", &format!("203.0.113.1{i}/24"))
+            .replace("10.42.0.12/24", &format!("10.42.0.1{i}/24"));
+        parse_answers(&text).unwrap()
+    };
+    let cases = [
+        ("first-provider", first),
+        ("second-provider", joined(2)),
+        ("replica-of-two", joined(3)),
+    ];
+    for (name, plan) in cases {
+        let ldif = render_all(&plan, &secrets(), &two_providers())
+            .into_iter()
+            .find(|f| f.path == "/etc/pigeonair/slapd.ldif")
+            .expect("slapd's LDIF is rendered");
+        let path = res.join("render_slapd").join(format!("{name}.ldif"));
+        if update {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &ldif.contents).unwrap();
+        } else {
+            let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!("{} missing (UPDATE_GOLDEN=1 writes it)", path.display())
+            });
+            assert_eq!(expected, ldif.contents, "{}", path.display());
         }
     }
 }

@@ -287,6 +287,16 @@ enum NodeCmd {
         /// The node's host name.
         node: String,
     },
+    /// Change a node's part in the directory. `replica`: a provider steps down (refused unless
+    /// another provider answers and is in sync); every node's slapd follows within seconds and
+    /// the node drops its copy of the cluster CA's key.
+    Role {
+        /// The node's host name.
+        node: String,
+        /// `replica`.
+        #[arg(value_parser = ["replica"])]
+        role: String,
+    },
     /// Remove a drained node from the cluster: it leaves ou=nodes, its certificates are
     /// revoked (every node checks the cluster CA's revocation list, so it cannot come back
     /// with its old identity), and the other nodes and the balancer forget it. Refused for the
@@ -842,6 +852,17 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 return Ok(());
             }
             wait_for_rebalance(&mut dir, &asked.asked, Duration::from_secs(limit), json)
+        }
+        Cmd::Node(NodeCmd::Role { node, role: _ }) => {
+            let mut dir = connect()?;
+            let mut nodes = dir.node_list()?;
+            pigeonair_ctl::cluster::ask_nodes(&mut nodes, pigeonair_ctl::cluster::CTL_LIMIT);
+            let other = dir.node_step_down(node, &nodes)?;
+            done(
+                json,
+                format!("{node} is a replica now; {other} stays a provider"),
+            );
+            Ok(())
         }
         Cmd::Node(NodeCmd::Undrain { node }) => {
             connect()?.node_undrain(node)?;

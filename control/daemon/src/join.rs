@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use openssl::pkey::PKey;
 use openssl::x509::X509;
+use pigeonair_appliance::cluster::{ClusterView, NodeView};
 use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL, NODES_DN, node_dn, token_dn};
+use pigeonair_appliance::providers::{DirectoryChoice, provider_for_join};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, Secrets};
 use pigeonair_directory::{
     Connection, Credentials, DirectoryError, Mod, ResultCode, Scope, SearchEntry, dn_escape,
@@ -20,7 +22,9 @@ use pigeonair_directory::{
 use pigeonair_join::messages::{Member, Secret, parse_cidr};
 use pigeonair_join::time::from_generalized;
 use pigeonair_join::token::{decode_secret, secret_hash};
-use pigeonair_join::{ClusterSettings, JoinRequest, JoinResponse, Refusal, RefusalKind, csr};
+use pigeonair_join::{
+    ClusterSettings, JoinRequest, JoinResponse, ProviderGrant, Refusal, RefusalKind, csr,
+};
 
 /// Where the installer keeps the cluster's secrets and the answers it installed.
 pub const SECRETS_FILE: &str = "/etc/pigeonair/secrets.toml";
@@ -197,13 +201,28 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         NODES_DN,
         Scope::OneLevel,
         "(objectClass=pigeonairNode)",
-        vec![
-            "cn",
-            "pigeonairPrivateAddress",
-            "pigeonairPublicAddress",
-            "pigeonairNodeState",
-        ],
+        pigeonair_appliance::cluster::NODE_ATTRS.to_vec(),
     )?;
+    // The second node to join becomes a provider (unless its answers say `replica`): its
+    // server ID is reserved on its entry now, so a node joining at the same time finds the
+    // place taken; it takes the role once its replica is in sync. A re-run keeps the ID the
+    // first run reserved.
+    let view = ClusterView::new(
+        nodes
+            .iter()
+            .filter(|n| !first(n, "cn").eq_ignore_ascii_case(&req.hostname))
+            .filter_map(|e| NodeView::from_attrs(&e.attrs)),
+    );
+    let reserved: Option<u16> = nodes
+        .iter()
+        .find(|n| first(n, "cn").eq_ignore_ascii_case(&req.hostname) && rerun)
+        .and_then(|n| first(n, "pigeonairServerId").parse().ok());
+    let choice = if req.directory == "replica" {
+        DirectoryChoice::Replica
+    } else {
+        DirectoryChoice::Auto
+    };
+    let server_id = reserved.or_else(|| provider_for_join(&view, choice));
     let ip_of = |e: &SearchEntry, attr: &str| parse_cidr(&first(e, attr)).map(|(ip, _)| ip);
     let mut mine = false;
     for n in &nodes {
@@ -236,13 +255,13 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
     // Everything after this point writes; everything before it only read.
     let ca_pem =
         std::fs::read(CLUSTER_CA_CERT).map_err(|e| internal(format!("{CLUSTER_CA_CERT}: {e}")))?;
-    let ca_key = std::fs::read(CLUSTER_CA_KEY).map_err(|e| {
+    let ca_key_pem = std::fs::read(CLUSTER_CA_KEY).map_err(|e| {
         internal(format!(
             "{CLUSTER_CA_KEY}: {e} (join through a node that holds the CA's key)"
         ))
     })?;
     let ca = X509::from_pem(&ca_pem).map_err(|e| internal(format!("{CLUSTER_CA_CERT}: {e}")))?;
-    let ca_key = PKey::private_key_from_pem(&ca_key)
+    let ca_key = PKey::private_key_from_pem(&ca_key_pem)
         .map_err(|e| internal(format!("{CLUSTER_CA_KEY}: {e}")))?;
     let csr = csr::check_request(req.csr_pem.as_bytes(), &req.hostname)
         .map_err(|e| Refusal::new(RefusalKind::BadRequest, format!("csr_pem: {e}")))?;
@@ -284,13 +303,27 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
             ),
             ("pigeonairNodeState".to_owned(), value_set(&["joining"])),
         ];
+        let id = server_id.map(|id| id.to_string());
+        let attrs = attrs
+            .into_iter()
+            .chain(
+                id.as_deref()
+                    .map(|id| ("pigeonairServerId".to_owned(), value_set(&[id]))),
+            )
+            .collect();
         match conn.add(&dn, attrs) {
             Ok(()) => {}
             // Made by a run that died before it answered.
             Err(e) if e.is(ResultCode::AlreadyExists) => {}
             Err(e) => return Err(ldap("register the node")(e)),
         }
-        log::info!("join: {} registered as joining", req.hostname);
+        match server_id {
+            Some(id) => log::info!(
+                "join: {} registered as joining, to become directory provider {id}",
+                req.hostname
+            ),
+            None => log::info!("join: {} registered as joining", req.hostname),
+        }
     }
     let signed = csr::sign(&ca, &ca_key, &csr, &req.hostname, private_ip)
         .map_err(|e| internal(format!("sign the node certificate: {e}")))?;
@@ -331,7 +364,12 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         })
         .collect();
     let _ = conn.unbind();
+    let provider = server_id.map(|server_id| ProviderGrant {
+        server_id,
+        ca_key_pem: Secret(String::from_utf8_lossy(&ca_key_pem).into_owned()),
+    });
     Ok(JoinResponse {
+        provider,
         certificate_pem: String::from_utf8_lossy(&cert).into_owned(),
         ca_pem: String::from_utf8_lossy(&ca_pem).into_owned(),
         cluster: ClusterSettings {

@@ -108,5 +108,64 @@ pub fn reconcile() -> Result<Vec<String>, String> {
         }
     }
     wrote.extend(crate::revocation::apply_crl()?);
+    if let Some(line) = reconcile_slapd(&plan, &view)? {
+        wrote.push(line);
+    }
+    // A provider that stepped down (`pigeonctl node role NODE replica`) keeps no copy of the
+    // CA's key, once another node holds the role `ca`.
+    let me = view.nodes.get(plan.hostname.as_str());
+    let key = pigeonair_appliance::render::CLUSTER_CA_KEY;
+    if me.is_some_and(|m| !m.has_role("ca"))
+        && view.nodes.values().any(|n| n.has_role("ca"))
+        && std::path::Path::new(key).exists()
+    {
+        std::fs::remove_file(key).map_err(|e| format!("{key}: {e}"))?;
+        log::info!("this node no longer holds the role ca: removed its copy of the CA's key {key}");
+        wrote.push(format!("{key} (removed)"));
+    }
     Ok(wrote)
+}
+
+/// slapd's configuration follows the directory's providers (`ou=nodes`: a node taking or
+/// leaving the role `provider`): rendered from the plan and the view as the installer does,
+/// and rebuilt when it differs (slapd restarts: about a second without the local directory).
+/// Never from a view without providers (a directory not replicated yet), which would fall
+/// back to the plan's.
+fn reconcile_slapd(
+    plan: &pigeonair_appliance::plan::Plan,
+    view: &ClusterView,
+) -> Result<Option<String>, String> {
+    let providers = pigeonair_appliance::providers::providers(view);
+    if providers.is_empty() {
+        return Ok(None);
+    }
+    let Some(ldif) = pigeonair_appliance::render::slapd::render(plan, view)
+        .into_iter()
+        .find(|f| f.path == pigeonair_appliance::render::slapd::SLAPD_LDIF)
+    else {
+        return Ok(None);
+    };
+    let rebuilt = pigeonair_apply::apply_slapd_config(&ldif)
+        .map_err(|e| format!("rebuild slapd's configuration for the directory's providers: {e}"))?;
+    if !rebuilt {
+        return Ok(None);
+    }
+    let repl = pigeonair_appliance::providers::replication(plan, view);
+    let names: Vec<String> = providers
+        .iter()
+        .map(|p| format!("{} (server ID {})", p.hostname, p.server_id))
+        .collect();
+    let part = match repl.server_id {
+        Some(id) => format!("this node is provider {id}"),
+        None => "this node is a replica of every provider".to_owned(),
+    };
+    log::info!(
+        "directory providers are now {}: {part}; rebuilt slapd's configuration",
+        names.join(", ")
+    );
+    Ok(Some(format!(
+        "{} (providers {})",
+        pigeonair_appliance::render::slapd::SLAPD_LDIF,
+        names.join(", ")
+    )))
 }

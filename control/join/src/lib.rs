@@ -22,8 +22,8 @@ pub mod token;
 
 pub use messages::{
     ClusterSettings, DRAIN_MARK, DiscardCopy, DiskUse, DrainProgress, Hello, JoinRequest,
-    JoinResponse, JournalLines, MovedNotice, NodeStatus, Refusal, RefusalKind, csn_covers,
-    csn_micros,
+    JoinResponse, JournalLines, MovedNotice, NodeStatus, ProviderGrant, Refusal, RefusalKind,
+    csn_covers, csn_micros,
 };
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 

@@ -32,6 +32,18 @@ pub struct JoinRequest {
     pub public_address: String,
     /// A PEM certificate request for its key, with the host name as CN.
     pub csr_pem: String,
+    /// `auto` (the node becomes a directory provider while the cluster has fewer than two)
+    /// or `replica` (its answers' `cluster.directory`); absent from older nodes: `auto`.
+    #[serde(default = "auto", skip_serializing_if = "is_auto")]
+    pub directory: String,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+
+fn is_auto(s: &String) -> bool {
+    s == "auto"
 }
 
 /// A cluster member, as the joining node learns of it.
@@ -93,6 +105,22 @@ pub struct JoinResponse {
     pub ca_pem: String,
     /// What it needs to become a replica.
     pub cluster: ClusterSettings,
+    /// When the node is to become a directory provider: its server ID and the cluster CA's
+    /// key (every provider holds it, so joins, renewals and revocations go on with one
+    /// down). Sent only in this answer, over the TLS connection whose CA the token pinned, to
+    /// the node that proved it holds the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderGrant>,
+}
+
+/// What a node becoming a directory provider gets in its join answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderGrant {
+    /// Its slapd server ID (reserved on its `ou=nodes` entry).
+    pub server_id: u16,
+    /// The cluster CA's private key (PEM).
+    pub ca_key_pem: Secret,
 }
 
 /// What `GET /v1/hello` answers anyone, no client certificate needed: who the member is, for a
@@ -364,6 +392,12 @@ impl JoinRequest {
         }
         if crate::token::decode_secret(&self.secret.0).is_none() {
             return bad("secret is not a token's secret: copy the whole token".into());
+        }
+        if self.directory != "auto" && self.directory != "replica" {
+            return bad(format!(
+                "directory {:?} is neither \"auto\" nor \"replica\"",
+                self.directory
+            ));
         }
         if !valid_hostname(&self.hostname) {
             return bad(format!(

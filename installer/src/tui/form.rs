@@ -233,6 +233,7 @@ impl Form {
                 balancer: balancer_kind,
                 join: None,
                 provider: self.provider.map(|p| p.to_string()),
+                directory: None,
             },
             balancer: balancer.flatten(),
             mail: RawMail {

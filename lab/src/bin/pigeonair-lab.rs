@@ -87,6 +87,10 @@ enum Cmd {
         /// Leave them as fresh boxes (to join by hand, or from the installer's screens).
         #[arg(long)]
         bare: bool,
+        /// The member that makes the tokens (they name it) and serves the joins, e.g. node2
+        /// while node1 is down; other nodes may then be down.
+        #[arg(long, value_name = "NODE", conflicts_with = "bare")]
+        via: Option<String>,
         /// Seconds each node may take to boot.
         #[arg(long, default_value_t = 60)]
         boot_timeout: u64,
@@ -220,6 +224,7 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
         Cmd::Add {
             count,
             bare,
+            via,
             boot_timeout,
         } => {
             let cancel = Cancel::on_signals().map_err(|source| LabError::Io {
@@ -229,6 +234,7 @@ fn run(lab: &Lab, cmd: Cmd) -> Result<ExitCode, LabError> {
             let status = lab.add(
                 count,
                 bare,
+                via.as_deref(),
                 Duration::from_secs(boot_timeout),
                 &cancel,
                 &mut out,

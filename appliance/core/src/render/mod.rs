@@ -133,7 +133,7 @@ pub fn render_all(plan: &Plan, secrets: &Secrets, view: &ClusterView) -> Vec<Ren
     files.extend(network::render(plan, view));
     files.extend(direct_routing::render(plan));
     files.extend(firewall::render(plan));
-    files.extend(slapd::render(plan));
+    files.extend(slapd::render(plan, view));
     files.extend(postfix::render(plan, secrets));
     files.extend(dovecot::render(plan, secrets));
     files.extend(balancer::render(plan, view));

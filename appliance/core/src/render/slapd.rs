@@ -2,10 +2,12 @@
 //! with `slapadd -n0`, checks it with `slaptest`, and swaps it in only if it passes.
 
 use super::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, RenderedFile, Unit};
+use crate::cluster::ClusterView;
 use crate::directory::{
-    ADMINS_DN, BASE_DN, DOMAINS_DN, DOVECOT_DN, LOCAL_ROOT_DN, NODES_DN, POSTFIX_DN,
+    ADMINS_DN, BASE_DN, COUNTERS_DN, DOMAINS_DN, DOVECOT_DN, LOCAL_ROOT_DN, NODES_DN, POSTFIX_DN,
 };
-use crate::plan::{Plan, Role};
+use crate::plan::Plan;
+use crate::providers::{Replication, counter_dn, replication};
 
 /// Where the rendered cn=config LDIF is kept (the source apply builds slapd.d from).
 pub const SLAPD_LDIF: &str = "/etc/pigeonair/slapd.ldif";
@@ -22,8 +24,9 @@ const POSTFIX_READS: &str = "entry,objectClass,cn,ou,aliasedObjectName,mail,mail
 pigeonairAccountStatus,pigeonairEnabledService,pigeonairAliasTarget,pigeonairAliasDomainOf,\
 pigeonairForwardTo,pigeonairKeepCopy";
 
-/// slapd's files for `plan`: the cn=config LDIF and `/etc/default/slapd` (what to listen on).
-pub fn render(plan: &Plan) -> Vec<RenderedFile> {
+/// slapd's files for `plan` in the cluster `view` (which nodes are providers): the cn=config
+/// LDIF and `/etc/default/slapd` (what to listen on).
+pub fn render(plan: &Plan, view: &ClusterView) -> Vec<RenderedFile> {
     let defaults = format!(
         "# Written by pigeonair-install.\nSLAPD_CONF=/etc/ldap/slapd.d\nSLAPD_USER=\"openldap\"\n\
          SLAPD_GROUP=\"openldap\"\nSLAPD_PIDFILE=\nSLAPD_SENTINEL_FILE=/etc/ldap/noslapd\n\
@@ -33,8 +36,47 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
         plan.private.address.addr()
     );
     vec![
-        config_ldif(plan),
+        config_ldif(&replication(plan, view)),
         RenderedFile::public("/etc/default/slapd", defaults, Unit::Slapd),
+    ]
+}
+
+/// The access rules of the data, after the counters' (on a provider).
+fn data_access(root: &str, admins: &str, nodes: &str) -> Vec<String> {
+    vec![
+        format!(
+            "to attrs=userPassword by {root} manage by {admins} write by {nodes} write by dn.exact=\"{DOVECOT_DN}\" read by anonymous auth by * none"
+        ),
+        format!(
+            "to dn.subtree=\"{DOMAINS_DN}\" attrs={POSTFIX_READS} by {root} manage by {admins} write by {nodes} write by dn.exact=\"{POSTFIX_DN}\" read by dn.exact=\"{DOVECOT_DN}\" read by * none"
+        ),
+        format!(
+            "to dn.subtree=\"{DOMAINS_DN}\" by {root} manage by {admins} write by {nodes} write by dn.exact=\"{DOVECOT_DN}\" read by * none"
+        ),
+        format!(
+            "to dn.subtree=\"{NODES_DN}\" by {root} manage by {admins} write by {nodes} write by dn.exact=\"{POSTFIX_DN}\" read by dn.exact=\"{DOVECOT_DN}\" read by * none"
+        ),
+        format!("to * by {root} manage by {admins} write by {nodes} write by * none"),
+    ]
+}
+
+/// On provider `server_id`: administrators and nodes may change its own uid counter (and add
+/// it, under `cn=counters`), and only read the others'. A compare-and-swap chained here for
+/// another provider's counter is refused (insufficient access), which tells the writer to use
+/// this provider's; syncrepl applies the other providers' changes as the root DN, which no
+/// rule binds.
+fn counter_access(server_id: u16, admins: &str, nodes: &str, root: &str) -> Vec<String> {
+    let own = counter_dn(server_id);
+    vec![
+        format!(
+            "to dn.exact=\"{own}\" by {root} manage by {admins} write by {nodes} write by * none"
+        ),
+        format!(
+            "to dn.exact=\"{COUNTERS_DN}\" attrs=children by {root} manage by {admins} write by {nodes} write by * none"
+        ),
+        format!(
+            "to dn.subtree=\"{COUNTERS_DN}\" by {root} manage by {admins} read by {nodes} read by * none"
+        ),
     ]
 }
 
@@ -52,14 +94,31 @@ pub fn render(plan: &Plan) -> Vec<RenderedFile> {
 /// certificate names (`cn=HOST` → `cn=HOST,ou=nodes,…`), which reads and writes everything:
 /// that is how a replica follows the provider, and how writes made on a replica reach it.
 ///
-/// On a node that joined, the database is a syncrepl consumer of the provider
-/// (refreshAndPersist over StartTLS, certificates checked both ways), its root DN is an identity
-/// nobody can bind as (so local root's writes are not applied to the replica alone: they are
-/// referred), and the chain overlay forwards those writes to the provider as this node. A
-/// replica does not fsync each write (`olcDbNoSync`): LMDB stays consistent after a crash and
-/// whatever the last moments lost comes again from the provider, while the first copy of a
+/// A provider (see [`crate::providers`]) has its `olcServerID`; with another provider it is
+/// also a syncrepl consumer of it (one stanza per other provider, `rid` its server ID) with
+/// `olcMultiProvider`, so writes made on either are taken and sent on. Each provider lets only
+/// local root change another provider's uid counter (see [`counter_dn`]).
+///
+/// On a replica, the database is a syncrepl consumer of every provider (refreshAndPersist over
+/// StartTLS, certificates checked both ways; several stanzas on one database are supported
+/// because each names a different provider with its own server ID; `olcMultiProvider` stays
+/// off, as the database takes no writes of its own). Its root DN is an identity nobody can
+/// bind as (so local root's writes are not applied to the replica alone: they are referred to
+/// every provider, `olcUpdateRef`), and the chain overlay forwards those writes as this node
+/// to the first provider that answers, one chain database per provider. A provider that went
+/// silent costs a write at most 2 s (`olcDbTimeout`; a new connection gives up after 1 s,
+/// `olcDbNetworkTimeout`), then the chain goes on to the next referral, and the silent one is
+/// left alone for 5 s at a time (`olcDbQuarantine`: writes go straight to the other) until it
+/// answers again; an idle connection to it is dropped after about 4 s (`olcDbKeepalive`).
+/// (back-ldap's `olcDbTcpUserTimeout` is not allowed in a chain database by slapd 2.6.10's
+/// schema.) Stanzas find a silent provider by TCP keepalive (10 s idle, then 3 probes 2 s
+/// apart) and unacknowledged data after 5 s, and retry every second until it is back.
+/// There is no session log: a consumer that was away (any length of time) catches up with a
+/// refresh whose present phase lists every entry, so nothing it missed is beyond reach.
+/// A replica does not fsync each write (`olcDbNoSync`): LMDB stays consistent after a crash
+/// and whatever the last moments lost comes again from a provider, while the first copy of a
 /// large directory goes several times faster.
-fn config_ldif(plan: &Plan) -> RenderedFile {
+fn config_ldif(repl: &Replication) -> RenderedFile {
     let admins = format!("dn.children=\"{ADMINS_DN}\"");
     let nodes = format!("dn.children=\"{NODES_DN}\"");
     let root = format!("dn.exact=\"{LOCAL_ROOT_DN}\"");
@@ -73,36 +132,86 @@ fn config_ldif(plan: &Plan) -> RenderedFile {
         "tls_cert={CLUSTER_CERT} tls_key={CLUSTER_KEY} tls_cacert={CLUSTER_CA_CERT} \
          tls_reqcert=demand tls_crlcheck=none"
     );
-    let (root_dn, replica, chain) = match &plan.role {
-        Role::First { .. } => (LOCAL_ROOT_DN.to_owned(), String::new(), String::new()),
-        Role::Joined { provider } => (
-            format!("cn=replicator,{BASE_DN}"),
+    let stanzas: String = repl
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
             format!(
-                "olcSyncrepl: {{0}}rid=001 provider=ldap://{provider}/ bindmethod=sasl saslmech=EXTERNAL \
+                "olcSyncrepl: {{{i}}}rid={:03} provider={} bindmethod=sasl saslmech=EXTERNAL \
                  starttls=critical {tls} searchbase=\"{BASE_DN}\" type=refreshAndPersist \
-                 retry=\"1 +\" timeout=10 network-timeout=5\nolcUpdateRef: ldap://{provider}/\n\
-                 olcDbNoSync: TRUE\n"
-            ),
-            format!(
-                r#"
+                 retry=\"1 +\" timeout=10 network-timeout=5 keepalive=10:3:2 \
+                 tcp-user-timeout=5000\n",
+                p.server_id,
+                p.uri()
+            )
+        })
+        .collect();
+    let (server_id, root_dn, replica, chain, counters) = match repl.server_id {
+        Some(id) => (
+            format!("olcServerID: {id}\n"),
+            LOCAL_ROOT_DN.to_owned(),
+            if repl.peers.is_empty() {
+                String::new()
+            } else {
+                format!("{stanzas}olcMultiProvider: TRUE\n")
+            },
+            String::new(),
+            counter_access(id, &admins, &nodes, &root),
+        ),
+        None => {
+            let refs: String = repl
+                .peers
+                .iter()
+                .map(|p| format!("olcUpdateRef: {}\n", p.uri()))
+                .collect();
+            let databases: String = repl
+                .peers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    format!(
+                        r#"
+dn: olcDatabase={{{i}}}ldap,olcOverlay={{0}}chain,olcDatabase={{-1}}frontend,cn=config
+objectClass: olcLDAPConfig
+objectClass: olcChainDatabase
+olcDatabase: {{{i}}}ldap
+olcDbURI: "{uri}"
+olcDbStartTLS: start {tls}
+olcDbIDAssertBind: mode=none bindmethod=sasl saslmech=EXTERNAL starttls=critical {tls}
+olcDbRebindAsUser: FALSE
+olcDbNetworkTimeout: 1
+olcDbTimeout: add=2 delete=2 modify=2 modrdn=2
+olcDbKeepalive: 2:2:1
+olcDbQuarantine: 5,+
+"#,
+                        uri = p.uri()
+                    )
+                })
+                .collect();
+            (
+                String::new(),
+                format!("cn=replicator,{BASE_DN}"),
+                format!("{stanzas}{refs}olcDbNoSync: TRUE\n"),
+                format!(
+                    r#"
 dn: olcOverlay={{0}}chain,olcDatabase={{-1}}frontend,cn=config
 objectClass: olcOverlayConfig
 objectClass: olcChainConfig
 olcOverlay: {{0}}chain
 olcChainReturnError: TRUE
-
-dn: olcDatabase={{0}}ldap,olcOverlay={{0}}chain,olcDatabase={{-1}}frontend,cn=config
-objectClass: olcLDAPConfig
-objectClass: olcChainDatabase
-olcDatabase: {{0}}ldap
-olcDbURI: "ldap://{provider}/"
-olcDbStartTLS: start {tls}
-olcDbIDAssertBind: mode=none bindmethod=sasl saslmech=EXTERNAL starttls=critical {tls}
-olcDbRebindAsUser: FALSE
-"#
-            ),
-        ),
+{databases}"#
+                ),
+                Vec::new(),
+            )
+        }
     };
+    let access: String = counters
+        .into_iter()
+        .chain(data_access(&root, &admins, &nodes))
+        .enumerate()
+        .map(|(i, rule)| format!("olcAccess: {{{i}}}{rule}\n"))
+        .collect();
     let schema = SCHEMA_LDIF
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -131,7 +240,7 @@ olcTLSCACertificateFile: {CLUSTER_CA_CERT}
 olcTLSVerifyClient: try
 olcTLSProtocolMin: 3.3
 olcAuthzRegexp: {{0}}"^cn=([^,=]+)$" "cn=$1,{NODES_DN}"
-olcPasswordCryptSaltFormat: $6$%.16s
+{server_id}olcPasswordCryptSaltFormat: $6$%.16s
 
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
@@ -195,12 +304,7 @@ olcDbIndex: pigeonairMoveFrom eq
 olcDbIndex: entryCSN eq
 olcDbIndex: entryUUID eq
 {replica}olcLimits: {{0}}{nodes} size=unlimited time=unlimited
-olcAccess: {{0}}to attrs=userPassword by {root} manage by {admins} write by {nodes} write by dn.exact="{DOVECOT_DN}" read by anonymous auth by * none
-olcAccess: {{1}}to dn.subtree="{DOMAINS_DN}" attrs={POSTFIX_READS} by {root} manage by {admins} write by {nodes} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
-olcAccess: {{2}}to dn.subtree="{DOMAINS_DN}" by {root} manage by {admins} write by {nodes} write by dn.exact="{DOVECOT_DN}" read by * none
-olcAccess: {{3}}to dn.subtree="{NODES_DN}" by {root} manage by {admins} write by {nodes} write by dn.exact="{POSTFIX_DN}" read by dn.exact="{DOVECOT_DN}" read by * none
-olcAccess: {{4}}to * by {root} manage by {admins} write by {nodes} write by * none
-
+{access}
 dn: olcOverlay={{0}}syncprov,olcDatabase={{1}}mdb,cn=config
 objectClass: olcOverlayConfig
 objectClass: olcSyncProvConfig

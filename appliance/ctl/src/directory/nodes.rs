@@ -160,8 +160,8 @@ impl Directory {
     }
 
     /// Makes a token valid for `ttl_secs` from `now` (unix seconds), pinned to the CA
-    /// certificate `ca_pem`, joining through `via` (a node holding the CA's key; default: the
-    /// first such active node).
+    /// certificate `ca_pem`, joining through `via` (a node holding the CA's key; default: this
+    /// node when it holds it, else the first such active node).
     pub fn token_add(
         &mut self,
         ttl_secs: u64,
@@ -188,6 +188,16 @@ impl Directory {
             &["cn", "pigeonairPrivateAddress", "pigeonairNodeRole"],
         )?;
         nodes.sort_by_key(|e| first(e, "cn"));
+        // Made on a node that holds the CA's key (either provider), the token names that
+        // node: with the other provider down, a token made on the survivor joins through it.
+        let here = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        if let Some(i) = nodes
+            .iter()
+            .position(|e| first(e, "cn").eq_ignore_ascii_case(here.trim()))
+        {
+            let mine = nodes.remove(i);
+            nodes.insert(0, mine);
+        }
         let node = match (via, nodes.into_iter().next()) {
             (Some(host), None) => {
                 return Err(CtlError::NotFound(format!(
@@ -497,6 +507,60 @@ impl Directory {
 }
 
 impl Directory {
+    /// `node role NODE replica`: the provider `host` steps down (its entry loses the roles
+    /// `provider` and `ca`; it keeps its server ID, never given again). Every node's pigeonaird
+    /// then rebuilds slapd from the new view (`host` a replica of the providers left), and
+    /// `host`'s removes its copy of the CA's key. Refused unless another provider is
+    /// reachable and in sync (`nodes` as `node list` filled them in), so the cluster is never
+    /// without a provider that has every change.
+    pub fn node_step_down(&mut self, host: &str, nodes: &[NodeInfo]) -> Result<String, CtlError> {
+        let Some(n) = nodes.iter().find(|n| n.hostname == host) else {
+            return Err(CtlError::NotFound(format!(
+                "no node {host} in the cluster (`pigeonctl node list` shows them)"
+            )));
+        };
+        if !n.roles.iter().any(|r| r == "provider") {
+            return Err(CtlError::Invalid(format!(
+                "{host} is not a provider: nothing to do"
+            )));
+        }
+        let others: Vec<&NodeInfo> = nodes
+            .iter()
+            .filter(|o| o.hostname != host && o.roles.iter().any(|r| r == "provider"))
+            .collect();
+        let Some(other) = others
+            .iter()
+            .find(|o| o.pigeonaird == "reachable" && o.replication == "in sync")
+        else {
+            let why = if others.is_empty() {
+                "it is the cluster's only provider".to_owned()
+            } else {
+                others
+                    .iter()
+                    .map(|o| format!("{} is {} ({})", o.hostname, o.replication, o.pigeonaird))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(CtlError::Refused(format!(
+                "{host} stays a provider: {why}; the cluster needs another provider that answers                  and is in sync first"
+            )));
+        };
+        let e = self.node_entry(host)?;
+        let roles: Vec<String> = n
+            .roles
+            .iter()
+            .filter(|r| *r != "provider" && *r != "ca")
+            .cloned()
+            .collect();
+        let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+        self.modify(
+            &e.dn,
+            vec![Mod::Replace("pigeonairNodeRole".into(), value_set(&roles))],
+            &format!("step {host} down"),
+        )?;
+        Ok(other.hostname.clone())
+    }
+
     /// What `node remove` checks in the directory before anything is written: refused for the
     /// directory's provider, the last node, a node still in service (drain it first) and a node
     /// that holds mailboxes. Returns the node as `node list` shows it.

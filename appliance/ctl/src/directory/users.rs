@@ -4,13 +4,21 @@ use std::collections::HashSet;
 
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::sha512_crypt;
-use pigeonair_appliance::directory::{
-    COUNTERS_DN, DOMAINS_DN, FIRST_MAIL_UID, NODES_DN, REMOVED_DN, domain_dn,
-};
+use pigeonair_appliance::directory::{COUNTERS_DN, DOMAINS_DN, NODES_DN, REMOVED_DN, domain_dn};
 use pigeonair_appliance::types::MailDomain;
 use pigeonair_directory::{Mod, Scope, dn_escape, ldap_escape, value_set};
 
 use super::*;
+use pigeonair_appliance::providers::{counter_dn, providers, uid_block};
+
+/// Why a counter gave no uid.
+enum Allocation {
+    /// Its provider refused the swap or did not answer: try the next provider's counter.
+    Elsewhere(pigeonair_directory::DirectoryError),
+    /// Stop: the error for the operator.
+    Fatal(CtlError),
+}
+use Allocation::{Elsewhere, Fatal};
 
 impl Directory {
     /// The next free uid, allocated by compare-and-swap on the counter entry, so concurrent
@@ -19,41 +27,136 @@ impl Directory {
         self.allocate_uids(1)
     }
 
-    /// The first of `n` consecutive free uids, allocated in one compare-and-swap.
+    /// The first of `n` consecutive free uids, allocated in one compare-and-swap on a
+    /// provider's own counter (see `pigeonair_appliance::providers::counter_dn`). With two
+    /// providers each hands out uids from its own block, and each lets only its own counter
+    /// be changed through it: on a provider, root uses that provider's counter (its writes
+    /// are applied there); elsewhere the counters are tried in server ID order, and a swap
+    /// refused (the write reached another provider: this one's down) goes on to the next
+    /// counter. Two writers can never both win one value, whichever providers they reach.
     pub fn allocate_uids(&mut self, n: u32) -> Result<u32, CtlError> {
-        for _ in 0..100 {
+        let order = self.counter_order()?;
+        let mut tried = Vec::new();
+        let mut last = None;
+        for id in order {
+            match self.allocate_from(id, n) {
+                Ok(uid) => return Ok(uid),
+                Err(Elsewhere(e)) => {
+                    tried.push(format!("provider {id}'s: {e}"));
+                    last = Some(e);
+                }
+                Err(Fatal(e)) => return Err(e),
+            }
+        }
+        let what = format!(
+            "allocate a uid: no provider took the swap of its counter ({}); is one reachable? \
+             (`pigeonctl node list`)",
+            tried.join("; ")
+        );
+        Err(match last {
+            Some(e) => CtlError::Directory(e.described_as(what)),
+            None => CtlError::Refused(what),
+        })
+    }
+
+    /// The server IDs whose counters this connection may use, in the order to try them.
+    fn counter_order(&mut self) -> Result<Vec<u16>, CtlError> {
+        let entries = self.conn.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairNode)",
+            &pigeonair_appliance::cluster::NODE_ATTRS,
+        )?;
+        let view = pigeonair_appliance::cluster::ClusterView::new(
+            entries
+                .iter()
+                .filter_map(|e| pigeonair_appliance::cluster::NodeView::from_attrs(&e.attrs)),
+        );
+        let providers = providers(&view);
+        if providers.is_empty() {
+            return Ok(vec![1]);
+        }
+        // Root over ldapi on a provider: local writes are applied on this very provider.
+        if self.conn.uri().starts_with("ldapi:")
+            && let Ok(host) = std::fs::read_to_string("/etc/hostname")
+            && let Some(me) = providers
+                .iter()
+                .find(|p| p.hostname.eq_ignore_ascii_case(host.trim()))
+        {
+            return Ok(vec![me.server_id]);
+        }
+        Ok(providers.iter().map(|p| p.server_id).collect())
+    }
+
+    /// `n` uids from provider `id`'s counter; `Elsewhere` when its provider refused (the
+    /// write went to another provider) or did not answer.
+    fn allocate_from(&mut self, id: u16, n: u32) -> Result<u32, Allocation> {
+        let dn = counter_dn(id);
+        let block = uid_block(id);
+        for attempt in 0..200u64 {
+            if attempt > 0 {
+                // The replica read may lag the provider by a moment.
+                std::thread::sleep(std::time::Duration::from_millis(attempt.min(20)));
+            }
             let e = self
                 .conn
                 .search(
-                    COUNTERS_DN,
+                    &dn,
                     Scope::Base,
                     "(objectClass=pigeonairCounter)",
                     &["pigeonairNextUid"],
-                )?
-                .pop()
-                .ok_or_else(|| {
-                    CtlError::NotFound(format!("{COUNTERS_DN} is missing: was the node installed?"))
-                })?;
+                )
+                .map_err(|e| Fatal(e.into()))?
+                .pop();
+            let Some(e) = e else {
+                if id <= 1 {
+                    return Err(Fatal(CtlError::NotFound(format!(
+                        "{COUNTERS_DN} is missing: was the node installed?"
+                    ))));
+                }
+                // Provider `id`'s first allocation: its counter starts at its block.
+                let next = (block.start + n).to_string();
+                let attrs = vec![
+                    ("objectClass".to_owned(), value_set(&["pigeonairCounter"])),
+                    (
+                        "cn".to_owned(),
+                        value_set(&[format!("server-{id}").as_str()]),
+                    ),
+                    ("pigeonairNextUid".to_owned(), value_set(&[next.as_str()])),
+                ];
+                match self.conn.add(&dn, attrs) {
+                    Ok(()) => return Ok(block.start),
+                    Err(e) if e.is(pigeonair_directory::ResultCode::AlreadyExists) => continue,
+                    Err(e) => return Err(Elsewhere(e)),
+                }
+            };
             let current: u32 = first(&e, "pigeonairNextUid")
                 .parse()
-                .unwrap_or(FIRST_MAIL_UID);
-            let swapped = self
-                .conn
-                .compare_and_swap(
-                    COUNTERS_DN,
-                    "pigeonairNextUid",
-                    &current.to_string(),
-                    &(current + n).to_string(),
-                )
-                .map_err(CtlError::ldap("allocate a uid"))?;
-            if swapped {
-                return Ok(current);
+                .unwrap_or(block.start)
+                .max(block.start);
+            if current.saturating_add(n) > block.end {
+                return Err(Fatal(CtlError::Refused(format!(
+                    "provider {id}'s uids ({}..{}) are used up: make another node a provider \
+                     (`pigeonctl node role NODE provider`) and this one a replica",
+                    block.start, block.end
+                ))));
             }
-            // Another add took this value first; read again.
+            let old = first(&e, "pigeonairNextUid").to_owned();
+            match self.conn.compare_and_swap(
+                &dn,
+                "pigeonairNextUid",
+                &old,
+                &(current + n).to_string(),
+            ) {
+                Ok(true) => return Ok(current),
+                // Another add took this value first; read again.
+                Ok(false) => continue,
+                Err(e) => return Err(Elsewhere(e)),
+            }
         }
-        Err(CtlError::Refused(
+        Err(Fatal(CtlError::Refused(
             "could not allocate a uid: the counter keeps changing".into(),
-        ))
+        )))
     }
 
     /// The active node with the fewest mailboxes, for a new user's home.
