@@ -16,9 +16,10 @@ fn view() -> ClusterView {
         server_id: None,
     };
     ClusterView::new([
-        node(1, "active", &["provider", "ca"]),
-        node(2, "active", &[]),
+        node(1, "active", &["provider", "ca", "dns"]),
+        node(2, "active", &["dns"]),
         node(3, "joining", &[]),
+        node(4, "active", &[]),
     ])
 }
 
@@ -32,23 +33,64 @@ fn the_appliances_dns_balancer_file_parses_with_the_active_nodes() {
     assert_eq!(file.path, BALANCER_TOML);
     let config = Config::parse(&file.contents).unwrap_or_else(|e| panic!("{e}\n{}", file.contents));
     let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["mx1.example.com", "mx2.example.com"]);
+    assert_eq!(
+        names,
+        ["mx1.example.com", "mx2.example.com", "mx4.example.com"]
+    );
     let Mode::Dns(dns) = &config.mode else {
         panic!("not DNS: {:?}", config.mode)
     };
     assert_eq!(dns.zone, "pigeon.example.com");
     assert_eq!(dns.listen, vec!["203.0.113.11:53".parse().unwrap()]);
     assert_eq!(dns.mx_domains, vec!["example.com".to_string()]);
+    assert_eq!(
+        dns.name_servers,
+        [
+            "203.0.113.11".parse::<std::net::IpAddr>().unwrap(),
+            "203.0.113.12".parse().unwrap()
+        ]
+    );
 }
 
 #[test]
-fn only_the_provider_of_a_dns_cluster_runs_the_balancer() {
+fn both_dns_servers_run_the_balancer_with_the_same_file_but_listen() {
+    let first = parse_answers(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/dns.toml"
+    ))
+    .unwrap();
+    let mut second = first.clone();
+    second.hostname = pigeonair_appliance::types::Fqdn::try_new("mx2.example.com").unwrap();
+    second.public.address =
+        pigeonair_appliance::types::Ipv4Cidr::try_new("203.0.113.12/24").unwrap();
+    let a = render(&first, &view())
+        .expect("mx1 is a DNS server")
+        .contents;
+    let b = render(&second, &view())
+        .expect("mx2 is a DNS server")
+        .contents;
+    assert_eq!(
+        a.replace("203.0.113.11:53", "LISTEN"),
+        b.replace("203.0.113.12:53", "LISTEN"),
+        "{a}\n{b}"
+    );
+    let (Mode::Dns(da), Mode::Dns(db)) = (
+        Config::parse(&a).unwrap().mode,
+        Config::parse(&b).unwrap().mode,
+    ) else {
+        panic!("not DNS")
+    };
+    assert_eq!(db.listen, vec!["203.0.113.12:53".parse().unwrap()]);
+    assert_eq!(da.name_servers, db.name_servers);
+}
+
+#[test]
+fn only_the_dns_servers_of_a_dns_cluster_run_the_balancer() {
     let dns = parse_answers(include_str!(
         "../../appliance/core/tests/resources/parse_answer/dns.toml"
     ))
     .unwrap();
     let mut replica = dns.clone();
-    replica.hostname = pigeonair_appliance::types::Fqdn::try_new("mx2.example.com").unwrap();
+    replica.hostname = pigeonair_appliance::types::Fqdn::try_new("mx4.example.com").unwrap();
     assert!(render(&replica, &view()).is_none());
     let single = parse_answers(include_str!(
         "../../appliance/core/examples/single-box.toml"
@@ -75,7 +117,11 @@ fn a_draining_node_stays_in_the_dns_balancers_file_drained() {
         .collect();
     assert_eq!(
         nodes,
-        [("mx1.example.com", false), ("mx2.example.com", true)],
+        [
+            ("mx1.example.com", false),
+            ("mx2.example.com", true),
+            ("mx4.example.com", false)
+        ],
         "a draining node drained, a joining one not there"
     );
 }

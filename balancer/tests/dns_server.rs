@@ -21,6 +21,7 @@ fn settings(listen: SocketAddr) -> DnsSettings {
             .collect(),
         mx_target: "mx".into(),
         mx_domains: vec!["example.com".into()],
+        name_servers: vec![],
     }
 }
 

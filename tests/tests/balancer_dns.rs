@@ -4,6 +4,10 @@
 //! POP3 — with TLS on 465, 993 and 995 — against the real Postfix and Dovecot of every node.
 //! `dig` from the client gets every healthy node; stopping Postfix on node2 takes its address
 //! out of the MX target's answer, and starting it again brings it back.
+//!
+//! A cluster installed DNS-balanced runs two DNS servers, node1 and node2: both answer alike,
+//! both are the zone's name servers, and either goes on answering when the other's power is
+//! cut (`two_dns_servers_answer_alike_and_either_survives_the_others_power_cut`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -297,4 +301,135 @@ fn dns_round_robin_answers_with_healthy_nodes_only() {
         );
     }
     drop(lab);
+}
+
+/// `dig @server name kind +short` from the client, sorted; empty when the server does not
+/// answer (dig's own comment lines left out).
+fn dig_at(lab: &LabCli, server: &str, name: &str, kind: &str) -> Vec<String> {
+    let out = lab.client(&[
+        "dig",
+        &format!("@{server}"),
+        name,
+        kind,
+        "+short",
+        "+time=1",
+        "+tries=1",
+    ]);
+    let mut lines: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with(';'))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A DNS-balanced cluster of three, installed as an operator would (`[cluster] balancer =
+/// "dns"`): node1 and node2, the first two nodes, are its DNS servers (role dns), both
+/// authoritative with the same answers, and both are the zone's name servers (NS ns1 and ns2
+/// with glue); node3 runs no DNS server. node1's power is cut: node2 goes on answering and
+/// leaves node1 out once its checks fail; node1 powered on again answers again, with itself
+/// back in.
+#[test]
+fn two_dns_servers_answer_alike_and_either_survives_the_others_power_cut() {
+    if !lab_host_ready("two_dns_servers") {
+        return;
+    }
+    assert!(
+        pigeonair_host::find_tool("dig").is_some(),
+        "dig is missing: install bind9-dnsutils (scripts/host-setup does)"
+    );
+    let lab = LabCli::new(lab_bin(), "d-dnspair");
+    lab.run(&["down"]);
+    let answers = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../appliance/core/examples/single-box.toml"
+    ))
+    .unwrap()
+    .replace("balancer = \"none\"", "balancer = \"dns\"");
+    let file = std::env::temp_dir().join(format!("d-dnspair-{}.toml", std::process::id()));
+    std::fs::write(&file, &answers).unwrap();
+    lab.ok(&["up", "--nodes", "3", "--answers", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+
+    let (ns1, ns2, ns3) = ("203.0.113.11", "203.0.113.12", "203.0.113.13");
+    let zone = "pigeon.example.com";
+    let mx = "mx.pigeon.example.com";
+    let all = vec![ns1.to_string(), ns2.into(), ns3.into()];
+    let name_servers = vec![format!("ns1.{zone}."), format!("ns2.{zone}.")];
+    for server in [ns1, ns2] {
+        let took = wait_until(
+            &format!("{server}: every node and both name servers"),
+            Duration::from_secs(60),
+            || {
+                dig_at(&lab, server, mx, "A") == all
+                    && dig_at(&lab, server, zone, "NS") == name_servers
+            },
+        );
+        println!(
+            "{server} answers every node and NS ns1, ns2 ({} ms)",
+            took.as_millis()
+        );
+        assert_eq!(dig_at(&lab, server, &format!("ns1.{zone}"), "A"), [ns1]);
+        assert_eq!(dig_at(&lab, server, &format!("ns2.{zone}"), "A"), [ns2]);
+        let full = stdout(&lab.client(&[
+            "dig",
+            &format!("@{server}"),
+            zone,
+            "NS",
+            "+time=1",
+            "+tries=1",
+        ]));
+        assert!(
+            full.contains("flags: qr aa"),
+            "{server}: not authoritative:\n{full}"
+        );
+        assert!(
+            full.contains(&format!("ns1.{zone}.\t5\tIN\tA\t{ns1}"))
+                && full.contains(&format!("ns2.{zone}.\t5\tIN\tA\t{ns2}")),
+            "{server}: the glue of both name servers expected:\n{full}"
+        );
+    }
+    // The same data from both, so the same SOA serial (each checks the nodes on its own, so
+    // it may differ for a moment while a node's state changes).
+    wait_until("the same SOA from both", Duration::from_secs(10), || {
+        let a = dig_at(&lab, ns1, zone, "SOA");
+        !a.is_empty() && a == dig_at(&lab, ns2, zone, "SOA")
+    });
+    assert!(
+        dig_at(&lab, ns3, mx, "A").is_empty(),
+        "node3 is not a DNS server"
+    );
+    let roles = stdout(&lab.exec("node1", &["pigeonctl", "node", "list"]));
+    println!("{roles}");
+
+    // node1's power is cut: node2 keeps answering, and node1 leaves its answers.
+    println!("{}", lab.ok(&["kill", "node1"]).trim());
+    assert_eq!(dig_at(&lab, ns1, mx, "A"), Vec::<String>::new());
+    let gone = wait_until(
+        "node2 answering without node1",
+        Duration::from_secs(30),
+        || dig_at(&lab, ns2, mx, "A") == [ns2, ns3],
+    );
+    println!(
+        "node1 cut: out of node2's answers after {} ms",
+        gone.as_millis()
+    );
+    assert_eq!(dig_at(&lab, ns2, zone, "NS"), name_servers);
+    assert_eq!(
+        dig_at(&lab, ns2, "example.com", "MX"),
+        [format!("10 {mx}.")]
+    );
+
+    // node1 powered on again: it answers again, both with node1 back in.
+    println!("{}", lab.ok(&["start", "node1"]).trim());
+    let back = wait_until(
+        "both answering every node again",
+        Duration::from_secs(120),
+        || dig_at(&lab, ns1, mx, "A") == all && dig_at(&lab, ns2, mx, "A") == all,
+    );
+    println!(
+        "node1 back: every node in both servers' answers {} ms after its boot",
+        back.as_millis()
+    );
 }

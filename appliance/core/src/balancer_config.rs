@@ -96,6 +96,10 @@ pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_millis(100);
 /// IPVS forwarding method: the plan's (one type for the answers file and this file).
 pub use crate::plan::Forwarding;
 
+/// The name servers listed in `dns.name_servers` are `ns1.<zone>.`, `ns2.<zone>.`, …: this
+/// prefix and their position, counted from 1.
+pub const NAME_SERVER_LABEL: &str = "ns";
+
 /// `[dns]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DnsSettings {
@@ -111,6 +115,11 @@ pub struct DnsSettings {
     pub mx_target: String,
     /// Hosted mail domains whose MX this server answers.
     pub mx_domains: Vec<String>,
+    /// The addresses of every DNS server answering for the zone (this one among them), in
+    /// order: the zone's NS records are then `ns1.<zone>.` … `nsN.<zone>.`, each with its
+    /// address as glue, so resolvers know every server and go on to the next when one is dead.
+    /// Empty: one NS, `ns.<zone>.`, at the addresses this server listens on.
+    pub name_servers: Vec<IpAddr>,
 }
 
 /// `[check]`: per real server and port.
@@ -274,6 +283,8 @@ struct RawDns {
     mx_target: Option<String>,
     #[serde(default)]
     mx_domains: Vec<String>,
+    #[serde(default)]
+    name_servers: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -777,6 +788,36 @@ impl RawDns {
                 mx_domains.push(d);
             }
         }
+        let mut name_servers = Vec::new();
+        for (i, a) in self.name_servers.iter().enumerate() {
+            let field = format!("dns.name_servers[{i}]");
+            match a.parse::<IpAddr>() {
+                Ok(ip) if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() => p.add(
+                    field,
+                    format!(
+                        "{ip}: not an address resolvers can reach; give the server's public address"
+                    ),
+                ),
+                Ok(ip) if name_servers.contains(&ip) => p.add(field, format!("{ip}: listed twice")),
+                Ok(ip) => name_servers.push(ip),
+                Err(_) => p.add(
+                    field,
+                    format!("{a:?}: not an IPv4 or IPv6 address; give the server's public address"),
+                ),
+            }
+        }
+        for i in 1..=self.name_servers.len() {
+            let label = format!("{NAME_SERVER_LABEL}{i}");
+            if names.contains_key(&label) {
+                p.add(
+                    format!("dns.names.{label}"),
+                    format!(
+                        "the name server dns.name_servers[{}] is {label}.<zone>: give the service another name",
+                        i - 1
+                    ),
+                );
+            }
+        }
         Some(DnsSettings {
             listen,
             zone: zone?,
@@ -784,6 +825,7 @@ impl RawDns {
             names,
             mx_target: mx_target.to_ascii_lowercase(),
             mx_domains,
+            name_servers,
         })
     }
 }
@@ -937,6 +979,53 @@ address = "203.0.113.11"
         assert_eq!(c.checked_ports(), vec![25, 110, 143, 465, 587, 993, 995]);
         let e = problems(&text.replace("203.0.113.11:53", "203.0.113.11"));
         assert!(e.contains("dns.listen[0]"), "{e}");
+    }
+
+    #[test]
+    fn dns_name_servers_are_addresses_each_once() {
+        let text = r#"
+mode = "dns"
+[dns]
+listen = ["203.0.113.11:53"]
+zone = "cluster.example.net"
+name_servers = ["203.0.113.11", "203.0.113.12"]
+[[node]]
+name = "node1"
+address = "203.0.113.11"
+"#;
+        let c = Config::parse(text).unwrap();
+        let Mode::Dns(d) = &c.mode else { panic!() };
+        assert_eq!(
+            d.name_servers,
+            [
+                "203.0.113.11".parse::<IpAddr>().unwrap(),
+                "203.0.113.12".parse().unwrap()
+            ]
+        );
+        let e = problems(&text.replace(
+            "\"203.0.113.11\", \"203.0.113.12\"",
+            "\"203.0.113.11\", \"mx2\", \"0.0.0.0\", \"203.0.113.11\"",
+        ));
+        assert!(
+            e.contains("dns.name_servers[1]: \"mx2\": not an IPv4 or IPv6 address"),
+            "{e}"
+        );
+        assert!(
+            e.contains("dns.name_servers[2]: 0.0.0.0: not an address resolvers can reach"),
+            "{e}"
+        );
+        assert!(
+            e.contains("dns.name_servers[3]: 203.0.113.11: listed twice"),
+            "{e}"
+        );
+        let e = problems(&text.replace(
+            "name_servers",
+            "names = { mx = [25], ns2 = [25] }\nname_servers",
+        ));
+        assert!(
+            e.contains("dns.names.ns2: the name server dns.name_servers[1] is ns2.<zone>"),
+            "{e}"
+        );
     }
 }
 

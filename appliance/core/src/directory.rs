@@ -10,7 +10,7 @@
 //! │       └── ou=aliases
 //! │           └── mail=abuse@example.com      pigeonairAlias
 //! ├── ou=nodes
-//! │   └── cn=mx1.example.com                  pigeonairNode (roles: provider, ca)
+//! │   └── cn=mx1.example.com                  pigeonairNode (roles: provider, ca; dns)
 //! ├── ou=tokens                               admins only
 //! │   └── cn=<token id>                       pigeonairJoinToken (hash, expiry, state)
 //! ├── ou=services                             one bind account per service
@@ -142,6 +142,16 @@ pub struct SeedSecrets {
     pub postmaster_mailbox_id: String,
 }
 
+/// The roles of a cluster's first node: `provider` and `ca`, and `dns` when the cluster is
+/// DNS-balanced.
+pub fn first_node_roles(plan: &Plan) -> &'static [&'static str] {
+    if plan.balancer == crate::plan::Balancer::Dns {
+        &["provider", "ca", crate::cluster::DNS_ROLE]
+    } else {
+        &["provider", "ca"]
+    }
+}
+
 /// The entries of a new cluster, parents before children. The installer adds each one that is
 /// missing and never changes one that exists (an administrator may have changed it since).
 pub fn seed_entries(plan: &Plan, s: &SeedSecrets) -> Vec<Entry> {
@@ -215,8 +225,10 @@ pub fn seed_entries(plan: &Plan, s: &SeedSecrets) -> Vec<Entry> {
                 &[&plan.private.address.to_string()],
             )
             .attr("pigeonairNodeState", &["active"])
-            // The first node holds the writable directory and the cluster CA's key.
-            .attr("pigeonairNodeRole", &["provider", "ca"]),
+            // The first node holds the writable directory and the cluster CA's key, and in a
+            // DNS-balanced cluster runs one of its two DNS servers (the next node to join
+            // gets the other: `ClusterView::dns_role_on_join`).
+            .attr("pigeonairNodeRole", first_node_roles(plan)),
         Entry::new(domain_dn(domain))
             .attr("objectClass", &["pigeonairDomain"])
             .attr("cn", &[domain])

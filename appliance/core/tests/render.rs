@@ -19,17 +19,18 @@ fn secrets() -> Secrets {
     }
 }
 
-/// Three nodes, as every case sees the cluster (the node itself is among them or not).
+/// Three nodes, as every case sees the cluster (the node itself is among them or not): mx1
+/// the first (provider, CA, DNS server), mx2 the second to join (DNS server).
 fn view() -> ClusterView {
     ClusterView::new((1..=3).map(|i| NodeView {
         hostname: format!("mx{i}.example.com"),
         private: Some(format!("10.42.0.1{i}").parse().unwrap()),
         public: Some(format!("203.0.113.1{i}").parse().unwrap()),
         state: "active".into(),
-        roles: if i == 1 {
-            vec!["provider".into(), "ca".into()]
-        } else {
-            Vec::new()
+        roles: match i {
+            1 => vec!["provider".into(), "ca".into(), "dns".into()],
+            2 => vec!["dns".into()],
+            _ => Vec::new(),
         },
         server_id: None,
     }))

@@ -735,7 +735,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
             pigeonair_ctl::cluster::ask_nodes(&mut nodes, pigeonair_ctl::cluster::CTL_LIMIT);
             out(json, &nodes, || {
                 let mut t = format!(
-                    "{:<24} {:<8} {:<13} {:<15} {:<15} {:>9}  {:<22} {}\n",
+                    "{:<24} {:<8} {:<15} {:<15} {:<15} {:>9}  {:<22} {}\n",
                     "NODE",
                     "STATE",
                     "ROLES",
@@ -750,7 +750,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                         a.map(|a| a.to_string()).unwrap_or_else(|| "-".into())
                     };
                     t.push_str(&format!(
-                        "{:<24} {:<8} {:<13} {:<15} {:<15} {:>9}  {:<22} {}\n",
+                        "{:<24} {:<8} {:<15} {:<15} {:<15} {:>9}  {:<22} {}\n",
                         n.hostname,
                         n.state,
                         if n.roles.is_empty() {

@@ -11,7 +11,8 @@
 //! - ANY is answered with every RRset at the name (RFC 8482 allows any subset). Our RRsets are
 //!   a handful of records, so the amplification RFC 8482 guards against does not arise, and
 //!   qmail still sends ANY queries for recipient domains;
-//! - MX and NS answers carry the target's A/AAAA in the additional section;
+//! - MX and NS answers carry the targets' A/AAAA in the additional section (the name servers'
+//!   glue: every server of a pair names both, so a resolver that reached one knows the other);
 //! - the addresses of an RRset are rotated by the query id, so successive queries (whose ids are
 //!   random) start with different nodes: round-robin without state;
 //! - EDNS (RFC 6891): a query with OPT gets OPT back, offering [`EDNS_UDP_PAYLOAD`]; an EDNS
@@ -195,7 +196,8 @@ impl Zone {
         let mut sets = Vec::new();
         if name == apex {
             sets.push((RecordType::SOA, vec![self.soa(view)]));
-            sets.push((RecordType::NS, vec![RData::NS(NS(self.ns_host.clone()))]));
+            let ns = self.ns_hosts.iter().map(|h| RData::NS(NS(h.clone())));
+            sets.push((RecordType::NS, ns.collect()));
             if let Some(target) = &self.mx_target {
                 if self.mx_domains.contains(apex) {
                     sets.push((RecordType::MX, vec![RData::MX(MX::new(10, target.clone()))]));
@@ -231,8 +233,10 @@ impl Zone {
 
     fn soa(&self, view: &DnsView) -> RData {
         let (refresh, retry, expire) = SOA_TIMERS;
+        // The primary (MNAME) is the first name server; `ns_hosts` is never empty, but the
+        // apex is a harmless stand-in rather than a panic.
         RData::SOA(SOA::new(
-            self.ns_host.clone(),
+            self.ns_hosts.first().unwrap_or(&self.apex).clone(),
             self.hostmaster.clone(),
             view.serial,
             refresh,

@@ -18,9 +18,13 @@
 //! The wire format is `hickory-proto`'s; nothing here encodes DNS messages by hand.
 //!
 //! # Names served
-//! - `<zone>`: SOA and NS (`ns.<zone>`), plus MX when the zone itself is a hosted mail domain;
-//! - `ns.<zone>`: A/AAAA of the addresses the server listens on (wildcard and loopback
-//!   addresses left out: nobody could use them); a service name `ns` takes precedence;
+//! - `<zone>`: SOA and NS, plus MX when the zone itself is a hosted mail domain;
+//! - the name servers: with `dns.name_servers` (the cluster's DNS balancers, two or more, all
+//!   answering the same), NS `ns1.<zone>.` … `nsN.<zone>.`, each with A/AAAA of its address in
+//!   the list, the same on every server so they agree on the zone; without it, NS `ns.<zone>.`
+//!   with A/AAAA of the addresses this server listens on (wildcard and loopback addresses left
+//!   out: nobody could use them). A service name of the same spelling takes precedence (and
+//!   `Config::parse` refuses it for `nsK`);
 //! - `<service>.<zone>`: A/AAAA of the nodes in that name's answer (see [`DnsView::new`]);
 //! - each hosted mail domain's apex: SOA, NS and `MX 10 <mx_target>.<zone>.` — nothing else,
 //!   so a domain that needs SPF, DKIM or web records keeps its own DNS and points its MX at
@@ -32,7 +36,7 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::Name;
 
-use crate::config::{DnsSettings, Node};
+use crate::config::{DnsSettings, NAME_SERVER_LABEL, Node};
 
 mod answer;
 pub mod server;
@@ -41,7 +45,8 @@ mod zone_text;
 pub use answer::{EDNS_UDP_PAYLOAD, answer, answer_tcp};
 pub use zone_text::zone_text;
 
-/// The label of the name server's host name under the zone: the NS record is `ns.<zone>.`.
+/// The label of the name server's host name under the zone when `dns.name_servers` is not
+/// given: the NS record is `ns.<zone>.`. With it, `ns1.<zone>.`, `ns2.<zone>.`, …
 pub const NS_LABEL: &str = "ns";
 
 /// The label of the SOA contact (RNAME) under the zone: `hostmaster.<zone>.` (RFC 2142).
@@ -69,10 +74,11 @@ pub struct DnsView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Zone {
     apex: Name,
-    ns_host: Name,
+    /// The NS RRset's targets, in order; the first is also the SOA's MNAME. Never empty.
+    ns_hosts: Vec<Name>,
     hostmaster: Name,
     /// Owner names under the apex with their addresses, in node order: the service names and
-    /// `ns.<zone>`. A name here exists even with no address (NODATA, not NXDOMAIN).
+    /// name servers. A name here exists even with no address (NODATA, not NXDOMAIN).
     hosts: BTreeMap<Name, Vec<IpAddr>>,
     /// `<mx_target>.<zone>.`; `None` when that is not a DNS name.
     mx_target: Option<Name>,
@@ -104,6 +110,21 @@ fn reachable_listen_addresses(settings: &DnsSettings) -> Vec<IpAddr> {
         }
     }
     out
+}
+
+/// The name servers' labels under the zone, with their addresses, in NS order: `ns1` … `nsN`
+/// for `dns.name_servers`, else `ns` at the addresses this server listens on. Shared by the
+/// answers and the zone export, so both name the same servers.
+fn name_server_hosts(settings: &DnsSettings) -> Vec<(String, Vec<IpAddr>)> {
+    if settings.name_servers.is_empty() {
+        return vec![(NS_LABEL.to_string(), reachable_listen_addresses(settings))];
+    }
+    settings
+        .name_servers
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| (format!("{NAME_SERVER_LABEL}{}", i + 1), vec![*ip]))
+        .collect()
 }
 
 impl DnsView {
@@ -150,10 +171,14 @@ impl DnsView {
             hosts.insert(owner, addresses);
         }
         let zone = name_under("", &settings.zone).map(|apex| {
-            let ns_host = name_under(NS_LABEL, &settings.zone).expect("ns under a valid zone");
-            hosts
-                .entry(ns_host.clone())
-                .or_insert_with(|| reachable_listen_addresses(settings));
+            let ns_hosts: Vec<Name> = name_server_hosts(settings)
+                .into_iter()
+                .filter_map(|(label, addresses)| {
+                    let host = name_under(&label, &settings.zone)?;
+                    hosts.entry(host.clone()).or_insert(addresses);
+                    Some(host)
+                })
+                .collect();
             let mut mx_domains: Vec<Name> = Vec::new();
             for d in &settings.mx_domains {
                 if let Some(apex) = name_under("", d) {
@@ -163,7 +188,7 @@ impl DnsView {
                 }
             }
             Zone {
-                ns_host,
+                ns_hosts,
                 hostmaster: name_under(HOSTMASTER_LABEL, &settings.zone)
                     .expect("hostmaster under a valid zone"),
                 hosts,
@@ -252,6 +277,17 @@ pub(crate) mod tests {
             .collect(),
             mx_target: "mx".into(),
             mx_domains: vec!["example.com".into()],
+            name_servers: vec![],
+        }
+    }
+
+    /// [`settings`] as one of a cluster's two DNS balancers (203.0.113.11 and .12) renders
+    /// it: listening on `listen` only, both servers in `name_servers`.
+    pub(crate) fn pair_settings(listen: &str) -> DnsSettings {
+        DnsSettings {
+            listen: vec![listen.parse().unwrap()],
+            name_servers: ips(&["203.0.113.11", "203.0.113.12"]),
+            ..settings()
         }
     }
 
@@ -328,6 +364,33 @@ pub(crate) mod tests {
         let fewer = DnsView::new(&settings(), &nodes(), |n, _| n.name != "node1");
         assert_eq!(all.serial(), again.serial());
         assert_ne!(all.serial(), fewer.serial());
+    }
+
+    #[test]
+    fn two_balancers_name_both_servers_and_agree_on_the_serial() {
+        let first = DnsView::new(&pair_settings("203.0.113.11:53"), &nodes(), |_, _| true);
+        let second = DnsView::new(&pair_settings("203.0.113.12:53"), &nodes(), |_, _| true);
+        assert_eq!(first.addresses("ns1").unwrap(), ips(&["203.0.113.11"]));
+        assert_eq!(first.addresses("ns2").unwrap(), ips(&["203.0.113.12"]));
+        assert_eq!(first.addresses("ns"), None);
+        // Same nodes healthy, same data, same serial, whichever server is asked.
+        assert_eq!(first, second);
+        assert_eq!(first.serial(), second.serial());
+        let fewer = DnsView::new(&pair_settings("203.0.113.12:53"), &nodes(), |n, _| {
+            n.name != "node2"
+        });
+        assert_ne!(first.serial(), fewer.serial());
+    }
+
+    #[test]
+    fn a_service_named_like_a_name_server_keeps_its_nodes() {
+        let mut s = pair_settings("203.0.113.11:53");
+        s.names.insert("ns2".into(), vec![25]);
+        let view = DnsView::new(&s, &nodes(), |_, _| true);
+        assert_eq!(
+            view.addresses("ns2").unwrap(),
+            ips(&["10.42.0.11", "10.42.0.12", "2001:db8::13"])
+        );
     }
 
     #[test]

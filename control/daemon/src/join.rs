@@ -5,13 +5,17 @@
 //! modify that removes its value `unused`, so two nodes racing with one token cannot both win.
 //! A join re-run by the node that claimed the token (an install killed half-way and run again)
 //! is answered again: same node entry, a fresh certificate for its new request.
+//!
+//! In a DNS-balanced cluster the first nodes to join get role `dns` (they run the cluster's
+//! DNS servers, two in all: `ClusterView::dns_role_on_join`) in the same add that registers
+//! them.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use openssl::pkey::PKey;
 use openssl::x509::X509;
-use pigeonair_appliance::cluster::{ClusterView, NodeView};
+use pigeonair_appliance::cluster::{ClusterView, DNS_ROLE, NodeView};
 use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL, NODES_DN, node_dn, token_dn};
 use pigeonair_appliance::providers::{DirectoryChoice, provider_for_join};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, Secrets};
@@ -290,7 +294,7 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
     }
     if !mine {
         let dn = node_dn(&dn_escape(&req.hostname));
-        let attrs = vec![
+        let mut attrs = vec![
             ("objectClass".to_owned(), value_set(&["pigeonairNode"])),
             ("cn".to_owned(), value_set(&[req.hostname.as_str()])),
             (
@@ -303,6 +307,30 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
             ),
             ("pigeonairNodeState".to_owned(), value_set(&["joining"])),
         ];
+        if member.balancer.0 == "dns" {
+            let view =
+                ClusterView::new(nodes.iter().filter_map(|n| NodeView::from_attrs(&n.attrs)));
+            let (members, joiner) = view.dns_role_on_join();
+            for m in members {
+                // A cluster from before the role: its provider keeps running the DNS server.
+                let add = vec![Mod::Add(
+                    "pigeonairNodeRole".to_owned(),
+                    value_set(&[DNS_ROLE]),
+                )];
+                match conn.modify(&node_dn(&dn_escape(&m.hostname)), add) {
+                    Ok(()) => log::info!("join: {} gets role {DNS_ROLE}", m.hostname),
+                    Err(e) if e.is(ResultCode::ValueExists) => {}
+                    Err(e) => return Err(ldap("give a member role dns")(e)),
+                }
+            }
+            if joiner {
+                attrs.push(("pigeonairNodeRole".to_owned(), value_set(&[DNS_ROLE])));
+                log::info!(
+                    "join: {} gets role {DNS_ROLE}: it runs one of the cluster's DNS servers",
+                    req.hostname
+                );
+            }
+        }
         let id = server_id.map(|id| id.to_string());
         let attrs = attrs
             .into_iter()

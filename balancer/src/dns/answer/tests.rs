@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::Node;
-use crate::dns::tests::{nodes, settings};
+use crate::dns::tests::{nodes, pair_settings, settings};
 
 fn view() -> DnsView {
     DnsView::new(&settings(), &nodes(), |_, _| true)
@@ -132,6 +132,57 @@ fn apex_soa_and_ns_with_glue() {
             "ns.cluster.example.net. AAAA 2001:db8::53"
         ]
     );
+}
+
+#[test]
+fn two_balancers_answer_both_name_servers_with_glue_and_the_same_bytes() {
+    let first = DnsView::new(&pair_settings("203.0.113.11:53"), &nodes(), |_, _| true);
+    let second = DnsView::new(&pair_settings("203.0.113.12:53"), &nodes(), |_, _| true);
+    let r = ask(&first, "cluster.example.net.", RecordType::NS);
+    assert!(r.authoritative());
+    assert_eq!(
+        records(r.answers()),
+        [
+            "cluster.example.net. NS ns1.cluster.example.net.",
+            "cluster.example.net. NS ns2.cluster.example.net."
+        ]
+    );
+    assert_eq!(
+        records(r.additionals()),
+        [
+            "ns1.cluster.example.net. A 203.0.113.11",
+            "ns2.cluster.example.net. A 203.0.113.12"
+        ]
+    );
+    let r = ask(&first, "cluster.example.net.", RecordType::SOA);
+    let RData::SOA(soa) = r.answers()[0].data() else {
+        panic!("{r}")
+    };
+    assert_eq!(soa.mname().to_ascii(), "ns1.cluster.example.net.");
+    let r = ask(&second, "ns2.cluster.example.net.", RecordType::A);
+    assert_eq!(
+        records(r.answers()),
+        ["ns2.cluster.example.net. A 203.0.113.12"]
+    );
+    // A resolver gets the very same reply from either server, for every kind of question.
+    for (name, t) in [
+        ("cluster.example.net.", RecordType::SOA),
+        ("cluster.example.net.", RecordType::NS),
+        ("cluster.example.net.", RecordType::ANY),
+        ("mx.cluster.example.net.", RecordType::A),
+        ("imap.cluster.example.net.", RecordType::AAAA),
+        ("example.com.", RecordType::MX),
+        ("nope.cluster.example.net.", RecordType::A),
+    ] {
+        for id in [1, 2, 3] {
+            let q = query_msg(id, name, t).to_vec().unwrap();
+            assert_eq!(
+                answer(&first, &q),
+                answer(&second, &q),
+                "{name} {t} id {id}"
+            );
+        }
+    }
 }
 
 #[test]
