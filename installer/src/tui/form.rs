@@ -247,6 +247,7 @@ impl Form {
                     .flatten(),
                 password,
             },
+            disk: None,
         }
     }
 
