@@ -29,6 +29,15 @@ pub enum BuildError {
     /// A host tool is missing or failed.
     #[error(transparent)]
     Host(#[from] HostError),
+    /// The ISO needs PigeonAir's packages (the installer) and found none.
+    #[error(
+        "no PigeonAir .deb files in {}: the install medium needs the installer; \
+         build them with scripts/build (or pass --debs DIR)", .dir.display()
+    )]
+    NoPackages {
+        /// Where packages were looked for.
+        dir: PathBuf,
+    },
     /// A file in the store could not be read or written.
     #[error("image store {path}: {source}")]
     Store {
@@ -39,7 +48,7 @@ pub enum BuildError {
     },
 }
 
-fn store_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
+pub(crate) fn store_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
     move |source| BuildError::Store {
         path: path.to_owned(),
         source,
@@ -90,19 +99,19 @@ impl Debs {
 }
 
 /// Prints one line per step with how long it took.
-struct Steps<'a> {
-    out: &'a mut dyn Write,
+pub(crate) struct Steps<'a> {
+    pub(crate) out: &'a mut dyn Write,
 }
 
 impl Steps<'_> {
-    fn say(&mut self, line: &str) {
+    pub(crate) fn say(&mut self, line: &str) {
         // Progress lines are best effort: a closed terminal must not fail the build.
         let _ = writeln!(self.out, "image: {line}");
     }
 
     /// Runs one step: says what it does and about how long it takes (`expect`), then how long
     /// it took.
-    fn run<T>(
+    pub(crate) fn run<T>(
         &mut self,
         what: &str,
         expect: &str,
@@ -120,7 +129,7 @@ impl Steps<'_> {
     }
 }
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -130,7 +139,7 @@ fn now_unix() -> u64 {
 /// The systemd-nspawn invocation that runs a command in `root` (not booted) with the host's
 /// network, for package installation. `--keep-unit --register=no` because the host may have no
 /// systemd as PID 1.
-fn nspawn_run(root: &Path) -> Command {
+pub(crate) fn nspawn_run(root: &Path) -> Command {
     let mut cmd = Command::new("systemd-nspawn");
     cmd.args(["--quiet", "--register=no", "--keep-unit"])
         .arg(format!("--directory={}", root.display()))
@@ -222,7 +231,7 @@ pub fn ensure_image(
     Ok(image)
 }
 
-fn fresh_dir(dir: &Path) -> Result<(), BuildError> {
+pub(crate) fn fresh_dir(dir: &Path) -> Result<(), BuildError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(store_err(dir))?;
     }
@@ -339,10 +348,10 @@ fn build_packages(
 
 /// Keeps package scripts from starting daemons in the image while it is being built
 /// (`/usr/sbin/policy-rc.d` exiting 101); removed again when dropped.
-struct PolicyRcD(PathBuf);
+pub(crate) struct PolicyRcD(PathBuf);
 
 impl PolicyRcD {
-    fn install(root: &Path) -> Result<PolicyRcD, BuildError> {
+    pub(crate) fn install(root: &Path) -> Result<PolicyRcD, BuildError> {
         use std::os::unix::fs::PermissionsExt;
         let dir = root.join("usr/sbin");
         std::fs::create_dir_all(&dir).map_err(store_err(&dir))?;

@@ -9,16 +9,25 @@
 //!    upper directory, keyed by the base and the packages' hashes. Refreshing our packages never
 //!    rebuilds the Debian base.
 //!
-//! Pure parts ([`spec`], [`mirror`]) are apart from the shells that run debootstrap and
-//! systemd-nspawn ([`build`]) and lay out the cache ([`store`]).
+//! The install medium ([`iso`]) is built from the same two layers, each squashed on its own,
+//! with a small live layer and a live-boot initramfs of its own ([`live`]), cached per base.
+//!
+//! Pure parts ([`spec`], [`mirror`], [`live`], [`dpkg`]) are apart from the shells that run
+//! debootstrap and systemd-nspawn ([`build`]), mksquashfs and grub-mkrescue ([`iso`]) and lay
+//! out the cache ([`store`]).
 #![forbid(unsafe_code)]
 
 pub mod build;
+pub mod dpkg;
+pub mod iso;
+pub mod live;
 pub mod mirror;
 pub mod spec;
 pub mod store;
 
 pub use build::{BuildError, Debs, ensure_image};
+pub use iso::{Iso, IsoManifest, IsoOptions, build_iso};
+pub use live::LiveSpec;
 pub use mirror::Mirror;
 pub use spec::ImageSpec;
 pub use store::{Image, ImageStore};

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pigeonair_image::{Debs, ImageSpec, ImageStore, Mirror, ensure_image};
+use pigeonair_image::{
+    Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso, ensure_image,
+};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,20 @@ enum Cmd {
         #[arg(long, default_value = "target/debian")]
         debs: PathBuf,
     },
+    /// Build the install medium: a hybrid BIOS/UEFI ISO (also for `dd` to a USB stick) whose
+    /// live system is the appliance image and starts the installer on tty1 and ttyS0.
+    Iso {
+        /// Directory of PigeonAir .deb files (the installer among them).
+        #[arg(long, default_value = "target/debian")]
+        debs: PathBuf,
+        /// Where to write the ISO (its manifest goes beside it as FILE.manifest.json);
+        /// default: iso/pigeonair.iso in the image store.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// mksquashfs threads (default: all CPUs).
+        #[arg(long)]
+        processors: Option<u32>,
+    },
     /// Print the image last built (its id and layers) as JSON.
     Show,
 }
@@ -33,6 +49,11 @@ fn main() -> ExitCode {
     let store = ImageStore::from_env();
     let result = match cli.command {
         Cmd::Build { debs } => build(&store, &debs),
+        Cmd::Iso {
+            debs,
+            output,
+            processors,
+        } => iso(&store, &debs, output, processors),
         Cmd::Show => match store.current() {
             Some(image) => {
                 println!(
@@ -65,6 +86,31 @@ fn build(store: &ImageStore, debs: &std::path::Path) -> anyhow::Result<()> {
         &ImageSpec::appliance(),
         &mirror,
         &debs,
+        &mut std::io::stdout(),
+    )?;
+    Ok(())
+}
+
+fn iso(
+    store: &ImageStore,
+    debs: &std::path::Path,
+    output: Option<PathBuf>,
+    processors: Option<u32>,
+) -> anyhow::Result<()> {
+    let mirror = Mirror::from_host()?;
+    let debs = Debs::scan(debs)
+        .map_err(|e| anyhow::anyhow!("reading packages in {}: {e}", debs.display()))?;
+    let options = IsoOptions {
+        output: output.unwrap_or_else(|| store.default_iso()),
+        processors,
+    };
+    build_iso(
+        store,
+        &ImageSpec::appliance(),
+        &LiveSpec::installer(),
+        &mirror,
+        &debs,
+        &options,
         &mut std::io::stdout(),
     )?;
     Ok(())

@@ -5,6 +5,10 @@
 //! base-KEY/manifest.json    written last: a layer without it is incomplete and rebuilt
 //! packages-KEY/layer        overlay upper directory with PigeonAir's packages installed
 //! packages-KEY/manifest.json
+//! packages-KEY/layer.squashfs  the layer squashed for the ISO (made the first time one needs it)
+//! live-KEY/                 the ISO's boot part for one base: vmlinuz, initrd.img (live-boot),
+//!                           base.squashfs, manifest.json (written last)
+//! iso/pigeonair.iso         the install medium last built, and pigeonair.iso.manifest.json
 //! current.json              the image last built: its layers, lowest first
 //! .lock                     held while building, so concurrent builds wait for each other
 //! ```
@@ -85,6 +89,16 @@ impl ImageStore {
     /// The directory of the packages layer with `key`.
     pub fn packages_dir(&self, key: &str) -> PathBuf {
         self.root.join(format!("packages-{key}"))
+    }
+
+    /// The directory of the ISO's boot part with `key` (see [`crate::live::LiveSpec::key`]).
+    pub fn live_dir(&self, key: &str) -> PathBuf {
+        self.root.join(format!("live-{key}"))
+    }
+
+    /// Where `pigeonair-image iso` writes the install medium unless told otherwise.
+    pub fn default_iso(&self) -> PathBuf {
+        self.root.join("iso/pigeonair.iso")
     }
 
     /// The manifest of the layer in `dir`, if the layer is complete.

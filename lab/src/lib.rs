@@ -18,6 +18,7 @@
 mod add;
 pub mod cgroup;
 mod down;
+pub mod medium;
 pub mod names;
 pub mod net;
 pub mod node;

@@ -51,6 +51,12 @@ pub enum VmError {
         /// The end of the console output.
         tail: String,
     },
+    /// qemu ended before what was waited for appeared on the console.
+    #[error("qemu ended early: {tail}")]
+    Ended {
+        /// What happened and the end of the console output.
+        tail: String,
+    },
     /// qemu ended without the marker (kernel panic, init failure).
     #[error("the VM stopped without reporting an exit code; console tail:\n{tail}")]
     NoExit {

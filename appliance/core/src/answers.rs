@@ -37,6 +37,9 @@ pub struct RawAnswers {
     /// `[admin]`
     #[serde(default)]
     pub admin: RawAdmin,
+    /// `[disk]`: the disk an install from the ISO erases (checked by
+    /// [`crate::disk::validate_disk`] against the machine's disks).
+    pub disk: Option<crate::disk::RawDisk>,
 }
 
 /// `[cluster]`

@@ -12,6 +12,7 @@ pub mod balancer_status;
 pub mod cluster;
 pub mod crypt;
 pub mod directory;
+pub mod disk;
 pub mod plan;
 pub mod providers;
 pub mod render;

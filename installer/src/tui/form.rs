@@ -248,6 +248,7 @@ impl Form {
                     .flatten(),
                 password,
             },
+            disk: None,
         }
     }
 

@@ -1,0 +1,222 @@
+//! The `[disk]` answers: which disk an install from the ISO erases and how it is laid out,
+//! checked against the disks this machine has ([`BlockDevice`], found by the installer's IO
+//! shell). Pure: the same check serves the answers file and the target-disk screen.
+//!
+//! The layout is fixed apart from `/var/vmail`: GPT with a BIOS boot partition and an EFI system
+//! partition (so the disk boots with either firmware), the root file system, and optionally
+//! `/var/vmail` on a partition of its own.
+
+use serde::{Deserialize, Serialize};
+
+use crate::answers::Problem;
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+
+/// The BIOS boot partition (GRUB's core image on a GPT disk), MiB.
+pub const BIOS_BOOT_MIB: u64 = 1;
+/// The EFI system partition, MiB.
+pub const ESP_MIB: u64 = 512;
+/// The smallest root file system accepted: the appliance and room for logs, the directory and
+/// the queues.
+pub const MIN_ROOT_BYTES: u64 = 6 * GIB;
+/// The smallest separate `/var/vmail`.
+pub const MIN_VMAIL_BYTES: u64 = GIB;
+
+/// `[disk]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisk {
+    /// `device`: the disk to erase, `/dev/NAME`.
+    pub device: Option<String>,
+    /// `vmail_size`: a separate `/var/vmail` partition of this size (`"20G"`, `"512M"`);
+    /// without it mail lives on the root file system.
+    pub vmail_size: Option<String>,
+}
+
+/// A disk of this machine, as the installer found it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct BlockDevice {
+    /// `/dev/NAME`.
+    pub path: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// The model the disk reports, if any.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Its partitions (`/dev/vda1`, …).
+    #[serde(default)]
+    pub partitions: Vec<String>,
+    /// Where it or its partitions are mounted.
+    #[serde(default)]
+    pub mounted: Vec<String>,
+    /// It holds the install medium this installer runs from.
+    #[serde(default)]
+    pub install_medium: bool,
+}
+
+/// The disk and layout an install writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskPlan {
+    /// The disk erased.
+    pub device: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// BIOS boot partition, MiB.
+    pub bios_boot_mib: u64,
+    /// EFI system partition, MiB.
+    pub esp_mib: u64,
+    /// The root file system takes the rest: its size in bytes.
+    pub root_bytes: u64,
+    /// A separate `/var/vmail`, bytes.
+    pub vmail_bytes: Option<u64>,
+}
+
+/// `"20G"`, `"512M"`, `"1T"` (powers of 1024) in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?}: expected a size such as \"20G\" or \"512M\"");
+    let t = s.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let factor = match unit {
+        "M" | "MiB" => MIB,
+        "G" | "GiB" => GIB,
+        "T" | "TiB" => 1024 * GIB,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(factor).ok_or_else(bad)
+}
+
+/// Bytes as GiB with one decimal (`32.0 GiB`).
+pub fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / GIB as f64)
+}
+
+fn list(disks: &[BlockDevice]) -> String {
+    if disks.is_empty() {
+        return "this machine has no disks".into();
+    }
+    let names: Vec<String> = disks
+        .iter()
+        .map(|d| {
+            let mut facts = vec![gib(d.size_bytes)];
+            facts.extend(d.model.clone());
+            if d.install_medium {
+                facts.push("the install medium".into());
+            }
+            format!("{} ({})", d.path, facts.join(", "))
+        })
+        .collect();
+    format!("disks here: {}", names.join(", "))
+}
+
+/// Checks `[disk]` against `disks`; every problem names its field.
+pub fn validate_disk(
+    raw: Option<&RawDisk>,
+    disks: &[BlockDevice],
+) -> Result<DiskPlan, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        problems.push(Problem {
+            field: field.to_owned(),
+            message,
+        })
+    };
+    let empty = RawDisk::default();
+    let raw = raw.unwrap_or(&empty);
+    let vmail = match raw.vmail_size.as_deref().map(parse_size) {
+        None => Ok(None),
+        Some(Ok(b)) if b < MIN_VMAIL_BYTES => Err(format!(
+            "{:?}: a separate /var/vmail needs at least {}",
+            raw.vmail_size.as_deref().unwrap_or_default(),
+            gib(MIN_VMAIL_BYTES)
+        )),
+        Some(r) => r.map(Some),
+    };
+    let vmail = vmail.map_err(|e| problem("disk.vmail_size", e)).ok();
+    let Some(device) = raw.device.as_deref() else {
+        problem(
+            "disk.device",
+            format!(
+                "missing: the install erases one whole disk, e.g. [disk] device = \"/dev/vda\" ({})",
+                list(disks)
+            ),
+        );
+        return Err(problems);
+    };
+    let Some(disk) = disks.iter().find(|d| d.path == device) else {
+        problem(
+            "disk.device",
+            format!("{device:?}: no such disk ({})", list(disks)),
+        );
+        return Err(problems);
+    };
+    if disk.install_medium {
+        problem(
+            "disk.device",
+            format!(
+                "{device:?} is the install medium this installer runs from: choose another disk ({})",
+                list(disks)
+            ),
+        );
+        return Err(problems);
+    }
+    if !disk.mounted.is_empty() {
+        problem(
+            "disk.device",
+            format!(
+                "{device:?} is in use (mounted on {}): unmount it or choose another disk",
+                disk.mounted.join(", ")
+            ),
+        );
+    }
+    let fixed = (BIOS_BOOT_MIB + ESP_MIB + 1) * MIB; // + 1 MiB: GPT's headers and alignment
+    let vmail_bytes = vmail.flatten();
+    let needed = fixed + MIN_ROOT_BYTES + vmail_bytes.unwrap_or(0);
+    if disk.size_bytes < needed {
+        let what = match vmail_bytes {
+            Some(v) => format!(
+                "the boot partitions, a {} root and disk.vmail_size {}",
+                gib(MIN_ROOT_BYTES),
+                gib(v)
+            ),
+            None => format!("the boot partitions and a {} root", gib(MIN_ROOT_BYTES)),
+        };
+        problem(
+            "disk.device",
+            format!(
+                "{device:?} ({}) is too small: {what} need {}",
+                gib(disk.size_bytes),
+                gib(needed)
+            ),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(DiskPlan {
+        device: device.to_owned(),
+        size_bytes: disk.size_bytes,
+        bios_boot_mib: BIOS_BOOT_MIB,
+        esp_mib: ESP_MIB,
+        root_bytes: disk.size_bytes - fixed - vmail_bytes.unwrap_or(0),
+        vmail_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("20G"), Ok(20 * GIB));
+        assert_eq!(parse_size("512M"), Ok(512 * MIB));
+        assert_eq!(parse_size("1TiB"), Ok(1024 * GIB));
+        assert_eq!(
+            parse_size("20 GB"),
+            Err("\"20 GB\": expected a size such as \"20G\" or \"512M\"".into())
+        );
+        assert!(parse_size("99999999999999T").is_err());
+    }
+}

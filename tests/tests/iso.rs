@@ -1,0 +1,152 @@
+//! The install medium against the real thing: `pigeonair-image iso` builds it from this
+//! workspace's packages (`target/debian`, which scripts/build makes), a second build reuses
+//! every cached part, and the ISO boots in qemu (TCG, serial console only) through GRUB and
+//! live-boot to the installer's welcome screen, with BIOS and with UEFI (OVMF). Each VM is
+//! killed however the test ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use pigeonair_image::iso::require_iso_tools;
+use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
+use pigeonair_lab::medium::{Firmware, MEDIUM_TOOLS, MediumVm};
+
+/// The welcome screen's title: the installer runs on the serial console.
+const WELCOME: &str = "Welcome to PigeonAir";
+/// Power-on to the welcome screen under TCG on a busy two-core host takes a minute or two.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn debs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian")
+}
+
+/// Root, the ISO tools, qemu and OVMF, and our packages. When something is missing: in CI
+/// (`CI` set) the test fails; elsewhere it prints why and skips.
+fn medium_host_ready(test: &str) -> bool {
+    let mut problems = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        problems.push("needs root".to_owned());
+    }
+    if let Err(e) = require_iso_tools() {
+        problems.push(e.to_string());
+    }
+    for (tool, package) in MEDIUM_TOOLS {
+        let found = if tool.starts_with('/') {
+            Path::new(tool).exists()
+        } else {
+            pigeonair_host::find_tool(tool).is_some()
+        };
+        if !found {
+            problems.push(format!("missing {tool} (Debian package {package})"));
+        }
+    }
+    match Debs::scan(&debs_dir()) {
+        Ok(d) if !d.files.is_empty() => {}
+        _ => problems.push(format!(
+            "no PigeonAir .deb in {}: run scripts/build",
+            debs_dir().display()
+        )),
+    }
+    if problems.is_empty() {
+        return true;
+    }
+    let why = problems.join("; ");
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: cannot run in CI: {why}; scripts/host-setup installs the tools");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+fn build(output: &Path) -> String {
+    let mut log = Vec::new();
+    let result = build_iso(
+        &ImageStore::from_env(),
+        &ImageSpec::appliance(),
+        &LiveSpec::installer(),
+        &Mirror::from_host().expect("a Debian mirror"),
+        &Debs::scan(&debs_dir()).expect("target/debian readable"),
+        &IsoOptions {
+            output: output.to_owned(),
+            processors: Some(1),
+        },
+        &mut log,
+    );
+    let log = String::from_utf8_lossy(&log).into_owned();
+    if let Err(e) = result {
+        panic!("pigeonair-image iso failed: {e}\n{log}");
+    }
+    log
+}
+
+/// The medium, built once per test binary; the second build changes nothing and reuses every
+/// cached part.
+fn medium() -> &'static Path {
+    static ISO: OnceLock<PathBuf> = OnceLock::new();
+    ISO.get_or_init(|| {
+        let output = ImageStore::from_env().root().join("iso/smoke-test.iso");
+        println!("{}", build(&output));
+        let started = Instant::now();
+        let again = build(&output);
+        let secs = started.elapsed().as_secs_f64();
+        println!("{again}");
+        assert!(
+            again.contains("(initramfs and squashed base) cached: reused"),
+            "live part rebuilt:\n{again}"
+        );
+        assert!(
+            again.contains("packages layer squashfs cached: reused"),
+            "packages squashfs rebuilt:\n{again}"
+        );
+        assert!(!again.contains("debootstrap"), "base rebuilt:\n{again}");
+        println!("ISO rebuilt from the cache in {secs:.1} s");
+        let manifest =
+            std::fs::read_to_string(output.with_file_name("smoke-test.iso.manifest.json"))
+                .expect("the manifest beside the ISO");
+        for field in [
+            "\"debian\": \"trixie 13",
+            "\"pigeonair\": \"",
+            "\"slapd\": ",
+            "\"iso\": {",
+        ] {
+            assert!(manifest.contains(field), "{field} missing:\n{manifest}");
+        }
+        output
+    })
+}
+
+/// One VM at a time: each emulates two CPUs on this two-core machine.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+fn boots_to_the_installer(test: &str, firmware: Firmware) {
+    if !medium_host_ready(test) {
+        return;
+    }
+    let iso = medium();
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let mut vm = MediumVm::new(iso, firmware).start().expect("qemu starts");
+    let elapsed = vm
+        .wait_for(WELCOME, BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{firmware:?}: {e}"));
+    let console = vm.console_text();
+    drop(vm);
+    assert!(
+        console.contains("PigeonAir installer"),
+        "GRUB's menu entry not seen:\n{console}"
+    );
+    println!(
+        "{firmware:?}: power-on to the installer's welcome screen on ttyS0 in {:.1} s",
+        elapsed.as_secs_f64()
+    );
+}
+
+#[test]
+fn the_install_medium_boots_to_the_installer_with_bios() {
+    boots_to_the_installer("install_medium_bios", Firmware::Bios);
+}
+
+#[test]
+fn the_install_medium_boots_to_the_installer_with_uefi() {
+    boots_to_the_installer("install_medium_uefi", Firmware::Uefi);
+}
