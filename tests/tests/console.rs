@@ -219,6 +219,9 @@ fn staff_grow_and_shrink_the_cluster_from_the_console_and_the_installer() {
         )
     });
 
+    // node2 joined second, so it is the cluster's second directory provider: an operator
+    // hands that role back first (`node remove` refuses a provider).
+    sh(&lab, "node1", "pigeonctl node role mx2.example.com replica");
     // Drain node2 from the console: the rows are sorted, node2 is the second.
     console.keys(&["Down"]);
     console.keys(&["d"]);

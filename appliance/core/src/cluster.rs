@@ -168,6 +168,7 @@ mod tests {
             public: Some(format!("203.0.113.1{i}").parse().unwrap()),
             state: state.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            server_id: None,
         }
     }
 
