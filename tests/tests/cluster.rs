@@ -866,7 +866,10 @@ fn a_join_interrupted_on_either_side_converges_when_run_again() {
         Duration::from_secs(30),
         || active_nodes(&lab, "node1") == 2,
     );
-    eprintln!("node2 active in node1's directory {} ms after its install", took.as_millis());
+    eprintln!(
+        "node2 active in node1's directory {} ms after its install",
+        took.as_millis()
+    );
     // It serves mail: a message for postmaster (on node1) sent to node2.
     let out = lab.client(&[
         "swaks",

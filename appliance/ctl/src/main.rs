@@ -449,8 +449,34 @@ fn done(json: bool, what: String) {
 
 /// Follows a move in the directory until the mailbox is on `to` and its old copy is gone,
 /// printing each step (a JSON line per step with --json).
+/// Connects to the directory again (what `run` connected with).
+type Reconnect<'a> = &'a dyn Fn() -> Result<Directory, CtlError>;
+
+/// One read of a wait loop. The node's slapd restarting under it (pigeonaird rebuilds slapd's
+/// configuration when the directory providers change) is not the end of the wait: the
+/// directory is connected to again and the read retried, for up to 30 s.
+fn again<T>(
+    dir: &mut Directory,
+    reconnect: Reconnect,
+    mut read: impl FnMut(&mut Directory) -> Result<T, CtlError>,
+) -> Result<T, CtlError> {
+    let started = std::time::Instant::now();
+    loop {
+        match read(dir) {
+            Err(CtlError::Directory(_)) if started.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(d) = reconnect() {
+                    *dir = d;
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
 fn wait_for_move(
     dir: &mut Directory,
+    reconnect: Reconnect,
     a: &pigeonair_appliance::address::MailAddress,
     to: &str,
     limit: Duration,
@@ -459,7 +485,7 @@ fn wait_for_move(
     let started = std::time::Instant::now();
     let mut last = String::new();
     loop {
-        let u = dir.user_show(a)?;
+        let u = again(dir, reconnect, |d| d.user_show(a))?;
         let step = match &u.moving {
             None if u.home_node == to => {
                 done(
@@ -549,6 +575,7 @@ fn grace_secs(text: &str) -> Result<u64, CtlError> {
 /// event per change with --json).
 fn wait_for_drain(
     dir: &mut Directory,
+    reconnect: Reconnect,
     node: &str,
     limit: Duration,
     json: bool,
@@ -556,7 +583,7 @@ fn wait_for_drain(
     let started = std::time::Instant::now();
     let mut last = String::new();
     loop {
-        let d = dir.drain_state(node)?;
+        let d = again(dir, reconnect, |d| d.drain_state(node))?;
         let line = match &d.progress {
             Some(p) => p.line(unix_now()),
             None => "waiting for its control plane to start".into(),
@@ -603,6 +630,7 @@ fn wait_for_drain(
 /// JSON event per change with --json). An error names the moves that failed or were cancelled.
 fn wait_for_rebalance(
     dir: &mut Directory,
+    reconnect: Reconnect,
     moves: &[pigeonair_ctl::rebalance::Move],
     limit: Duration,
     json: bool,
@@ -610,7 +638,7 @@ fn wait_for_rebalance(
     let started = std::time::Instant::now();
     let mut last = String::new();
     loop {
-        let (progress, steps) = dir.rebalance_progress(moves)?;
+        let (progress, steps) = again(dir, reconnect, |d| d.rebalance_progress(moves))?;
         let secs = started.elapsed().as_secs_f64();
         // Printed when a move moves on, not when only the clock does: with --json each step of
         // each move, for people the count of moves done.
@@ -782,7 +810,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 done(json, format!("{node} is draining"));
                 return Ok(());
             }
-            wait_for_drain(&mut dir, node, Duration::from_secs(limit), json)
+            wait_for_drain(&mut dir, &connect, node, Duration::from_secs(limit), json)
         }
         Cmd::Node(NodeCmd::Remove { node }) => {
             let mut dir = connect()?;
@@ -851,16 +879,45 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 );
                 return Ok(());
             }
-            wait_for_rebalance(&mut dir, &asked.asked, Duration::from_secs(limit), json)
+            wait_for_rebalance(
+                &mut dir,
+                &connect,
+                &asked.asked,
+                Duration::from_secs(limit),
+                json,
+            )
         }
         Cmd::Node(NodeCmd::Role { node, role: _ }) => {
             let mut dir = connect()?;
             let mut nodes = dir.node_list()?;
             pigeonair_ctl::cluster::ask_nodes(&mut nodes, pigeonair_ctl::cluster::CTL_LIMIT);
             let other = dir.node_step_down(node, &nodes)?;
+            // Every node's pigeonaird then rebuilds its slapd for the new providers (a restart
+            // of a second or so): this command returns once this node's has, so the next one
+            // run here does not meet a restarting directory.
+            let uri = nodes
+                .iter()
+                .find(|n| n.hostname == *node)
+                .and_then(|n| n.private)
+                .map(|ip| format!("ldap://{ip}/"));
+            let mut followed = uri.is_none();
+            let started = std::time::Instant::now();
+            while !followed && started.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(200));
+                if let (Ok(mut d), Some(uri)) = (connect(), &uri) {
+                    followed = matches!(d.config_mentions(uri), Ok(false));
+                }
+            }
             done(
                 json,
-                format!("{node} is a replica now; {other} stays a provider"),
+                if followed {
+                    format!("{node} is a replica now; {other} stays a provider")
+                } else {
+                    format!(
+                        "{node} is a replica now; {other} stays a provider (this node's slapd \
+                         has not followed yet after 60 s: see `journalctl -u pigeonaird`)"
+                    )
+                },
             );
             Ok(())
         }
@@ -1145,7 +1202,7 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                     done(json, format!("the move of {a} to {to} is asked for"));
                     return Ok(());
                 }
-                wait_for_move(&mut dir, &a, to, Duration::from_secs(limit), json)
+                wait_for_move(&mut dir, &connect, &a, to, Duration::from_secs(limit), json)
             }
             UserCmd::Remove {
                 address,

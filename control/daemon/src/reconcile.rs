@@ -112,10 +112,12 @@ pub fn reconcile() -> Result<Vec<String>, String> {
         wrote.push(line);
     }
     // A provider that stepped down (`pigeonctl node role NODE replica`) keeps no copy of the
-    // CA's key, once another node holds the role `ca`.
+    // CA's key, once another node holds the role `ca`. Not a node still joining: one that
+    // becomes the second provider got the key in its join and takes the role at the end of
+    // its install (this daemon is running by then).
     let me = view.nodes.get(plan.hostname.as_str());
     let key = pigeonair_appliance::render::CLUSTER_CA_KEY;
-    if me.is_some_and(|m| !m.has_role("ca"))
+    if me.is_some_and(|m| !m.has_role("ca") && m.state != "joining")
         && view.nodes.values().any(|n| n.has_role("ca"))
         && std::path::Path::new(key).exists()
     {

@@ -507,6 +507,33 @@ impl Directory {
 }
 
 impl Directory {
+    /// Whether this directory's own configuration (cn=config, readable by local root) still
+    /// replicates from or refers writes to `uri` (`ldap://ADDRESS/`). Another identity reads no
+    /// configuration: false.
+    pub fn config_mentions(&mut self, uri: &str) -> Result<bool, CtlError> {
+        let found = match self.conn.search(
+            "cn=config",
+            Scope::Subtree,
+            "(|(olcSyncrepl=*)(olcUpdateRef=*))",
+            &["olcSyncrepl", "olcUpdateRef"],
+        ) {
+            Ok(found) => found,
+            Err(e)
+                if e.is(pigeonair_directory::ResultCode::NoSuchObject)
+                    || e.is(pigeonair_directory::ResultCode::InsufficientAccess) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(CtlError::ldap("read cn=config")(e)),
+        };
+        Ok(found.iter().any(|e| {
+            e.attrs
+                .values()
+                .flatten()
+                .any(|v| v.contains(&format!("provider={uri} ")) || v == uri)
+        }))
+    }
+
     /// `node role NODE replica`: the provider `host` steps down (its entry loses the roles
     /// `provider` and `ca`; it keeps its server ID, never given again). Every node's pigeonaird
     /// then rebuilds slapd from the new view (`host` a replica of the providers left), and
