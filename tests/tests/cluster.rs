@@ -110,6 +110,26 @@ fn install_and_join_node2(lab: &LabCli) {
         "node2: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // node2 is the second directory provider: it marks itself active in its own database, and
+    // node1 has it by replication a moment later.
+    // Its entry settles too: the provider role, and the certificate serial its pigeonaird
+    // records.
+    wait_for(
+        "node2 active in node1's directory",
+        Duration::from_secs(30),
+        || {
+            let e = ldap(
+                lab,
+                "node1",
+                "cn=mx2.example.com,ou=nodes,o=pigeonair",
+                "(objectClass=*)",
+                &["*"],
+            );
+            e.contains("pigeonairNodeState: active")
+                && e.contains("pigeonairNodeRole: provider")
+                && e.contains("pigeonairCertSerial:")
+        },
+    );
 }
 
 /// What the cluster and node3 hold, to show a refused join changed neither.
