@@ -768,6 +768,17 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
         stdout(&out),
         String::from_utf8_lossy(&out.stderr)
     );
+    // node2 came back as the second directory provider: it marks itself active in its own
+    // database, and node1 has it by replication a moment later.
+    wait_for(
+        "mx2 active in node1's directory",
+        Duration::from_secs(30),
+        || {
+            sh(&lab, "node1", "pigeonctl node list")
+                .lines()
+                .any(|l| l.starts_with("mx2.example.com") && l.contains(" active "))
+        },
+    );
     let list = sh(&lab, "node1", "pigeonctl node list");
     assert!(
         list.lines()
