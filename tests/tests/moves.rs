@@ -693,6 +693,16 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
         "remove of an active replica: {err}"
     );
     sh(&lab, "node1", "pigeonctl node drain mx2.example.com");
+    // node3 reads its own replica: it has node2 drained a moment after node1 has.
+    wait_for(
+        "mx2 drained in node3's directory",
+        Duration::from_secs(30),
+        || {
+            sh(&lab, "node3", "pigeonctl node list")
+                .lines()
+                .any(|l| l.starts_with("mx2.example.com") && l.contains(" drained "))
+        },
+    );
     let out = sh(&lab, "node3", "pigeonctl node remove mx2.example.com");
     assert!(out.contains("removed"), "{out}");
     let list = sh(&lab, "node3", "pigeonctl node list");
