@@ -111,6 +111,23 @@ fn count_on(lab: &LabCli, node: &str, needle: &str) -> usize {
     .unwrap()
 }
 
+/// `user`'s home node as node1's `pigeonctl user show` has it: its index (0 for mx1 …) and
+/// what the command printed.
+fn home_of(lab: &LabCli, user: &str) -> (usize, String) {
+    let show = sh(lab, "node1", &format!("pigeonctl user show {user}"));
+    let host = show
+        .lines()
+        .find_map(|l| l.strip_prefix("home node:  "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let n = ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
+        .iter()
+        .position(|h| *h == host)
+        .unwrap();
+    (n, show)
+}
+
 /// One message from the client to `user` at `server`, with `message_id`; swaks's output.
 fn send(lab: &LabCli, server: &str, user: &str, message_id: &str) -> std::process::Output {
     lab.client(&[
@@ -567,21 +584,10 @@ fn a_node_drains_under_load_and_every_message_arrives_once_and_no_login_fails() 
     assert_eq!(left.trim(), "0", "mailbox directories left on node2");
 
     // Every accepted message is in its owner's mailbox exactly once, on the owner's home node.
-    let home = |user: &str| -> usize {
-        let show = sh(&lab, "node1", &format!("pigeonctl user show {user}"));
-        let host = show
-            .lines()
-            .find_map(|l| l.strip_prefix("home node:  "))
-            .unwrap()
-            .trim()
-            .to_string();
-        ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
-            .iter()
-            .position(|h| *h == host)
-            .unwrap()
-    };
-    let homes: std::collections::BTreeMap<String, usize> =
-        users.iter().map(|u| (u.clone(), home(u))).collect();
+    let homes: std::collections::BTreeMap<String, usize> = users
+        .iter()
+        .map(|u| (u.clone(), home_of(&lab, u).0))
+        .collect();
     assert!(
         homes.values().all(|&n| n != 1),
         "a user still on node2: {homes:?}"
@@ -1407,18 +1413,8 @@ fn a_drain_survives_its_node_losing_power_and_every_message_arrives_once() {
     let homes: std::collections::BTreeMap<String, usize> = users
         .iter()
         .map(|u| {
-            let show = sh(&lab, "node1", &format!("pigeonctl user show {u}"));
+            let (n, show) = home_of(&lab, u);
             assert!(!show.contains("move:"), "{show}");
-            let host = show
-                .lines()
-                .find_map(|l| l.strip_prefix("home node:  "))
-                .unwrap()
-                .trim()
-                .to_string();
-            let n = ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
-                .iter()
-                .position(|h| *h == host)
-                .unwrap();
             (u.clone(), n)
         })
         .collect();
