@@ -350,6 +350,17 @@ pub fn install(
     let admin_hash = admin_hash(plan, &root);
     let view = replica::cluster_view()?;
     let mut desired = render_all(plan, &secrets, &view);
+    // As pigeonaird renders it (slapd::rendered_config): a re-apply keeps the revocation check.
+    if root
+        .path(pigeonair_appliance::render::CLUSTER_CA_AND_CRL)
+        .exists()
+    {
+        for file in desired.iter_mut() {
+            if file.path == pigeonair_appliance::render::slapd::SLAPD_LDIF {
+                *file = pigeonair_appliance::render::slapd::with_revocation_check(file.clone());
+            }
+        }
+    }
     desired.push(RenderedFile {
         path: SAVED_ANSWERS.into(),
         contents: to_toml(plan, admin_hash.as_deref().unwrap_or_default()),

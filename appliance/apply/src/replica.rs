@@ -249,11 +249,9 @@ pub fn wait_for_slapd_config(
 ) -> Result<(), ReplicaError> {
     let started = Instant::now();
     loop {
-        let rendered = cluster_view().ok().and_then(|view| {
-            pigeonair_appliance::render::slapd::render(plan, &view)
-                .into_iter()
-                .find(|f| f.path == pigeonair_appliance::render::slapd::SLAPD_LDIF)
-        });
+        let rendered = cluster_view()
+            .ok()
+            .and_then(|view| crate::slapd::rendered_config(plan, &view));
         let on_disk = std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF).ok();
         let done = rendered.is_some_and(|f| {
             Some(&f.contents) == on_disk.as_ref()

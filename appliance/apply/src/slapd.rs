@@ -32,6 +32,25 @@ fn remove_tree(path: &str) -> Result<(), HostError> {
     }
 }
 
+/// slapd's cn=config LDIF for this node now: rendered from the plan and the cluster view, with
+/// the revocation check when pigeonaird has written the cluster's list. What pigeonaird
+/// rebuilds slapd from and what the install waits to see on disk.
+pub fn rendered_config(
+    plan: &pigeonair_appliance::plan::Plan,
+    view: &pigeonair_appliance::cluster::ClusterView,
+) -> Option<pigeonair_appliance::render::RenderedFile> {
+    let ldif = pigeonair_appliance::render::slapd::render(plan, view)
+        .into_iter()
+        .find(|f| f.path == SLAPD_LDIF)?;
+    Some(
+        if Path::new(pigeonair_appliance::render::CLUSTER_CA_AND_CRL).exists() {
+            pigeonair_appliance::render::slapd::with_revocation_check(ldif)
+        } else {
+            ldif
+        },
+    )
+}
+
 /// Whether slapd has a configuration at all.
 pub fn configured() -> bool {
     Path::new(SLAPD_D).join("cn=config.ldif").exists()

@@ -140,3 +140,34 @@ fn slapd_config_of_each_directory_part_matches_golden() {
         }
     }
 }
+
+/// A node with the revocation list on disk has slapd check peers against it from the rendered
+/// configuration itself (so a rebuild keeps the check): the CA file becomes the CA-and-list
+/// bundle, `olcTLSCRLCheck: peer` follows it, and nothing else changes.
+#[test]
+fn the_revocation_check_is_part_of_the_rendered_slapd_config_when_asked() {
+    use pigeonair_appliance::render::slapd::with_revocation_check;
+    let plan = parse_answers(include_str!("../examples/single-box.toml")).unwrap();
+    let ldif = render_all(&plan, &secrets(), &two_providers())
+        .into_iter()
+        .find(|f| f.path == "/etc/pigeonair/slapd.ldif")
+        .unwrap();
+    let checked = with_revocation_check(ldif.clone());
+    assert!(
+        !ldif.contents.contains("olcTLSCRLCheck"),
+        "no check without the list"
+    );
+    let expected = ldif.contents.replace(
+        "olcTLSCACertificateFile: /etc/pigeonair/cluster/ca.crt\n",
+        "olcTLSCACertificateFile: /etc/pigeonair/cluster/ca-crl.pem\nolcTLSCRLCheck: peer\n",
+    );
+    assert_ne!(expected, ldif.contents);
+    assert_eq!(checked.contents, expected);
+    assert_eq!(checked.contents.matches("olcTLSCRLCheck").count(), 1);
+    // The syncrepl stanzas keep checking the provider against the CA alone.
+    assert!(
+        checked
+            .contents
+            .contains("tls_cacert=/etc/pigeonair/cluster/ca.crt")
+    );
+}

@@ -141,10 +141,7 @@ fn reconcile_slapd(
     if providers.is_empty() {
         return Ok(None);
     }
-    let Some(ldif) = pigeonair_appliance::render::slapd::render(plan, view)
-        .into_iter()
-        .find(|f| f.path == pigeonair_appliance::render::slapd::SLAPD_LDIF)
-    else {
+    let Some(ldif) = pigeonair_apply::slapd::rendered_config(plan, view) else {
         return Ok(None);
     };
     let rebuilt = pigeonair_apply::apply_slapd_config(&ldif)

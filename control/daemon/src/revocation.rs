@@ -20,11 +20,7 @@ use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT}
 use pigeonair_directory::{Connection, Mod, Scope, first, ldap_escape, value_set, values};
 use pigeonair_join::csr;
 
-/// The cluster CA's revocation list on every node.
-pub const CLUSTER_CRL: &str = "/etc/pigeonair/cluster/crl.pem";
-/// The CA's certificate followed by the list: what slapd loads (OpenSSL takes both from one
-/// file), so checking the list never depends on a second setting staying in step.
-pub const CLUSTER_CA_AND_CRL: &str = "/etc/pigeonair/cluster/ca-crl.pem";
+pub use pigeonair_appliance::render::{CLUSTER_CA_AND_CRL, CLUSTER_CRL};
 
 /// How long a removed node has to say it left before its certificates are revoked anyway.
 pub const LEAVE_PATIENCE: Duration = Duration::from_secs(30);

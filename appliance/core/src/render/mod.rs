@@ -118,6 +118,12 @@ pub const TLS_CERT: &str = "/etc/pigeonair/tls/node.crt";
 pub const TLS_KEY: &str = "/etc/pigeonair/tls/node.key";
 /// The cluster CA's certificate, on every node: what peers' certificates are checked against.
 pub const CLUSTER_CA_CERT: &str = "/etc/pigeonair/cluster/ca.crt";
+/// The cluster CA's revocation list on every node (once the CA has revoked a certificate:
+/// pigeonaird writes it from the directory).
+pub const CLUSTER_CRL: &str = "/etc/pigeonair/cluster/crl.pem";
+/// The CA's certificate followed by the list: what slapd loads (OpenSSL takes both from one
+/// file), so checking the list never depends on a second setting staying in step.
+pub const CLUSTER_CA_AND_CRL: &str = "/etc/pigeonair/cluster/ca-crl.pem";
 /// The cluster CA's key, only on the nodes with the `ca` role (root only; never printed, never
 /// in the directory).
 pub const CLUSTER_CA_KEY: &str = "/etc/pigeonair/cluster/ca.key";

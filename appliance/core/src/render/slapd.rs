@@ -1,7 +1,7 @@
 //! slapd's configuration as a complete cn=config LDIF. Apply builds `/etc/ldap/slapd.d` from it
 //! with `slapadd -n0`, checks it with `slaptest`, and swaps it in only if it passes.
 
-use super::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, RenderedFile, Unit};
+use super::{CLUSTER_CA_AND_CRL, CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY, RenderedFile, Unit};
 use crate::cluster::ClusterView;
 use crate::directory::{
     ADMINS_DN, BASE_DN, COUNTERS_DN, DOMAINS_DN, DOVECOT_DN, LOCAL_ROOT_DN, NODES_DN, POSTFIX_DN,
@@ -39,6 +39,19 @@ pub fn render(plan: &Plan, view: &ClusterView) -> Vec<RenderedFile> {
         config_ldif(&replication(plan, view)),
         RenderedFile::public("/etc/default/slapd", defaults, Unit::Slapd),
     ]
+}
+
+/// The configuration of a node that has the cluster's revocation list on disk: slapd checks
+/// peers' certificates against it (the CA file then holds the CA and the list). pigeonaird
+/// sets the same two values live when the list first arrives; rendered with them, a rebuild
+/// keeps them, so no change of cn=config follows the restart. (Such a change pauses slapd
+/// until its running operations end, and a syncrepl connection being opened to a provider
+/// that restarted at the same time holds it up to its 10 s timeout: every lookup waits.)
+pub fn with_revocation_check(mut ldif: RenderedFile) -> RenderedFile {
+    let plain = format!("olcTLSCACertificateFile: {CLUSTER_CA_CERT}\n");
+    let checked = format!("olcTLSCACertificateFile: {CLUSTER_CA_AND_CRL}\nolcTLSCRLCheck: peer\n");
+    ldif.contents = ldif.contents.replacen(&plain, &checked, 1);
+    ldif
 }
 
 /// The access rules of the data, after the counters' (on a provider).
