@@ -65,15 +65,74 @@ pub(crate) fn connecting(uri: &str) -> String {
 /// How long a write waits to show in the directory it was made on (see [`Connection`]).
 const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long an operation on a provider reached directly may take before it is given up.
+const PROVIDER_OP_LIMIT: Duration = Duration::from_secs(10);
+
+/// A node's cluster certificate and key and the cluster CA: how a node reaches a provider
+/// directly (StartTLS, the provider's certificate checked against the CA and its address; a
+/// SASL EXTERNAL bind makes the connection the node its certificate names).
+#[derive(Clone)]
+pub struct ClusterTls {
+    ca_pem: Vec<u8>,
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
+
+impl ClusterTls {
+    /// Reads the CA certificate, the node's certificate and its key (PKCS #8), PEM files.
+    pub fn read(ca: &str, cert: &str, key: &str) -> std::io::Result<Self> {
+        let read = |path: &str| {
+            std::fs::read(path).map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))
+        };
+        Ok(ClusterTls {
+            ca_pem: read(ca)?,
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        })
+    }
+
+    fn connector(&self) -> std::result::Result<native_tls::TlsConnector, native_tls::Error> {
+        native_tls::TlsConnector::builder()
+            .add_root_certificate(native_tls::Certificate::from_pem(&self.ca_pem)?)
+            .disable_built_in_roots(true)
+            .identity(native_tls::Identity::from_pkcs8(
+                &self.cert_pem,
+                &self.key_pem,
+            )?)
+            .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+            .build()
+    }
+}
+
+/// Whether a directory whose suffix has the `contextCSN` values `here` holds every change of
+/// one whose suffix has `there`: for each server ID in `there`, a stamp of the same server
+/// here at least as late (CSNs of one format order as text).
+pub fn stamps_cover(here: &[String], there: &[String]) -> bool {
+    fn sid(csn: &str) -> Option<&str> {
+        csn.split('#').nth(2)
+    }
+    there.iter().all(|t| {
+        here.iter()
+            .any(|h| sid(h).is_some() && sid(h) == sid(t) && h.as_str() >= t.as_str())
+    })
+}
+
 /// A blocking connection to the directory (ldap3's, on its own single-threaded runtime).
 ///
 /// Writes read their own result: on a replica a write is chained to the provider and comes
 /// back by replication a moment later, so each write waits until the suffix's `contextCSN`
 /// (the directory's change stamp) has moved before it returns. On the provider it has moved
-/// by the time the write is answered; the wait costs one search then.
+/// by the time the write is answered; the wait costs one search then. A connection made
+/// straight to a provider ([`Connection::to_provider`]) with a `follower` (this node's own
+/// directory) also waits until the follower has every change the provider shows, so what
+/// was written is in this node's directory when the write returns.
 pub struct Connection {
     ldap: LdapConn,
     uri: String,
+    /// Each operation's limit (a provider reached over the network).
+    op_limit: Option<Duration>,
+    /// The local directory that follows the provider this connection writes to.
+    follower: Option<Box<Connection>>,
 }
 
 impl Connection {
@@ -85,7 +144,58 @@ impl Connection {
         Ok(Connection {
             ldap,
             uri: uri.to_owned(),
+            op_limit: None,
+            follower: None,
         })
+    }
+
+    /// Connects to the provider at `uri` (`ldap://ADDRESS/`) as this node: StartTLS with its
+    /// cluster certificate, then SASL EXTERNAL. Gives up after `timeout` when the provider
+    /// does not answer (a dead node), so the caller can go on to the other provider.
+    pub fn to_provider(uri: &str, tls: &ClusterTls, timeout: Duration) -> Result<Self> {
+        let connector = tls.connector().map_err(|source| {
+            DirectoryError::new(
+                format!("TLS for {uri} (the cluster certificate in /etc/pigeonair/cluster)"),
+                ldap3::LdapError::NativeTLS { source },
+            )
+        })?;
+        let settings = settings(Some(timeout))
+            .set_starttls(true)
+            .set_connector(connector);
+        let ldap = LdapConn::with_settings(settings, uri)
+            .map_err(|e| DirectoryError::new(connecting(uri), e))?;
+        let mut conn = Connection {
+            ldap,
+            uri: uri.to_owned(),
+            op_limit: Some(timeout),
+            follower: None,
+        };
+        let res = conn.op().sasl_external_bind();
+        done(
+            || format!("bind to {uri} with this node's cluster certificate"),
+            res,
+        )?;
+        conn.op_limit = Some(PROVIDER_OP_LIMIT);
+        Ok(conn)
+    }
+
+    /// Makes every write on this connection also wait until `local` shows it.
+    pub fn followed_by(mut self, local: Connection) -> Self {
+        self.follower = Some(Box::new(local));
+        self
+    }
+
+    /// The local directory following this connection's provider, if any.
+    pub fn follower(&mut self) -> Option<&mut Connection> {
+        self.follower.as_deref_mut()
+    }
+
+    /// The connection, with the next operation's limit set.
+    fn op(&mut self) -> &mut LdapConn {
+        if let Some(limit) = self.op_limit {
+            self.ldap.with_timeout(limit);
+        }
+        &mut self.ldap
     }
 
     /// Connects to `uri` and binds with `creds`.
@@ -119,7 +229,7 @@ impl Connection {
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>> {
-        let res = self.ldap.search(base, scope, filter, attrs.to_vec());
+        let res = self.op().search(base, scope, filter, attrs.to_vec());
         entries(|| format!("search {base}"), res)
     }
 
@@ -163,13 +273,22 @@ impl Connection {
         while self.stamp() == before && started.elapsed() < SETTLE_LIMIT {
             std::thread::sleep(Duration::from_millis(5));
         }
+        if self.follower.is_some() {
+            let there = self.stamp();
+            while let Some(local) = self.follower.as_deref_mut() {
+                if stamps_cover(&local.stamp(), &there) || started.elapsed() >= SETTLE_LIMIT {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         Ok(out)
     }
 
     /// Adds `dn` with `attrs`.
     pub fn add(&mut self, dn: &str, attrs: Attrs) -> Result<()> {
         self.write(|c| {
-            let res = c.ldap.add(dn, attrs);
+            let res = c.op().add(dn, attrs);
             done(|| format!("add {dn}"), res)
         })
     }
@@ -182,14 +301,14 @@ impl Connection {
     /// Applies `mods` to `dn`, all or none.
     pub fn modify(&mut self, dn: &str, mods: Vec<Mod<String>>) -> Result<()> {
         self.write(|c| {
-            let res = c.ldap.modify(dn, mods);
+            let res = c.op().modify(dn, mods);
             done(|| format!("modify {dn}"), res)
         })
     }
 
     /// Applies `mods` to `dn` outside the replicated suffix (`cn=config`): nothing to wait for.
     pub fn modify_config(&mut self, dn: &str, mods: Vec<Mod<String>>) -> Result<()> {
-        let res = self.ldap.modify(dn, mods);
+        let res = self.op().modify(dn, mods);
         done(|| format!("modify {dn}"), res)
     }
 
@@ -203,7 +322,7 @@ impl Connection {
         ];
         self.write_if(
             |c| {
-                let res = c.ldap.modify(dn, mods);
+                let res = c.op().modify(dn, mods);
                 swapped(|| format!("modify {attr} of {dn}"), res)
             },
             |swapped| *swapped,
@@ -213,7 +332,7 @@ impl Connection {
     /// Deletes `dn` (which must have no children).
     pub fn delete(&mut self, dn: &str) -> Result<()> {
         self.write(|c| {
-            let res = c.ldap.delete(dn);
+            let res = c.op().delete(dn);
             done(|| format!("delete {dn}"), res)
         })
     }
@@ -222,7 +341,7 @@ impl Connection {
     /// `new_superior` if given.
     pub fn rename(&mut self, dn: &str, new_rdn: &str, new_superior: Option<&str>) -> Result<()> {
         self.write(|c| {
-            let res = c.ldap.modifydn(dn, new_rdn, true, new_superior);
+            let res = c.op().modifydn(dn, new_rdn, true, new_superior);
             done(|| format!("rename {dn}"), res)
         })
     }
@@ -231,7 +350,7 @@ impl Connection {
     /// (an attribute the entry must have stays).
     pub fn move_keeping_rdn(&mut self, dn: &str, new_rdn: &str, new_superior: &str) -> Result<()> {
         self.write(|c| {
-            let res = c.ldap.modifydn(dn, new_rdn, false, Some(new_superior));
+            let res = c.op().modifydn(dn, new_rdn, false, Some(new_superior));
             done(|| format!("move {dn}"), res)
         })
     }
@@ -266,6 +385,29 @@ pub fn can_bind(uri: &str, dn: &str, password: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_covers_another_when_it_has_each_servers_latest_change() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let a1 = "20261201211914.000001Z#000000#001#000000";
+        let a2 = "20261201211915.000001Z#000000#001#000000";
+        let b1 = "20261201211914.500000Z#000000#002#000000";
+        let b2 = "20261201211916.000000Z#000000#002#000000";
+        assert!(stamps_cover(&v(&[a2, b1]), &v(&[a1, b1])));
+        assert!(stamps_cover(&v(&[a1, b1]), &v(&[a1, b1])));
+        assert!(
+            !stamps_cover(&v(&[a1, b1]), &v(&[a2, b1])),
+            "server 1's latest missing"
+        );
+        assert!(
+            !stamps_cover(&v(&[a2]), &v(&[a2, b2])),
+            "no change of server 2 at all"
+        );
+        // Server 2's stamp later than server 1's does not stand in for server 1's.
+        assert!(!stamps_cover(&v(&[b2]), &v(&[a1])));
+        assert!(stamps_cover(&v(&[a1]), &v(&[])));
+        assert!(!stamps_cover(&v(&["garbage"]), &v(&[a1])));
+    }
 
     #[test]
     fn binds_are_named_for_the_operator_and_passwords_never_printed() {

@@ -22,7 +22,7 @@ mod error;
 mod nonblocking;
 mod persist;
 
-pub use conn::{Connection, Credentials, can_bind};
+pub use conn::{ClusterTls, Connection, Credentials, can_bind, stamps_cover};
 pub use entry::{Attrs, attrs, first, sorted_values, value_set, values};
 pub use error::{DirectoryError, ResultCode};
 pub use nonblocking::AsyncConnection;

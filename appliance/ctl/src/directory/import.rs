@@ -122,7 +122,7 @@ impl Directory {
             .build()
             .map_err(|e| CtlError::Invalid(format!("cannot start the import's runtime: {e}")))?;
         runtime.block_on(async {
-            let mut conn = AsyncConnection::open(self.conn.uri(), None).await?;
+            let mut conn = AsyncConnection::open(&self.local_uri, None).await?;
             conn.bind(&self.creds)
                 .await
                 .map_err(CtlError::ldap("bind for the import"))?;

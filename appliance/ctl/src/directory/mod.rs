@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, HashSet};
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::random_uuid;
 use pigeonair_appliance::directory::{DOMAINS_DN, MAIL_GID, alias_dn, domain_dn, user_dn};
+use pigeonair_appliance::directory::{LDAPI_URL, NODES_DN};
 use pigeonair_appliance::types::MailDomain;
 use pigeonair_directory::{
-    Attrs, Connection, Credentials, Mod, Scope, SearchEntry, dn_escape, ldap_escape, sorted_values,
-    value_set,
+    Attrs, ClusterTls, Connection, Credentials, Mod, Scope, SearchEntry, dn_escape, ldap_escape,
+    sorted_values, value_set,
 };
 use serde::Serialize;
 
@@ -95,7 +96,13 @@ pub struct AliasInfo {
 pub struct Directory {
     conn: Connection,
     creds: Credentials,
+    /// What the caller asked to connect to (an import's second connection goes there too).
+    local_uri: String,
 }
+
+/// How long a provider may take to accept a connection (StartTLS and bind included) before
+/// the next one is tried: on the private network an answering provider takes milliseconds.
+const PROVIDER_CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_millis(700);
 
 /// How many adds an import keeps in flight on its own connection: slapd works on one while
 /// the next is on the wire.
@@ -233,12 +240,78 @@ pub fn address_arg(s: &str) -> Result<MailAddress, CtlError> {
 }
 
 impl Directory {
-    /// Connects to `uri` and authenticates.
+    /// Connects to `uri` and authenticates. Root on a node that is not a directory provider
+    /// works on a provider directly ([`Directory::provider_direct`]), so reads see its own
+    /// writes at once and a dead provider costs a moment, not each write's chaining timeout.
     pub fn connect(uri: &str, creds: &Credentials) -> Result<Self, CtlError> {
+        let local = Connection::connect(uri, creds)?;
+        let conn = if uri == LDAPI_URL && *creds == Credentials::LocalRoot {
+            Self::provider_direct(local)
+        } else {
+            local
+        };
         Ok(Directory {
-            conn: Connection::connect(uri, creds)?,
+            conn,
             creds: creds.clone(),
+            local_uri: uri.to_owned(),
         })
+    }
+
+    /// On a node that is not a provider, a connection to the first provider that answers
+    /// within [`PROVIDER_CONNECT_LIMIT`] (in server ID order), as this node (its cluster
+    /// certificate), followed by `local` (each write returns once this node's directory has
+    /// it too). On a provider, or when no provider answers, `local` itself: writes are then
+    /// chained by slapd as before, and an error says what failed.
+    fn provider_direct(mut local: Connection) -> Connection {
+        let Ok(entries) = local.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairNode)",
+            &pigeonair_appliance::cluster::NODE_ATTRS,
+        ) else {
+            return local;
+        };
+        let view = pigeonair_appliance::cluster::ClusterView::new(
+            entries
+                .iter()
+                .filter_map(|e| pigeonair_appliance::cluster::NodeView::from_attrs(&e.attrs)),
+        );
+        let providers = pigeonair_appliance::providers::providers(&view);
+        let me = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        if providers.is_empty()
+            || providers
+                .iter()
+                .any(|p| p.hostname.eq_ignore_ascii_case(me.trim()))
+        {
+            return local;
+        }
+        use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
+        let Ok(tls) = ClusterTls::read(CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY) else {
+            return local;
+        };
+        // All at once: the first to answer is used, so a dead provider costs nothing.
+        let (tx, rx) = std::sync::mpsc::channel();
+        for p in &providers {
+            let (tx, tls, uri) = (tx.clone(), tls.clone(), p.uri());
+            std::thread::spawn(move || {
+                if let Ok(conn) = Connection::to_provider(&uri, &tls, PROVIDER_CONNECT_LIMIT) {
+                    let _ = tx.send(conn);
+                }
+            });
+        }
+        drop(tx);
+        match rx.recv_timeout(PROVIDER_CONNECT_LIMIT + std::time::Duration::from_millis(300)) {
+            Ok(conn) => conn.followed_by(local),
+            Err(_) => local,
+        }
+    }
+
+    /// This node's own directory: the connection itself, or the one following the provider.
+    pub(crate) fn local(&mut self) -> &mut Connection {
+        if self.conn.follower().is_some() {
+            return self.conn.follower().expect("checked");
+        }
+        &mut self.conn
     }
 
     fn domain_entry(&mut self, domain: &MailDomain) -> Result<SearchEntry, CtlError> {

@@ -511,7 +511,7 @@ impl Directory {
     /// replicates from or refers writes to `uri` (`ldap://ADDRESS/`). Another identity reads no
     /// configuration: false.
     pub fn config_mentions(&mut self, uri: &str) -> Result<bool, CtlError> {
-        let found = match self.conn.search(
+        let found = match self.local().search(
             "cn=config",
             Scope::Subtree,
             "(|(olcSyncrepl=*)(olcUpdateRef=*))",

@@ -1,6 +1,6 @@
 //! Users (mailboxes): add with a fresh uid and a home node, show, change, rename, forward, remove.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use pigeonair_appliance::address::{MailAddress, Quota};
 use pigeonair_appliance::crypt::sha512_crypt;
@@ -60,6 +60,7 @@ impl Directory {
     }
 
     /// The server IDs whose counters this connection may use, in the order to try them.
+    /// (Provider `id` lets a swap of its own counter alone through; see `allocate_uids`.)
     fn counter_order(&mut self) -> Result<Vec<u16>, CtlError> {
         let entries = self.conn.search(
             NODES_DN,
@@ -84,6 +85,10 @@ impl Directory {
                 .find(|p| p.hostname.eq_ignore_ascii_case(host.trim()))
         {
             return Ok(vec![me.server_id]);
+        }
+        // Straight to a provider (root on another node): its own counter is the one it takes.
+        if let Some(p) = providers.iter().find(|p| p.uri() == self.conn.uri()) {
+            return Ok(vec![p.server_id]);
         }
         Ok(providers.iter().map(|p| p.server_id).collect())
     }
@@ -159,15 +164,32 @@ impl Directory {
         )))
     }
 
-    /// The active node with the fewest mailboxes, for a new user's home.
+    /// The active node with the fewest mailboxes, for a new user's home; of those that
+    /// answer on the private network (LMTP, where mail for the user will go) when any does,
+    /// so a node that is down gets no new mailboxes.
     fn pick_home_node(&mut self) -> Result<String, CtlError> {
-        self.node_loads()?
-            .into_iter()
-            .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
-            .map(|(h, _)| h)
-            .ok_or_else(|| {
-                CtlError::NotFound("no active node in the directory to hold mailboxes".into())
-            })
+        let loads = self.node_loads()?;
+        let addresses: BTreeMap<String, std::net::Ipv4Addr> = self
+            .conn
+            .search(
+                NODES_DN,
+                Scope::OneLevel,
+                "(objectClass=pigeonairNode)",
+                &pigeonair_appliance::cluster::NODE_ATTRS,
+            )?
+            .iter()
+            .filter_map(|e| pigeonair_appliance::cluster::NodeView::from_attrs(&e.attrs))
+            .filter_map(|n| Some((n.hostname, n.private?)))
+            .collect();
+        let up = answering(
+            loads
+                .iter()
+                .filter_map(|(h, _)| Some((h.clone(), *addresses.get(h)?)))
+                .collect(),
+        );
+        choose_home(&loads, &up).ok_or_else(|| {
+            CtlError::NotFound("no active node in the directory to hold mailboxes".into())
+        })
     }
 
     /// Adds a user with `password` (clear text, stored hashed) and returns it.
@@ -641,5 +663,72 @@ impl Directory {
             loads.push((host, users));
         }
         Ok(loads)
+    }
+}
+
+/// How long a node's LMTP port may take to accept a connection when a home is chosen.
+const HOME_PROBE_LIMIT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The hosts of `nodes` whose LMTP port on the private network accepts a connection, tried
+/// all at once.
+fn answering(nodes: Vec<(String, std::net::Ipv4Addr)>) -> HashSet<String> {
+    let probes: Vec<_> = nodes
+        .into_iter()
+        .map(|(host, ip)| {
+            std::thread::spawn(move || {
+                let addr = std::net::SocketAddr::from((ip, 24));
+                std::net::TcpStream::connect_timeout(&addr, HOME_PROBE_LIMIT)
+                    .is_ok()
+                    .then_some(host)
+            })
+        })
+        .collect();
+    probes
+        .into_iter()
+        .filter_map(|p| p.join().ok().flatten())
+        .collect()
+}
+
+/// The least-loaded of `loads` (host, mailboxes; ties by name) among those in `up`, or among
+/// all of them when none is up (nothing answers: the choice is what it always was).
+fn choose_home(loads: &[(String, usize)], up: &HashSet<String>) -> Option<String> {
+    let least = |it: &mut dyn Iterator<Item = &(String, usize)>| {
+        it.min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(h, _)| h.clone())
+    };
+    least(&mut loads.iter().filter(|(h, _)| up.contains(h))).or_else(|| least(&mut loads.iter()))
+}
+
+#[cfg(test)]
+mod home_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_home_is_the_least_loaded_node_that_answers() {
+        let loads = vec![
+            ("mx1.example.com".to_owned(), 0),
+            ("mx2.example.com".to_owned(), 5),
+            ("mx3.example.com".to_owned(), 5),
+        ];
+        let up = |hs: &[&str]| hs.iter().map(|h| h.to_string()).collect::<HashSet<_>>();
+        assert_eq!(
+            choose_home(&loads, &up(&["mx1.example.com", "mx2.example.com"])).as_deref(),
+            Some("mx1.example.com")
+        );
+        // mx1 is down: of the equally loaded others, the first by name.
+        assert_eq!(
+            choose_home(&loads, &up(&["mx2.example.com", "mx3.example.com"])).as_deref(),
+            Some("mx2.example.com")
+        );
+        assert_eq!(
+            choose_home(&loads, &up(&["mx3.example.com"])).as_deref(),
+            Some("mx3.example.com")
+        );
+        // None answers: the least loaded, as before.
+        assert_eq!(
+            choose_home(&loads, &up(&[])).as_deref(),
+            Some("mx1.example.com")
+        );
+        assert_eq!(choose_home(&[], &up(&[])), None);
     }
 }
