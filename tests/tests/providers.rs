@@ -291,8 +291,8 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
     lab.ok(&["kill", "node1"]);
     let cut = Instant::now();
 
-    // Writes go on: on node2 (a provider: local) and on node3 (chained: node1 is silent, so
-    // to node2).
+    // Writes go on: on node2 (a provider: local) and on node3 (pigeonctl there works on the
+    // first provider to answer: node2).
     let out = user_add(&lab, "node2", "b2@example.com", "mx2.example.com");
     assert!(
         out.status.success(),
@@ -307,8 +307,20 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!(
-        "user add on node3 (chained past the silent node1 to node2): {} ms",
+        "user add on node3 (straight to node2, node1 silent): {} ms",
         t.elapsed().as_millis()
+    );
+    // Returned, the write is in node3's own directory already.
+    assert!(
+        ldap(
+            &lab,
+            "node3",
+            "o=pigeonair",
+            "(mail=b3@example.com)",
+            &["mailHost"]
+        )
+        .contains("mailHost: mx3.example.com"),
+        "node3's directory has b3 when pigeonctl returns"
     );
 
     // A node joins through node2 (its token names node2).
