@@ -611,6 +611,14 @@ pub fn install(
                         plan.hostname
                     ));
                 }
+                // Done means done everywhere: whichever provider pigeonctl reads shows this
+                // node as the install left it.
+                if !opts.dry_run {
+                    replica::wait_for_providers(
+                        plan.hostname.as_str(),
+                        std::time::Duration::from_secs(30),
+                    )?;
+                }
             }
             Ok(())
         },

@@ -140,6 +140,44 @@ pub fn set_state(dn: &str, state: &str) -> Result<(), ReplicaError> {
     Ok(())
 }
 
+/// Waits (at most `limit`) until every other directory provider that answers has every change
+/// this node's directory has: the install's own writes (the node's state and roles), made
+/// here or chained to one provider, are then seen wherever pigeonctl reads. A provider that
+/// does not answer (down) is not waited for; one that answers and stays behind is an error.
+/// Returns the providers that were checked.
+pub fn wait_for_providers(me: &str, limit: Duration) -> Result<Vec<String>, ReplicaError> {
+    use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
+    let view = cluster_view()?;
+    let mut local = connect()?;
+    let here = local.stamp();
+    let tls = pigeonair_directory::ClusterTls::read(CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY)
+        .map_err(|e| ReplicaError::Timeout(format!("the cluster certificate: {e}")))?;
+    let started = Instant::now();
+    let mut checked = Vec::new();
+    for p in pigeonair_appliance::providers::providers(&view) {
+        if p.hostname.eq_ignore_ascii_case(me) {
+            continue;
+        }
+        let Ok(mut there) = Connection::to_provider(&p.uri(), &tls, Duration::from_secs(2)) else {
+            log::info!("provider {} does not answer: not waited for", p.hostname);
+            continue;
+        };
+        while !pigeonair_directory::stamps_cover(&there.stamp(), &here) {
+            if started.elapsed() > limit {
+                return Err(ReplicaError::Timeout(format!(
+                    "provider {} answers but has not received this node's changes after {} s: \
+                     check `journalctl -u slapd` on it and here (replication between providers)",
+                    p.hostname,
+                    limit.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        checked.push(p.hostname);
+    }
+    Ok(checked)
+}
+
 /// The cluster as this node's directory has it; empty when slapd is not running here yet (a
 /// first install, or a join before its replica exists).
 pub fn cluster_view() -> Result<ClusterView, ReplicaError> {

@@ -240,8 +240,9 @@ impl Connection {
             .is_empty())
     }
 
-    /// The suffix's `contextCSN` values (empty if it cannot be read).
-    fn stamp(&mut self) -> Vec<String> {
+    /// The suffix's `contextCSN` values, sorted (empty if they cannot be read): the
+    /// directory's latest change of each provider.
+    pub fn stamp(&mut self) -> Vec<String> {
         let mut v = self
             .search(BASE_DN, Scope::Base, "(objectClass=*)", &["contextCSN"])
             .ok()
