@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clients;
+pub mod scenario;
 pub mod smtp;
 pub mod support;
 pub mod tmux;

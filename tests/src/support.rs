@@ -97,6 +97,33 @@ pub struct LabCli {
 }
 
 impl LabCli {
+    /// `ldapsearch` on `node`'s own directory as root over ldapi (LDIF, lines unwrapped):
+    /// what it printed; a failed search fails the test.
+    pub fn ldapsearch(&self, node: &str, base: &str, filter: &str, attrs: &[&str]) -> String {
+        let mut cmd = vec![
+            "ldapsearch",
+            "-Q",
+            "-Y",
+            "EXTERNAL",
+            "-H",
+            "ldapi:///",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-b",
+            base,
+            filter,
+        ];
+        cmd.extend(attrs);
+        let out = self.exec(node, &cmd);
+        assert!(
+            out.status.success(),
+            "ldapsearch on {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    }
+
     /// The lab `name`, driven by the binary at `bin`.
     pub fn new(bin: impl Into<PathBuf>, name: &str) -> Self {
         LabCli {

@@ -12,35 +12,9 @@ use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout, wait_unt
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 const PASSWORD: &str = "a-user-password";
 
-fn ldap(lab: &LabCli, node: &str, base: &str, filter: &str, attrs: &[&str]) -> String {
-    let mut cmd = vec![
-        "ldapsearch",
-        "-Q",
-        "-Y",
-        "EXTERNAL",
-        "-H",
-        "ldapi:///",
-        "-LLL",
-        "-o",
-        "ldif-wrap=no",
-        "-b",
-        base,
-        filter,
-    ];
-    cmd.extend(attrs);
-    let out = lab.exec(node, &cmd);
-    assert!(
-        out.status.success(),
-        "ldapsearch on {node}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out)
-}
-
 /// How many nodes `node`'s replica has as active.
 fn active_nodes(lab: &LabCli, node: &str) -> usize {
-    ldap(
-        lab,
+    lab.ldapsearch(
         node,
         "ou=nodes,o=pigeonair",
         "(objectClass=pigeonairNode)",
@@ -118,8 +92,7 @@ fn install_and_join_node2(lab: &LabCli) {
         "node2 active in node1's directory",
         Duration::from_secs(30),
         || {
-            let e = ldap(
-                lab,
+            let e = lab.ldapsearch(
                 "node1",
                 "cn=mx2.example.com,ou=nodes,o=pigeonair",
                 "(objectClass=*)",
@@ -134,20 +107,8 @@ fn install_and_join_node2(lab: &LabCli) {
 
 /// What the cluster and node3 hold, to show a refused join changed neither.
 fn snapshot(lab: &LabCli) -> (String, String, String) {
-    let nodes = ldap(
-        lab,
-        "node1",
-        "ou=nodes,o=pigeonair",
-        "(objectClass=*)",
-        &["*"],
-    );
-    let tokens = ldap(
-        lab,
-        "node1",
-        "ou=tokens,o=pigeonair",
-        "(objectClass=*)",
-        &["*"],
-    );
+    let nodes = lab.ldapsearch("node1", "ou=nodes,o=pigeonair", "(objectClass=*)", &["*"]);
+    let tokens = lab.ldapsearch("node1", "ou=tokens,o=pigeonair", "(objectClass=*)", &["*"]);
     let files = stdout(&lab.exec(
         "node3",
         &["sh", "-c", "ls /etc/pigeonair /etc/pigeonair/cluster 2>&1; systemctl is-active slapd postfix dovecot"],
@@ -288,7 +249,7 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
         ("node2", &["10.42.0.11"][..]),
         ("node3", &["10.42.0.11", "10.42.0.12"][..]),
     ] {
-        let sync = ldap(&lab, node, "cn=config", "(olcSyncrepl=*)", &["olcSyncrepl"]);
+        let sync = lab.ldapsearch(node, "cn=config", "(olcSyncrepl=*)", &["olcSyncrepl"]);
         assert_eq!(
             sync.matches("provider=ldap://").count(),
             providers.len(),
@@ -318,8 +279,7 @@ fn three_nodes_join_replicate_and_serve_every_users_mail_at_every_node() {
         );
     }
     let took = wait_for("u1..u3 on node2's replica", Duration::from_secs(10), || {
-        ldap(
-            &lab,
+        lab.ldapsearch(
             "node2",
             "ou=domains,o=pigeonair",
             "(mail=u*@example.com)",

@@ -21,6 +21,7 @@
 //! `pair` runs the story step by step; `bench-failover RUNS` kills the master RUNS times,
 //! alternating boxes, and prints the figures.
 
+use pigeonair_tests::scenario::{Res, expect, in_netns, median, sh, step, wait_for};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -32,44 +33,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
-
 const VIP: &str = "10.42.0.100";
 const PORTS: [u16; 3] = [25, 110, 143];
 const WORK: &str = "/run/tmp/b-pair";
 /// How long a step waits for an event: generous, because TCG on a loaded two-core host can be
 /// many times slower than hardware; each step reports what it measured.
 const BOUND: Duration = Duration::from_secs(60);
-
-type Res<T> = Result<T, String>;
-
-fn sh(cmd: &str) -> Res<String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd}: exit {:?}: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `f` on a thread inside network namespace `ns`; sockets it makes stay in that namespace.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    thread::spawn(move || {
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        setns(file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    })
-    .join()
-    .expect("netns thread")
-}
 
 /// A balancer box: namespace, address, VRRP priority.
 #[derive(Clone, Copy)]
@@ -436,33 +405,6 @@ impl Drop for Prober {
     }
 }
 
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> Res<bool>) -> Res<Duration> {
-    let start = Instant::now();
-    loop {
-        if f()? {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > limit {
-            return Err(format!("{what}: not within {} s", limit.as_secs()));
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn step(name: &str, r: Res<String>) -> Res<()> {
-    match r {
-        Ok(detail) => {
-            println!("ok: {name}: {detail}");
-            Ok(())
-        }
-        Err(e) => Err(format!("{name}: {e}")),
-    }
-}
-
-fn expect(cond: bool, msg: impl FnOnce() -> String) -> Res<()> {
-    if cond { Ok(()) } else { Err(msg()) }
-}
-
 /// Servers reached by `n` new connections to the VIP.
 fn spread(n: usize) -> Res<BTreeSet<String>> {
     let mut seen = BTreeSet::new();
@@ -491,13 +433,13 @@ fn bring_up() -> Res<()> {
         real_server(["b-rs1", "b-rs2", "b-rs3"][i - 1]);
     }
     LB1.start()?;
-    wait_for("b-lb1 holds the VIP", BOUND, || Ok(LB1.holds_vip()))?;
+    poll("b-lb1 holds the VIP", BOUND, || Ok(LB1.holds_vip()))?;
     LB2.start()?;
-    wait_for("b-lb2's table equals b-lb1's", BOUND, || {
+    poll("b-lb2's table equals b-lb1's", BOUND, || {
         let (a, b) = (table_shape(LB1)?, table_shape(LB2)?);
         Ok(a.len() == 3 + 9 && a == b)
     })?;
-    wait_for("b-lb2 is VRRP backup", BOUND, || {
+    poll("b-lb2 is VRRP backup", BOUND, || {
         Ok(LB2.vrrp_role() == Some("VRRP backup") && LB2.backup_entries() > 0)
     })?;
     expect(LB1.holds_vip() && !LB2.holds_vip(), || {
@@ -535,7 +477,7 @@ fn story() -> Res<()> {
     step(
         "keepalived runs VRRP only and the sync daemons run on both (ipvsadm -L --daemon)",
         {
-            wait_for("sync daemons on both", BOUND, || {
+            poll("sync daemons on both", BOUND, || {
                 Ok(both_daemons(LB1)? && both_daemons(LB2)?)
             })
             .and_then(|_| {
@@ -568,7 +510,7 @@ fn story() -> Res<()> {
     step(
         "the backup has the held session's connection entry (ipvsadm -Lnc on b-lb2)",
         {
-            wait_for("entry synced to b-lb2", BOUND, || {
+            poll("entry synced to b-lb2", BOUND, || {
                 Ok(LB2.ipvsadm("-Lnc")?.lines().any(|l| {
                     l.contains(&format!("198.51.100.2:{port}")) && l.contains("ESTABLISHED")
                 }))
@@ -615,9 +557,9 @@ fn story() -> Res<()> {
             let entries = LB1.backup_entries();
             LB1.boot()
             .and_then(|()| {
-                wait_for("b-lb1's sync daemons", BOUND, || both_daemons(LB1))?;
+                poll("b-lb1's sync daemons", BOUND, || both_daemons(LB1))?;
                 // Keepalived starts after the first round of checks; give VRRP time to settle.
-                wait_for("b-lb1's keepalived in BACKUP state", BOUND, || {
+                poll("b-lb1's keepalived in BACKUP state", BOUND, || {
                     Ok(LB1.vrrp_role() == Some("VRRP backup") && LB1.backup_entries() > entries)
                 })?;
                 thread::sleep(Duration::from_secs(3));
@@ -647,7 +589,7 @@ fn story() -> Res<()> {
         held2.noop()?;
     }
     let port2 = held2.local_port();
-    wait_for("entry synced to b-lb1", BOUND, || {
+    poll("entry synced to b-lb1", BOUND, || {
         Ok(LB1
             .ipvsadm("-Lnc")?
             .lines()
@@ -674,11 +616,6 @@ fn story() -> Res<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[v.len() / 2], v[v.len() - 1])
-}
-
 /// Kills the master `runs` times (alternating boxes, each returning before the next kill).
 fn bench_failover(runs: usize) -> Res<()> {
     std::fs::create_dir_all(WORK).map_err(|e| e.to_string())?;
@@ -696,7 +633,7 @@ fn bench_failover(runs: usize) -> Res<()> {
         let back = Instant::now();
         let entries = master.backup_entries();
         master.boot()?;
-        wait_for(
+        poll(
             "the returned box's keepalived in BACKUP state",
             BOUND,
             || Ok(master.vrrp_role() == Some("VRRP backup") && master.backup_entries() > entries),
@@ -718,6 +655,11 @@ fn bench_failover(runs: usize) -> Res<()> {
         "balancer pair, the cut box returning (as backup): longest gap between answered connections median {m:.3} s, max {x:.3} s"
     );
     Ok(())
+}
+
+/// [`wait_for`], polling every 10 ms.
+fn poll(what: &str, limit: Duration, f: impl FnMut() -> Res<bool>) -> Res<Duration> {
+    wait_for(what, limit, Duration::from_millis(10), f)
 }
 
 fn main() -> ExitCode {

@@ -15,8 +15,8 @@
 //! programming N services × 3 destinations against `ipvsadm -R`; `bench-detect` measures how
 //! long a dead server stays in rotation.
 
+use pigeonair_tests::scenario::{Res, expect, in_netns, median, sh, step, wait_for};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -26,43 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
 use pigeonair_balancer::ipvs::socket::IpvsSocket;
 use pigeonair_balancer::ipvs::table::{Destination, FwdMethod, Service, ServiceKey};
 
 const VIP: &str = "203.0.113.240";
 const PORTS: [u16; 3] = [25, 110, 143];
 const WORK: &str = "/run/tmp/balancer";
-
-type Res<T> = Result<T, String>;
-
-fn sh(cmd: &str) -> Res<String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd}: exit {:?}: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `f` on a thread inside network namespace `ns`; sockets it makes stay in that namespace.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    thread::spawn(move || {
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        setns(file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    })
-    .join()
-    .expect("netns thread")
-}
 
 fn topology(dr: bool) -> Res<()> {
     sh("modprobe ip_vs; sysctl -qw net.ipv4.ip_forward=1")?;
@@ -271,19 +240,6 @@ fn shape(lines: BTreeSet<String>) -> BTreeSet<String> {
         .collect()
 }
 
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> Res<bool>) -> Res<Duration> {
-    let start = Instant::now();
-    loop {
-        if f()? {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > limit {
-            return Err(format!("{what}: not within {} ms", limit.as_millis()));
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// `ipvsadm -Ln`, reduced to sorted lines `TCP VIP:PORT SCHED` and `VIP:PORT -> RS:PORT METHOD WEIGHT`.
 fn ipvsadm_lines() -> Res<BTreeSet<String>> {
     let text = sh("ipvsadm -Ln")?;
@@ -373,20 +329,6 @@ fn start_daemon() -> Res<Daemon> {
     Ok(Daemon(child))
 }
 
-fn step(name: &str, r: Res<String>) -> Res<()> {
-    match r {
-        Ok(detail) => {
-            println!("ok: {name}: {detail}");
-            Ok(())
-        }
-        Err(e) => Err(format!("{name}: {e}")),
-    }
-}
-
-fn expect(cond: bool, msg: impl FnOnce() -> String) -> Res<()> {
-    if cond { Ok(()) } else { Err(msg()) }
-}
-
 fn spread(port: u16, n: usize) -> Res<BTreeMap<String, usize>> {
     let mut seen = BTreeMap::new();
     for _ in 0..n {
@@ -410,7 +352,7 @@ fn scenario(forwarding: &str) -> Res<()> {
     let expected_method = if dr { "Route" } else { "Masq" };
 
     step("all three real servers in rotation", {
-        let took = wait_for("9 destinations at weight 100", BOUND, || {
+        let took = poll("9 destinations at weight 100", BOUND, || {
             let t = table()?;
             Ok(PORTS.iter().all(|&p| {
                 let key = ServiceKey::tcp(format!("{VIP}:{p}").parse().expect("addr"));
@@ -464,7 +406,7 @@ fn scenario(forwarding: &str) -> Res<()> {
         let victim = held.server.clone();
         write_config(&config(forwarding, Some(&victim), "rr"))?;
         let addr = format!("10.42.0.1{}", &victim[2..]);
-        let took = wait_for("weight 0 after drain", BOUND, || {
+        let took = poll("weight 0 after drain", BOUND, || {
             Ok(weight(25, &addr)? == Some(0))
         })?;
         let reply = held.noop()?;
@@ -480,7 +422,7 @@ fn scenario(forwarding: &str) -> Res<()> {
             format!("held session answered {reply:?}")
         })?;
         write_config(&config(forwarding, None, "rr"))?;
-        wait_for("weight back after undrain", BOUND, || {
+        poll("weight back after undrain", BOUND, || {
             Ok(weight(25, &addr)? == Some(100))
         })?;
         Ok(format!(
@@ -493,16 +435,16 @@ fn scenario(forwarding: &str) -> Res<()> {
         "a dead real server leaves rotation, then the table, and comes back",
         {
             servers.remove("rs2").expect("rs2").kill();
-            let out = wait_for("rs2 weight 0", BOUND, || {
+            let out = poll("rs2 weight 0", BOUND, || {
                 Ok(weight(25, "10.42.0.12")? == Some(0))
             })?;
             let seen = spread(25, 9)?;
             expect(!seen.contains_key("rs2"), || format!("{seen:?}"))?;
-            let removed = wait_for("rs2 removed", BOUND, || {
+            let removed = poll("rs2 removed", BOUND, || {
                 Ok(weight(25, "10.42.0.12")?.is_none())
             })?;
             servers.insert("rs2".into(), RealServer::start("rs2"));
-            let back = wait_for("rs2 back", BOUND, || {
+            let back = poll("rs2 back", BOUND, || {
                 Ok(weight(25, "10.42.0.12")? == Some(100))
             })?;
             Ok(format!(
@@ -518,13 +460,13 @@ fn scenario(forwarding: &str) -> Res<()> {
         "a silent real server (link down) leaves rotation and comes back",
         {
             sh("ip -n rs3 link set eth0 down")?;
-            let out = wait_for("rs3 weight 0", BOUND, || {
+            let out = poll("rs3 weight 0", BOUND, || {
                 Ok(weight(143, "10.42.0.13")? == Some(0))
             })?;
             let seen = spread(143, 6)?;
             expect(!seen.contains_key("rs3"), || format!("{seen:?}"))?;
             sh("ip -n rs3 link set eth0 up && ip -n rs3 route replace default via 10.42.0.1")?;
-            let back = wait_for("rs3 back", BOUND, || {
+            let back = poll("rs3 back", BOUND, || {
                 Ok(weight(143, "10.42.0.13")? == Some(100))
             })?;
             Ok(format!(
@@ -593,7 +535,7 @@ fn scenario(forwarding: &str) -> Res<()> {
             sh(&format!(
                 "ipvsadm -a -t {VIP}:143 -r 10.42.0.99:143 -m -w 9"
             ))?;
-            let took = wait_for("hand changes undone", BOUND, || {
+            let took = poll("hand changes undone", BOUND, || {
                 Ok(weight(25, "10.42.0.11")? == Some(100)
                     && weight(110, "10.42.0.13")? == Some(100)
                     && weight(143, "10.42.0.99")?.is_none())
@@ -638,7 +580,7 @@ fn scenario(forwarding: &str) -> Res<()> {
             })?;
             write_config(&bad)?;
             let status = Path::new(WORK).join("status.json");
-            wait_for("status shows the refusal", BOUND, || {
+            poll("status shows the refusal", BOUND, || {
                 Ok(std::fs::read_to_string(&status)
                     .unwrap_or_default()
                     .contains(&field.replace('"', "\\\"")))
@@ -664,7 +606,7 @@ fn scenario(forwarding: &str) -> Res<()> {
             let before = shape(our_lines()?);
             write_config(&config(forwarding, None, "sed"))?;
             let status = Path::new(WORK).join("status.json");
-            let r = wait_for("status shows the kernel's refusal", BOUND, || {
+            let r = poll("status shows the kernel's refusal", BOUND, || {
                 Ok(std::fs::read_to_string(&status)
                     .unwrap_or_default()
                     .contains("scheduler or persistence engine not found"))
@@ -687,7 +629,7 @@ fn scenario(forwarding: &str) -> Res<()> {
             // Every service, not the first one: the kernel edits them one after the other, and
             // while it swaps a service's scheduler (one RCU grace period, long under TCG) that
             // service refuses new connections ("no scheduler": ICMP port unreachable).
-            let took = wait_for("sed scheduler in force", BOUND, || {
+            let took = poll("sed scheduler in force", BOUND, || {
                 let lines = our_lines()?;
                 Ok(PORTS.iter().all(|p| {
                     lines
@@ -830,11 +772,6 @@ fn bench_program(n: usize) -> Res<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[v.len() - 1])
-}
-
 /// How long a dead real server stays in rotation: with the balancer's default checks (node's
 /// daemon refusing connections, and a node gone silent), and with keepalived's defaults as the
 /// anchor (TCP_CHECK, delay_loop 60 s, connect_timeout 5 s).
@@ -853,7 +790,7 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
     write_config(&defaults)?;
     let daemon = start_daemon()?;
     let up = |limit| {
-        wait_for("rs2 in rotation", Duration::from_secs(limit), || {
+        poll("rs2 in rotation", Duration::from_secs(limit), || {
             Ok(weight(25, "10.42.0.12")? == Some(100))
         })
     };
@@ -864,7 +801,7 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
         thread::sleep(Duration::from_millis(37 * (refused.len() as u64 % 6)));
         servers.remove("rs2").expect("rs2").kill();
         refused.push(
-            wait_for("rs2 out", Duration::from_secs(10), || {
+            poll("rs2 out", Duration::from_secs(10), || {
                 Ok(weight(25, "10.42.0.12")? != Some(100))
             })?
             .as_secs_f64(),
@@ -874,7 +811,7 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
         thread::sleep(Duration::from_millis(53 * (silent.len() as u64 % 5)));
         sh("ip -n rs2 link set eth0 down")?;
         silent.push(
-            wait_for("rs2 out", Duration::from_secs(10), || {
+            poll("rs2 out", Duration::from_secs(10), || {
                 Ok(weight(25, "10.42.0.12")? != Some(100))
             })?
             .as_secs_f64(),
@@ -920,13 +857,13 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
     let mut times = Vec::new();
     let result = (|| {
         for _ in 0..keepalived_runs {
-            wait_for(
+            poll(
                 "keepalived: rs2 in rotation",
                 Duration::from_secs(130),
                 || Ok(weight(25, "10.42.0.12")?.is_some_and(|w| w > 0)),
             )?;
             servers.remove("rs2").expect("rs2").kill();
-            let t = wait_for("keepalived: rs2 out", Duration::from_secs(130), || {
+            let t = poll("keepalived: rs2 out", Duration::from_secs(130), || {
                 Ok(weight(25, "10.42.0.12")?.is_none_or(|w| w == 0))
             })?;
             times.push(t.as_secs_f64());
@@ -947,6 +884,11 @@ fn bench_detect(runs: usize, keepalived_runs: usize) -> Res<()> {
             .unwrap_or("")
     );
     Ok(())
+}
+
+/// [`wait_for`], polling every 5 ms.
+fn poll(what: &str, limit: Duration, f: impl FnMut() -> Res<bool>) -> Res<Duration> {
+    wait_for(what, limit, Duration::from_millis(5), f)
 }
 
 fn main() -> ExitCode {
