@@ -124,6 +124,34 @@ impl LabCli {
         stdout(&out)
     }
 
+    /// `up --nodes N` with the example answers turned to a DNS-balanced cluster
+    /// (`[cluster] balancer = "dns"`), as an operator installs one; `dig` must be there.
+    pub fn up_dns_balanced(&self, nodes: usize) {
+        assert!(
+            pigeonair_host::find_tool("dig").is_some(),
+            "dig is missing: install bind9-dnsutils (scripts/host-setup does)"
+        );
+        let answers = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../appliance/core/examples/single-box.toml"
+        ))
+        .expect("the example answers")
+        .replace("balancer = \"none\"", "balancer = \"dns\"");
+        let file = std::env::temp_dir().join(format!("{}-{}.toml", self.name, std::process::id()));
+        std::fs::write(&file, &answers).expect("write the answers");
+        let nodes = nodes.to_string();
+        let up = self.run(&["up", "--nodes", &nodes, "--answers", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            up.status.success(),
+            "pigeonair-lab --name {} up --nodes {nodes} (DNS-balanced) failed ({}):\n{}{}",
+            self.name,
+            up.status,
+            String::from_utf8_lossy(&up.stdout),
+            String::from_utf8_lossy(&up.stderr)
+        );
+    }
+
     /// The lab `name`, driven by the binary at `bin`.
     pub fn new(bin: impl Into<PathBuf>, name: &str) -> Self {
         LabCli {

@@ -335,22 +335,9 @@ fn two_dns_servers_answer_alike_and_either_survives_the_others_power_cut() {
     if !lab_host_ready("two_dns_servers") {
         return;
     }
-    assert!(
-        pigeonair_host::find_tool("dig").is_some(),
-        "dig is missing: install bind9-dnsutils (scripts/host-setup does)"
-    );
     let lab = LabCli::new(lab_bin(), "d-dnspair");
     lab.run(&["down"]);
-    let answers = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../appliance/core/examples/single-box.toml"
-    ))
-    .unwrap()
-    .replace("balancer = \"none\"", "balancer = \"dns\"");
-    let file = std::env::temp_dir().join(format!("d-dnspair-{}.toml", std::process::id()));
-    std::fs::write(&file, &answers).unwrap();
-    lab.ok(&["up", "--nodes", "3", "--answers", file.to_str().unwrap()]);
-    std::fs::remove_file(&file).unwrap();
+    lab.up_dns_balanced(3);
 
     let (ns1, ns2, ns3) = ("203.0.113.11", "203.0.113.12", "203.0.113.13");
     let zone = "pigeon.example.com";

@@ -749,23 +749,10 @@ fn a_dns_balanced_cluster_answers_with_a_joined_node_once_it_is_active() {
     if !lab_host_ready("dns_cluster_grows") {
         return;
     }
-    assert!(
-        pigeonair_host::find_tool("dig").is_some(),
-        "dig is missing: install bind9-dnsutils (scripts/host-setup does)"
-    );
     let lab = LabCli::new(lab_bin(), "t-dnsgrow");
     lab.run(&["down"]);
-    let answers = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../appliance/core/examples/single-box.toml"
-    ))
-    .unwrap()
-    .replace("balancer = \"none\"", "balancer = \"dns\"");
-    let file = std::env::temp_dir().join(format!("t-dnsgrow-{}.toml", std::process::id()));
-    std::fs::write(&file, &answers).unwrap();
     // node1 installed with a DNS balancer, node2 joined by `up`.
-    lab.ok(&["up", "--nodes", "2", "--answers", file.to_str().unwrap()]);
-    std::fs::remove_file(&file).unwrap();
+    lab.up_dns_balanced(2);
     let name = "mx.pigeon.example.com";
     let two = wait_for(
         "node1 and node2 in the answers",
