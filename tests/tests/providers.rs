@@ -499,3 +499,267 @@ fn both_providers_adding_500_users_at_once_give_1000_distinct_uids_on_every_node
         .count();
     assert_eq!(p2, 500, "node2's adds took uids from provider 2's block");
 }
+
+/// Whether `user` is in `node`'s directory.
+fn has_user(lab: &LabCli, node: &str, user: &str) -> bool {
+    ldap(
+        lab,
+        node,
+        "ou=domains,o=pigeonair",
+        &format!("(mail={user})"),
+        &["1.1"],
+    )
+    .contains("dn: ")
+}
+
+/// The uid of `user` in `node`'s directory.
+fn uid_of(lab: &LabCli, node: &str, user: &str) -> u32 {
+    ldap(
+        lab,
+        node,
+        "ou=domains,o=pigeonair",
+        &format!("(mail={user})"),
+        &["uidNumber"],
+    )
+    .lines()
+    .find_map(|l| l.strip_prefix("uidNumber: ")?.parse().ok())
+    .unwrap_or_else(|| panic!("{user} has no uid on {node}"))
+}
+
+#[test]
+fn the_provider_role_moves_to_a_replica_one_at_a_time_and_writes_go_on() {
+    if !lab_host_ready("providers_role") {
+        return;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lab = LabCli::new(lab_bin(), "rl-role");
+    lab.run(&["down"]);
+    lab.ok(&["up", "--nodes", "3"]);
+    let _guard = pigeonair_tests::support::LoadGuard::new(&stop, &lab);
+    let has_key = |node: &str| {
+        lab.exec(node, &["test", "-s", "/etc/pigeonair/cluster/ca.key"])
+            .status
+            .success()
+    };
+
+    // A third provider is refused, naming the two and what to do.
+    let out = lab.exec(
+        "node3",
+        &["pigeonctl", "node", "role", "mx3.example.com", "provider"],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    assert!(
+        said.contains("mx1.example.com (provider)")
+            && said.contains("mx2.example.com (provider)")
+            && said.contains("pigeonctl node role NODE replica"),
+        "{said}"
+    );
+
+    // mx2 hands its place back.
+    let out = lab.ok(&[
+        "exec",
+        "node1",
+        "--",
+        "pigeonctl",
+        "node",
+        "role",
+        "mx2.example.com",
+        "replica",
+    ]);
+    eprintln!("{}", out.trim());
+    wait_until("node2 drops the CA's key", Duration::from_secs(30), || {
+        !has_key("node2")
+    });
+    wait_until("node3 sees mx2 a replica", Duration::from_secs(30), || {
+        roles(&lab, "node3")["mx2.example.com"].is_empty()
+    });
+
+    // A writer adds a user every moment through node1 (the one provider until the move
+    // finishes) or, when node1 does not take it, through node3 (the node becoming one): every
+    // write must land on one of them.
+    let writer = {
+        let stop = stop.clone();
+        let lab = LabCli::new(lab.bin(), lab.name());
+        std::thread::spawn(move || {
+            let mut written = Vec::new();
+            let mut lost = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let user = format!("w{i}@example.com");
+                let first = user_add(&lab, "node1", &user, "mx1.example.com");
+                let second = (!first.status.success())
+                    .then(|| user_add(&lab, "node3", &user, "mx1.example.com"));
+                // Exit 4: the first attempt's add got through before it failed.
+                match second.as_ref().map(|o| o.status.code()) {
+                    None | Some(Some(0)) | Some(Some(4)) => written.push(user),
+                    Some(_) => lost.push(format!(
+                        "{user}: node1: {} node3: {}",
+                        String::from_utf8_lossy(&first.stderr).trim(),
+                        String::from_utf8_lossy(&second.unwrap().stderr).trim()
+                    )),
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::mem::forget(lab);
+            (written, lost)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+
+    // mx3 becomes a provider, asked on node2 (a replica).
+    let t = Instant::now();
+    let out = lab.exec(
+        "node2",
+        &["pigeonctl", "node", "role", "mx3.example.com", "provider"],
+    );
+    assert!(
+        out.status.success(),
+        "node role mx3 provider: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = stdout(&out);
+    eprintln!("{} ({:.1} s)", said.trim(), t.elapsed().as_secs_f64());
+    assert!(
+        said.contains("mx3.example.com is directory provider 3")
+            && said.contains("mx1.example.com replicates with it"),
+        "{said}"
+    );
+    // Writes for a few seconds more while every slapd settles, then the writer stops.
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (written, lost) = writer.join().expect("the writer");
+    eprintln!(
+        "{} users written during the move, {} lost",
+        written.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "writes lost during the move: {lost:#?}");
+    assert!(written.len() > 5, "the writer wrote: {written:?}");
+
+    // Roles and every slapd: mx1 and mx3 providers (3 a fresh server ID), mx2 a replica of
+    // both.
+    let r = roles(&lab, "node2");
+    for host in ["mx1.example.com", "mx3.example.com"] {
+        assert!(
+            r[host].contains(&"provider".to_owned()) && r[host].contains(&"ca".to_owned()),
+            "{r:?}"
+        );
+    }
+    assert!(r["mx2.example.com"].is_empty(), "{r:?}");
+    let config = |node: &str| {
+        ldap(
+            &lab,
+            node,
+            "cn=config",
+            "(objectClass=*)",
+            &["olcServerID", "olcSyncrepl", "olcMultiProvider"],
+        )
+    };
+    wait_until("every slapd follows", Duration::from_secs(60), || {
+        let c1 = config("node1");
+        let c2 = config("node2");
+        let c3 = config("node3");
+        c1.contains("olcServerID: 1")
+            && c1.contains("provider=ldap://10.42.0.13/")
+            && !c1.contains("provider=ldap://10.42.0.12/")
+            && c3.contains("olcServerID: 3")
+            && c3.contains("olcMultiProvider: TRUE")
+            && c3.contains("provider=ldap://10.42.0.11/")
+            && !c2.contains("olcServerID")
+            && c2.contains("provider=ldap://10.42.0.11/")
+            && c2.contains("provider=ldap://10.42.0.13/")
+    });
+    assert!(has_key("node3"), "node3 holds the CA's key");
+    assert!(!has_key("node2"), "node2 no longer holds the CA's key");
+    // node1, the provider the cluster had, restarted its slapd only once mx3 took writes.
+    let journal = stdout(&lab.exec(
+        "node1",
+        &["journalctl", "-u", "pigeonaird", "--no-pager", "-o", "cat"],
+    ));
+    assert!(
+        journal.contains("mx3.example.com writes as directory provider 3 now"),
+        "node1's pigeonaird journal: {journal}"
+    );
+    assert!(
+        journal.contains("gave the cluster CA's key to mx3.example.com"),
+        "node1's pigeonaird journal: {journal}"
+    );
+
+    // Again: it is one already; and mx2 back would be a third.
+    let out = lab.exec(
+        "node1",
+        &["pigeonctl", "node", "role", "mx3.example.com", "provider"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lab.exec(
+        "node1",
+        &["pigeonctl", "node", "role", "mx2.example.com", "provider"],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{said}");
+    assert!(said.contains("mx3.example.com (provider)"), "{said}");
+
+    // A user added on each provider is everywhere; node3's comes from provider 3's uids.
+    for (node, user) in [
+        ("node1", "after1@example.com"),
+        ("node3", "after3@example.com"),
+    ] {
+        let out = user_add(&lab, node, user, "mx2.example.com");
+        assert!(
+            out.status.success(),
+            "user add {user} on {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for node in ["node1", "node2", "node3"] {
+        wait_until(
+            &format!("both users on {node}"),
+            Duration::from_secs(30),
+            || {
+                has_user(&lab, node, "after1@example.com")
+                    && has_user(&lab, node, "after3@example.com")
+            },
+        );
+    }
+    let uid3 = uid_of(&lab, "node2", "after3@example.com");
+    assert!(
+        (30_000_000..40_000_000).contains(&uid3),
+        "after3's uid {uid3} is from provider 3's block"
+    );
+    // The writer's users too, each once.
+    for user in written.iter().step_by(5) {
+        assert!(has_user(&lab, "node2", user), "{user} on node2");
+    }
+
+    // node3 holds the CA's key: a node joins through it (its token, its signature).
+    let t = Instant::now();
+    lab.ok(&["add", "--via", "node3"]);
+    eprintln!(
+        "node4 joined through node3: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let r = roles(&lab, "node3");
+    assert!(r["mx4.example.com"].is_empty(), "node4 is a replica: {r:?}");
+    wait_until("node4 active on node1", Duration::from_secs(30), || {
+        ldap(
+            &lab,
+            "node1",
+            "ou=nodes,o=pigeonair",
+            "(cn=mx4.example.com)",
+            &["pigeonairNodeState"],
+        )
+        .contains("pigeonairNodeState: active")
+    });
+    let took = wait_same_directory(&lab, "node1", &["node2", "node3", "node4"]);
+    eprintln!(
+        "every node's slapcat the same {} ms later",
+        took.as_millis()
+    );
+}

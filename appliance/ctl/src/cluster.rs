@@ -91,6 +91,56 @@ pub fn replication(provider: Option<&[String]>, mine: Option<&[String]>) -> Stri
     }
 }
 
+/// Whether `host`'s move to directory provider `id` has settled, from `nodes` as
+/// [`ask_nodes`] filled them in: its entry has the role `provider`, its `contextCSN` has a
+/// value of its own server ID (its first change, its uid counter, written once its slapd is
+/// that provider), and every other provider's `contextCSN` is the same as its own (each
+/// replicates the other). The other providers' names when it has, else what is still missing.
+/// Pure.
+pub fn promotion_settled(nodes: &[NodeInfo], host: &str, id: u16) -> Result<Vec<String>, String> {
+    let Some(n) = nodes.iter().find(|n| n.hostname.eq_ignore_ascii_case(host)) else {
+        return Err(format!("{host} is not in ou=nodes"));
+    };
+    if !n.roles.iter().any(|r| r == "provider") {
+        return Err(format!(
+            "{host} has not taken the role provider yet (roles {})",
+            n.roles.join(",")
+        ));
+    }
+    let Some(mine) = n.status.as_ref().map(|s| &s.context_csn) else {
+        return Err(format!("{host}'s pigeonaird: {}", n.pigeonaird));
+    };
+    let sid = format!("#{id:03x}#");
+    if !mine.iter().any(|c| c.contains(&sid)) {
+        return Err(format!(
+            "{host}'s slapd has not written as provider {id} yet (its contextCSN: {})",
+            mine.join(" ")
+        ));
+    }
+    let mut others = Vec::new();
+    for o in nodes
+        .iter()
+        .filter(|o| o.hostname != n.hostname && o.roles.iter().any(|r| r == "provider"))
+    {
+        let Some(theirs) = o.status.as_ref().map(|s| &s.context_csn) else {
+            return Err(format!("{}'s pigeonaird: {}", o.hostname, o.pigeonaird));
+        };
+        let (mut a, mut b) = (mine.clone(), theirs.clone());
+        a.sort();
+        b.sort();
+        if a != b {
+            return Err(format!(
+                "{} and {host} do not have each other's changes yet ({} against {})",
+                o.hostname,
+                b.join(" "),
+                a.join(" ")
+            ));
+        }
+        others.push(o.hostname.clone());
+    }
+    Ok(others)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +204,60 @@ mod tests {
             vec![Err("refused".into()), status("node2", "x")],
         );
         assert_eq!(nodes[1].replication, "provider not reachable");
+    }
+
+    #[test]
+    fn a_promotion_has_settled_once_both_providers_have_its_first_change() {
+        let csn1 = "20261201092302.173532Z#000000#001#000000";
+        let csn3 = "20261201092310.000000Z#000000#003#000000";
+        let with = |name: &str, roles: &[&str], csns: &[&str]| {
+            let mut n = node(name, roles);
+            n.pigeonaird = "reachable".into();
+            n.status = Some(NodeStatus {
+                context_csn: csns.iter().map(|c| c.to_string()).collect(),
+                ..status(name, csn1).unwrap()
+            });
+            n
+        };
+        // Not a provider yet.
+        let nodes = [
+            with("node1", &["provider", "ca"], &[csn1]),
+            with("node3", &["becoming-provider"], &[csn1]),
+        ];
+        assert!(
+            promotion_settled(&nodes, "node3", 3)
+                .unwrap_err()
+                .contains("has not taken the role provider")
+        );
+        // A provider, but nothing written with its ID.
+        let nodes = [
+            with("node1", &["provider", "ca"], &[csn1]),
+            with("node3", &["provider", "ca"], &[csn1]),
+        ];
+        assert!(
+            promotion_settled(&nodes, "node3", 3)
+                .unwrap_err()
+                .contains("has not written as provider 3")
+        );
+        // Written, not yet at node1.
+        let nodes = [
+            with("node1", &["provider", "ca"], &[csn1]),
+            with("node3", &["provider", "ca"], &[csn3, csn1]),
+        ];
+        assert!(
+            promotion_settled(&nodes, "node3", 3)
+                .unwrap_err()
+                .starts_with("node1 and node3 do not have each other's changes")
+        );
+        // Both have it (in any order); a replica does not count.
+        let nodes = [
+            with("node1", &["provider", "ca"], &[csn3, csn1]),
+            with("node2", &[], &[csn1]),
+            with("node3", &["provider", "ca"], &[csn1, csn3]),
+        ];
+        assert_eq!(
+            promotion_settled(&nodes, "node3", 3),
+            Ok(vec!["node1".into()])
+        );
     }
 }

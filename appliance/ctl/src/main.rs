@@ -287,15 +287,24 @@ enum NodeCmd {
         /// The node's host name.
         node: String,
     },
-    /// Change a node's part in the directory. `replica`: a provider steps down (refused unless
-    /// another provider answers and is in sync); every node's slapd follows within seconds and
-    /// the node drops its copy of the cluster CA's key.
+    /// Change a node's part in the directory, one node at a time. `replica`: a provider steps
+    /// down (refused unless another provider answers and is in sync); every node's slapd
+    /// follows within seconds and the node drops its copy of the cluster CA's key. `provider`:
+    /// an active replica in sync becomes a provider (refused while the cluster has two: hand
+    /// one back first), with a server ID never given before; it gets the CA's key from a node
+    /// holding it (over the cluster's mutual TLS, never through the directory), takes the roles
+    /// provider and ca, and every node's slapd follows. Returns once its slapd is a provider
+    /// and the other provider has its first change.
     Role {
         /// The node's host name.
         node: String,
-        /// `replica`.
-        #[arg(value_parser = ["replica"])]
+        /// `provider` or `replica`.
+        #[arg(value_parser = ["provider", "replica"])]
         role: String,
+        /// With `provider`: give up waiting after this long (the move goes on; run the command
+        /// again to follow it): 90s, 30m.
+        #[arg(long, default_value = "2m")]
+        timeout: String,
     },
     /// Remove a drained node from the cluster: it leaves ou=nodes, its certificates are
     /// revoked (every node checks the cluster CA's revocation list, so it cannot come back
@@ -887,7 +896,64 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 json,
             )
         }
-        Cmd::Node(NodeCmd::Role { node, role: _ }) => {
+        Cmd::Node(NodeCmd::Role {
+            node,
+            role,
+            timeout,
+        }) if role == "provider" => {
+            let limit = pigeonair_join::time::parse_ttl(timeout)
+                .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
+            let mut dir = connect()?;
+            let mut nodes = dir.node_list()?;
+            pigeonair_ctl::cluster::ask_nodes(&mut nodes, pigeonair_ctl::cluster::CTL_LIMIT);
+            let p = dir.node_promote(node, &nodes)?;
+            let id = p.server_id;
+            let started = std::time::Instant::now();
+            let mut last: String;
+            // Until its slapd is provider `id` and the other provider has its first change
+            // (`cluster::promotion_settled`). This node's own slapd may restart meanwhile (it
+            // follows the providers too): a connection refused is tried again.
+            let others = loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let asked = connect().and_then(|mut d| d.node_list());
+                match asked {
+                    Ok(mut nodes) => {
+                        pigeonair_ctl::cluster::ask_nodes(
+                            &mut nodes,
+                            pigeonair_ctl::cluster::CTL_LIMIT,
+                        );
+                        match pigeonair_ctl::cluster::promotion_settled(&nodes, node, id) {
+                            Ok(others) => break others,
+                            Err(why) => last = why,
+                        }
+                    }
+                    Err(e) => last = format!("this node's directory: {e}"),
+                }
+                if started.elapsed() > Duration::from_secs(limit) {
+                    return Err(CtlError::Failed(format!(
+                        "{node} was chosen to become directory provider {id} but has not \
+                         settled within {timeout}: {last}. It goes on by itself: run \
+                         `pigeonctl node role {node} provider` again to follow it, and see \
+                         `journalctl -u pigeonaird` on {node}"
+                    )));
+                }
+            };
+            done(
+                json,
+                format!(
+                    "{node} is directory provider {id} now (it holds the CA's key); {} \
+                     replicates with it ({:.1} s)",
+                    if others.is_empty() {
+                        "no other provider".to_owned()
+                    } else {
+                        others.join(", ")
+                    },
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            Ok(())
+        }
+        Cmd::Node(NodeCmd::Role { node, .. }) => {
             let mut dir = connect()?;
             let mut nodes = dir.node_list()?;
             pigeonair_ctl::cluster::ask_nodes(&mut nodes, pigeonair_ctl::cluster::CTL_LIMIT);

@@ -363,6 +363,14 @@ pub async fn discard(
         .unwrap_or_default())
 }
 
+/// Asks a node holding the role `ca` for the cluster CA's key (`POST /v1/ca-key`), for this
+/// node, which its directory shows becoming a provider (`crate::promotion`). The key travels
+/// only on this mutual TLS connection.
+pub async fn ca_key(addr: std::net::SocketAddr) -> Result<pigeonair_join::ProviderGrant, String> {
+    let bytes = peer_call(addr, "POST", "/v1/ca-key", None, Duration::from_secs(10)).await?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not a grant: {e}"))
+}
+
 /// One request to a peer's control plane with this node's cluster certificate (mutual TLS;
 /// the peer's certificate must name `addr`'s address and verify against the cluster CA).
 /// Returns the body of a 2xx answer.

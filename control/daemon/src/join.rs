@@ -17,7 +17,7 @@ use openssl::pkey::PKey;
 use openssl::x509::X509;
 use pigeonair_appliance::cluster::{ClusterView, DNS_ROLE, NodeView};
 use pigeonair_appliance::directory::{BASE_DN, LDAPI_URL, NODES_DN, node_dn, token_dn};
-use pigeonair_appliance::providers::{DirectoryChoice, provider_for_join};
+use pigeonair_appliance::providers::{DirectoryChoice, provider_for_join, server_ids_in};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, Secrets};
 use pigeonair_directory::{
     Connection, Credentials, DirectoryError, Mod, ResultCode, Scope, SearchEntry, dn_escape,
@@ -226,7 +226,21 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
     } else {
         DirectoryChoice::Auto
     };
-    let server_id = reserved.or_else(|| provider_for_join(&view, choice));
+    // Server IDs that wrote to the directory (also of providers removed since) are never
+    // given again.
+    let written = server_ids_in(
+        search(
+            &mut conn,
+            BASE_DN,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["contextCSN"],
+        )?
+        .first()
+        .map(|e| pigeonair_directory::values(e, "contextCSN"))
+        .unwrap_or_default(),
+    );
+    let server_id = reserved.or_else(|| provider_for_join(&view, choice, &written));
     let ip_of = |e: &SearchEntry, attr: &str| parse_cidr(&first(e, attr)).map(|(ip, _)| ip);
     let mut mine = false;
     for n in &nodes {

@@ -19,6 +19,7 @@ pub mod journal;
 pub mod moves;
 pub mod node_status;
 pub mod peers;
+pub mod promotion;
 pub mod purge;
 pub mod reconcile;
 pub mod revocation;

@@ -111,14 +111,22 @@ pub fn reconcile() -> Result<Vec<String>, String> {
     if let Some(line) = reconcile_slapd(&plan, &view)? {
         wrote.push(line);
     }
+    if let Some(line) = crate::promotion::step(&plan, &view)? {
+        wrote.push(line);
+    }
     // A provider that stepped down (`pigeonctl node role NODE replica`) keeps no copy of the
     // CA's key, once another node holds the role `ca`. Not a node still joining: one that
     // becomes the second provider got the key in its join and takes the role at the end of
-    // its install (this daemon is running by then).
+    // its install (this daemon is running by then). Nor one becoming a provider
+    // (`pigeonctl node role NODE provider`): it has just been given the key
+    // (crate::promotion).
     let me = view.nodes.get(plan.hostname.as_str());
     let key = pigeonair_appliance::render::CLUSTER_CA_KEY;
-    if me.is_some_and(|m| !m.has_role("ca") && m.state != "joining")
-        && view.nodes.values().any(|n| n.has_role("ca"))
+    if me.is_some_and(|m| {
+        !m.has_role("ca")
+            && !m.has_role(pigeonair_appliance::providers::BECOMING_PROVIDER)
+            && m.state != "joining"
+    }) && view.nodes.values().any(|n| n.has_role("ca"))
         && std::path::Path::new(key).exists()
     {
         std::fs::remove_file(key).map_err(|e| format!("{key}: {e}"))?;
@@ -126,6 +134,63 @@ pub fn reconcile() -> Result<Vec<String>, String> {
         wrote.push(format!("{key} (removed)"));
     }
     Ok(wrote)
+}
+
+/// How long a rebuild waits for a provider that has not written yet.
+const NEW_PROVIDER_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Before slapd restarts to replicate from a provider that has just taken the role (`pigeonctl
+/// node role NODE provider`, or the second node's join), waits until that provider has written
+/// as one (its uid counter, `crate::promotion::step`), asking its pigeonaird (`GET
+/// /v1/status`): the node's own slapd, which may be the cluster's other provider, then stops
+/// for its restart only while the new one takes writes. Given up after
+/// [`NEW_PROVIDER_PATIENCE`] (the rebuild goes on: a provider that never writes must not hold
+/// it up for ever).
+fn wait_for_new_providers(plan: &pigeonair_appliance::plan::Plan, view: &ClusterView) {
+    let repl = pigeonair_appliance::providers::replication(plan, view);
+    let Ok(local) = context_csn() else {
+        return;
+    };
+    let waiting = crate::promotion::not_written_yet(&repl.peers, &local);
+    if waiting.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    for p in waiting {
+        let sid = format!("#{:03x}#", p.server_id);
+        let addr = std::net::SocketAddr::new(p.address.into(), pigeonair_join::CONTROL_PORT);
+        loop {
+            let status =
+                runtime.block_on(crate::client::status_within(addr, Duration::from_secs(2)));
+            if status.is_ok_and(|s| s.context_csn.iter().any(|c| c.contains(&sid))) {
+                log::info!(
+                    "{} writes as directory provider {} now: this node's slapd follows ({:.1} s \
+                     waited)",
+                    p.hostname,
+                    p.server_id,
+                    started.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            if started.elapsed() > NEW_PROVIDER_PATIENCE {
+                log::warn!(
+                    "{} has not written as directory provider {} within {} s: this node's \
+                     slapd follows the new providers anyway",
+                    p.hostname,
+                    p.server_id,
+                    NEW_PROVIDER_PATIENCE.as_secs()
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// slapd's configuration follows the directory's providers (`ou=nodes`: a node taking or
@@ -144,6 +209,11 @@ fn reconcile_slapd(
     let Some(ldif) = pigeonair_apply::slapd::rendered_config(plan, view) else {
         return Ok(None);
     };
+    let on_disk =
+        std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF).unwrap_or_default();
+    if on_disk != ldif.contents {
+        wait_for_new_providers(plan, view);
+    }
     let rebuilt = pigeonair_apply::apply_slapd_config(&ldif)
         .map_err(|e| format!("rebuild slapd's configuration for the directory's providers: {e}"))?;
     if !rebuilt {

@@ -22,7 +22,11 @@
 //!   retried (`crate::moves::after_move`);
 //! - `POST /v1/discard` — for peers: a [`pigeonair_join::DiscardCopy`] from the home node of a
 //!   mailbox being copied here; the partial copy is deleted (`crate::moves::discard_copy`),
-//!   refused unless the directory says the mailbox moves here from the asking node.
+//!   refused unless the directory says the mailbox moves here from the asking node;
+//! - `POST /v1/ca-key` — for a peer this node's directory shows becoming a provider
+//!   (`pigeonctl node role NODE provider`), from its own private address, on a node holding
+//!   the role `ca`: the cluster CA's key and its server ID ([`pigeonair_join::ProviderGrant`],
+//!   200); 403 to anyone else (`crate::promotion`).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -116,6 +120,7 @@ fn now() -> u64 {
 
 async fn route(
     req: Request<Incoming>,
+    from: SocketAddr,
     peer: Option<String>,
     cluster: Arc<Result<LocalCluster, String>>,
     hostname: Arc<String>,
@@ -320,6 +325,32 @@ async fn route(
                 ),
             }
         }
+        (Method::POST, "/v1/ca-key") => {
+            let Some(p) = peer else {
+                return Ok(json(
+                    403,
+                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
+                        .to_string(),
+                ));
+            };
+            let me = (*hostname).clone();
+            let asker = p.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                crate::promotion::grant(&me, &asker, from.ip())
+            })
+            .await;
+            match done {
+                Ok(Ok(grant)) => json(200, serde_json::to_string(&grant).expect("serialises")),
+                Ok(Err(e)) => {
+                    log::warn!("the CA's key refused to {p} ({from}): {e}");
+                    json(403, serde_json::json!({ "message": e }).to_string())
+                }
+                Err(e) => json(
+                    500,
+                    serde_json::json!({ "message": e.to_string() }).to_string(),
+                ),
+            }
+        }
         _ => json(
             404,
             serde_json::json!({ "message": format!("no route {path}") }).to_string(),
@@ -427,8 +458,9 @@ pub async fn serve(addr: SocketAddr, hostname: String) -> Result<(), ServerError
                     .next()
                     .and_then(|e| e.data().to_string().ok())
             });
-            let service =
-                service_fn(move |req| route(req, peer.clone(), cluster.clone(), hostname.clone()));
+            let service = service_fn(move |req| {
+                route(req, from, peer.clone(), cluster.clone(), hostname.clone())
+            });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(REQUEST_TIMEOUT)

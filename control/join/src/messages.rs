@@ -113,7 +113,8 @@ pub struct JoinResponse {
     pub provider: Option<ProviderGrant>,
 }
 
-/// What a node becoming a directory provider gets in its join answer.
+/// What a node becoming a directory provider gets: in its join answer, or from a node holding
+/// the role `ca` (`POST /v1/ca-key`) after `pigeonctl node role NODE provider` chose it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderGrant {

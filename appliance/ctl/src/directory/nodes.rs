@@ -539,13 +539,35 @@ impl Directory {
     /// then rebuilds slapd from the new view (`host` a replica of the providers left), and
     /// `host`'s removes its copy of the CA's key. Refused unless another provider is
     /// reachable and in sync (`nodes` as `node list` filled them in), so the cluster is never
-    /// without a provider that has every change.
+    /// without a provider that has every change. On a node becoming a provider (`node role
+    /// NODE provider` not finished), the move is withdrawn instead.
     pub fn node_step_down(&mut self, host: &str, nodes: &[NodeInfo]) -> Result<String, CtlError> {
         let Some(n) = nodes.iter().find(|n| n.hostname == host) else {
             return Err(CtlError::NotFound(format!(
                 "no node {host} in the cluster (`pigeonctl node list` shows them)"
             )));
         };
+        let becoming = pigeonair_appliance::providers::BECOMING_PROVIDER;
+        if !n.roles.iter().any(|r| r == "provider") && n.roles.iter().any(|r| r == becoming) {
+            // A move to provider that has not finished (`node role NODE provider`) is
+            // withdrawn: the node stays a replica (its reserved ID is never given again) and
+            // drops the CA's key if it got it.
+            let e = self.node_entry(host)?;
+            self.modify(
+                &e.dn,
+                vec![Mod::Delete(
+                    "pigeonairNodeRole".into(),
+                    value_set(&[becoming]),
+                )],
+                &format!("withdraw {host}'s move to provider"),
+            )?;
+            return Ok(nodes
+                .iter()
+                .filter(|o| o.roles.iter().any(|r| r == "provider"))
+                .map(|o| o.hostname.clone())
+                .collect::<Vec<_>>()
+                .join(", "));
+        }
         if !n.roles.iter().any(|r| r == "provider") {
             return Err(CtlError::Invalid(format!(
                 "{host} is not a provider: nothing to do"
@@ -586,6 +608,94 @@ impl Directory {
             &format!("step {host} down"),
         )?;
         Ok(other.hostname.clone())
+    }
+
+    /// `node role NODE provider`, up to its write: decided from the directory
+    /// ([`pigeonair_appliance::providers::promotion`]: at most two providers, the node active,
+    /// a server ID never given, also none still in the data's `contextCSN`) and from `nodes` as
+    /// `node list` filled them in (the node's pigeonaird answers and its directory is in sync;
+    /// a node holding the CA's key answers, to hand it the key). Then one modify of its entry
+    /// reserves the ID and gives it the role `becoming-provider`; its own pigeonaird does the
+    /// rest (`pigeonair_control::promotion`). Returns the server ID; a node chosen already
+    /// (the command run again) is followed again with nothing written.
+    pub fn node_promote(
+        &mut self,
+        host: &str,
+        nodes: &[NodeInfo],
+    ) -> Result<pigeonair_appliance::providers::Promotion, CtlError> {
+        use pigeonair_appliance::providers::{
+            BECOMING_PROVIDER, PromotionRefusal, promotion, server_ids_in,
+        };
+        let entries = self.conn.search(
+            NODES_DN,
+            Scope::OneLevel,
+            "(objectClass=pigeonairNode)",
+            &NODE_ATTRS,
+        )?;
+        let view = pigeonair_appliance::cluster::ClusterView::new(
+            entries
+                .iter()
+                .filter_map(|e| NodeView::from_attrs(&e.attrs)),
+        );
+        let suffix = self.conn.search(
+            pigeonair_appliance::directory::BASE_DN,
+            Scope::Base,
+            "(objectClass=*)",
+            &["contextCSN"],
+        )?;
+        let written = server_ids_in(
+            suffix
+                .first()
+                .map(|e| pigeonair_directory::values(e, "contextCSN"))
+                .unwrap_or_default(),
+        );
+        let p = promotion(&view, host, &written).map_err(|e| match e {
+            PromotionRefusal::UnknownNode(_) => CtlError::NotFound(e.to_string()),
+            PromotionRefusal::AlreadyProvider(_) => CtlError::Invalid(e.to_string()),
+            _ => CtlError::Refused(e.to_string()),
+        })?;
+        let Some(n) = nodes.iter().find(|n| n.hostname.eq_ignore_ascii_case(host)) else {
+            return Err(CtlError::NotFound(format!(
+                "no node {host} in the cluster (`pigeonctl node list` shows them)"
+            )));
+        };
+        if n.pigeonaird != "reachable" || n.replication != "in sync" {
+            return Err(CtlError::Refused(format!(
+                "{} stays a replica: its directory is {} and its pigeonaird {}; it becomes a \
+                 provider only in sync (`pigeonctl node list`), try again once it is",
+                n.hostname, n.replication, n.pigeonaird
+            )));
+        }
+        let holders: Vec<&NodeInfo> = nodes
+            .iter()
+            .filter(|o| o.hostname != n.hostname && o.roles.iter().any(|r| r == "ca"))
+            .collect();
+        if !holders.iter().any(|o| o.pigeonaird == "reachable") {
+            return Err(CtlError::Refused(format!(
+                "{} stays a replica: no node holding the cluster CA's key answers ({}), and a \
+                 provider must get the key from one",
+                n.hostname,
+                holders
+                    .iter()
+                    .map(|o| format!("{}: {}", o.hostname, o.pigeonaird))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if p.chosen_already {
+            return Ok(p);
+        }
+        let e = self.node_entry(host)?;
+        let id = p.server_id.to_string();
+        self.modify(
+            &e.dn,
+            vec![
+                Mod::Replace("pigeonairServerId".into(), value_set(&[id.as_str()])),
+                Mod::Add("pigeonairNodeRole".into(), value_set(&[BECOMING_PROVIDER])),
+            ],
+            &format!("choose {host} to become directory provider {id}"),
+        )?;
+        Ok(p)
     }
 
     /// What `node remove` checks in the directory before anything is written: refused for the

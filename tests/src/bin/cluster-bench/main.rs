@@ -32,17 +32,21 @@
 //! 5 to 7 (see [`moves`]), on a 3-node lab `bench-move` (or `--lab NAME`), and only there;
 //! `--only console` how soon the console shows a change, figure 8 (see [`console`]), on a
 //! 3-node lab `bench-cons`; `--only outage` a node's queued mail after a power cut, figure 9
-//! (see [`outage`]), on a 3-node lab `bench-outage`.
+//! (see [`outage`]), on a 3-node lab `bench-outage`; `--only providers` provider failover seen by
+//! a writing client and a provider's catch-up after 10,000 missed changes, figures 10 and 11
+//! (see [`providers`]), on a 3-node lab `bench-prov`.
 //!
 //! Run as root after `scripts/build`: `target/release/cluster-bench [--messages 1000]
 //! [--concurrency 4] [--rounds 3] [--skip-large] [--only imap [--lab NAME]]`, or
 //! `cluster-bench --only moves [--messages 3000] [--rounds 3] [--moves 20] [--mailboxes 500]
 //! [--lab NAME]`, or `cluster-bench --only console [--changes 10] [--lab NAME]`, or
-//! `cluster-bench --only outage [--messages 500] [--lab NAME]`.
+//! `cluster-bench --only outage [--messages 500] [--lab NAME]`, or `cluster-bench --only
+//! providers [--lab NAME]`.
 
 mod console;
 mod moves;
 mod outage;
+mod providers;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -102,6 +106,9 @@ enum Figure {
     Console,
     /// 9: a node's queued mail delivered after a power cut, on 3 nodes.
     Outage,
+    /// 10 and 11: provider failover seen by a writing client, and a provider's catch-up after
+    /// 10,000 missed changes, on 3 nodes.
+    Providers,
 }
 
 /// The labs: joins with a small directory, the join with a large one, the other figures.
@@ -1050,6 +1057,7 @@ fn main() -> anyhow::Result<()> {
             Figure::Moves => moves::LAB,
             Figure::Console => console::LAB,
             Figure::Outage => outage::LAB,
+            Figure::Providers => providers::LAB,
         };
         let lab = LabCli::new(&tools.lab_bin, args.lab.as_deref().unwrap_or(default));
         match figure {
@@ -1057,6 +1065,7 @@ fn main() -> anyhow::Result<()> {
             Figure::Moves => moves::moves_only(&lab, &args)?,
             Figure::Console => console::console_only(&lab, args.changes)?,
             Figure::Outage => outage::outage_only(&lab, &tools, args.messages.unwrap_or(500))?,
+            Figure::Providers => providers::providers_only(&lab)?,
         }
         lab.ok(&["down"]);
         println!("\n(whole run {:.0} s)", started.elapsed().as_secs_f64());
