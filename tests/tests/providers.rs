@@ -13,31 +13,6 @@ use pigeonair_tests::support::{LabCli, lab_bin, lab_host_ready, stdout, wait_unt
 
 const PASSWORD: &str = "a-user-password";
 
-fn ldap(lab: &LabCli, node: &str, base: &str, filter: &str, attrs: &[&str]) -> String {
-    let mut cmd = vec![
-        "ldapsearch",
-        "-Q",
-        "-Y",
-        "EXTERNAL",
-        "-H",
-        "ldapi:///",
-        "-LLL",
-        "-o",
-        "ldif-wrap=no",
-        "-b",
-        base,
-        filter,
-    ];
-    cmd.extend(attrs);
-    let out = lab.exec(node, &cmd);
-    assert!(
-        out.status.success(),
-        "ldapsearch on {node}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out)
-}
-
 fn user_add(lab: &LabCli, node: &str, user: &str, home: &str) -> std::process::Output {
     lab.exec_with_input(
         node,
@@ -226,8 +201,7 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
     );
     assert!(r["mx3.example.com"].is_empty(), "{r:?}");
     let config = |node: &str| {
-        ldap(
-            &lab,
+        lab.ldapsearch(
             node,
             "cn=config",
             "(objectClass=*)",
@@ -275,8 +249,7 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
         );
     }
     wait_until("a2, a3 on node2", Duration::from_secs(10), || {
-        ldap(
-            &lab,
+        lab.ldapsearch(
             "node2",
             "ou=domains,o=pigeonair",
             "(|(mail=a2@example.com)(mail=a3@example.com))",
@@ -312,8 +285,7 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
     );
     // Returned, the write is in node3's own directory already.
     assert!(
-        ldap(
-            &lab,
+        lab.ldapsearch(
             "node3",
             "o=pigeonair",
             "(mail=b3@example.com)",
@@ -366,15 +338,13 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
     lab.ok(&["start", "node1"]);
     let t = Instant::now();
     wait_until("node1 has b2, b3 and mx4", Duration::from_secs(60), || {
-        let users = ldap(
-            &lab,
+        let users = lab.ldapsearch(
             "node1",
             "ou=domains,o=pigeonair",
             "(|(mail=b2@example.com)(mail=b3@example.com))",
             &["1.1"],
         );
-        let nodes = ldap(
-            &lab,
+        let nodes = lab.ldapsearch(
             "node1",
             "ou=nodes,o=pigeonair",
             "(cn=mx4.example.com)",
@@ -401,8 +371,7 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
     );
 
     // Nothing lost or doubled: each user once, uids distinct.
-    let users = ldap(
-        &lab,
+    let users = lab.ldapsearch(
         "node3",
         "ou=domains,o=pigeonair",
         "(objectClass=pigeonairMailUser)",
@@ -502,8 +471,7 @@ fn both_providers_adding_500_users_at_once_give_1000_distinct_uids_on_every_node
 
 /// Whether `user` is in `node`'s directory.
 fn has_user(lab: &LabCli, node: &str, user: &str) -> bool {
-    ldap(
-        lab,
+    lab.ldapsearch(
         node,
         "ou=domains,o=pigeonair",
         &format!("(mail={user})"),
@@ -514,8 +482,7 @@ fn has_user(lab: &LabCli, node: &str, user: &str) -> bool {
 
 /// The uid of `user` in `node`'s directory.
 fn uid_of(lab: &LabCli, node: &str, user: &str) -> u32 {
-    ldap(
-        lab,
+    lab.ldapsearch(
         node,
         "ou=domains,o=pigeonair",
         &format!("(mail={user})"),
@@ -649,8 +616,7 @@ fn the_provider_role_moves_to_a_replica_one_at_a_time_and_writes_go_on() {
     }
     assert!(r["mx2.example.com"].is_empty(), "{r:?}");
     let config = |node: &str| {
-        ldap(
-            &lab,
+        lab.ldapsearch(
             node,
             "cn=config",
             "(objectClass=*)",
@@ -748,8 +714,7 @@ fn the_provider_role_moves_to_a_replica_one_at_a_time_and_writes_go_on() {
     let r = roles(&lab, "node3");
     assert!(r["mx4.example.com"].is_empty(), "node4 is a replica: {r:?}");
     wait_until("node4 active on node1", Duration::from_secs(30), || {
-        ldap(
-            &lab,
+        lab.ldapsearch(
             "node1",
             "ou=nodes,o=pigeonair",
             "(cn=mx4.example.com)",

@@ -158,11 +158,23 @@ pub fn wait_for_providers(me: &str, limit: Duration) -> Result<Vec<String>, Repl
         if p.hostname.eq_ignore_ascii_case(me) {
             continue;
         }
-        let Ok(mut there) = Connection::to_provider(&p.uri(), &tls, Duration::from_secs(2)) else {
+        let connect = || Connection::to_provider(&p.uri(), &tls, Duration::from_secs(2));
+        let Ok(mut there) = connect() else {
             log::info!("provider {} does not answer: not waited for", p.hostname);
             continue;
         };
-        while !pigeonair_directory::stamps_cover(&there.stamp(), &here) {
+        loop {
+            let stamp = there.stamp();
+            if pigeonair_directory::stamps_cover(&stamp, &here) {
+                break;
+            }
+            // No stamp: the connection broke (its slapd restarting to follow this node, as
+            // the other provider's does when a second provider joins); connect again.
+            if stamp.is_empty()
+                && let Ok(again) = connect()
+            {
+                there = again;
+            }
             if started.elapsed() > limit {
                 return Err(ReplicaError::Timeout(format!(
                     "provider {} answers but has not received this node's changes after {} s: \

@@ -107,10 +107,9 @@ pub fn reconcile() -> Result<Vec<String>, String> {
             wrote.push(file.path.clone());
         }
     }
-    wrote.extend(crate::revocation::apply_crl()?);
-    if let Some(line) = reconcile_slapd(&plan, &view)? {
-        wrote.push(line);
-    }
+    wrote.extend(crate::revocation::apply_crl(|| {
+        reconcile_slapd(&plan, &view)
+    })?);
     if let Some(line) = crate::promotion::step(&plan, &view)? {
         wrote.push(line);
     }

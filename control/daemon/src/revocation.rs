@@ -164,11 +164,16 @@ pub fn ca_tick() -> Result<(), String> {
 }
 
 /// On every node: the list from the directory on disk, and slapd checking it. Returns what it
-/// changed.
-pub fn apply_crl() -> Result<Vec<String>, String> {
+/// changed. `rebuild` runs between the two: when it rebuilds slapd (from a configuration
+/// rendered with the check, as the list is on disk by then) nothing is changed live. A live
+/// change of cn=config pauses slapd until its running operations end, and a syncrepl refresh
+/// or connection under way holds that up to its timeout (10 s): every lookup waits.
+pub fn apply_crl(
+    rebuild: impl FnOnce() -> Result<Option<String>, String>,
+) -> Result<Vec<String>, String> {
     let mut c = connect()?;
     let Some(pem) = stored_crl(&mut c)? else {
-        return Ok(Vec::new());
+        return Ok(rebuild()?.into_iter().collect());
     };
     let mut changed = Vec::new();
     let ca =
@@ -185,6 +190,13 @@ pub fn apply_crl() -> Result<Vec<String>, String> {
             changed.push(path.to_owned());
         }
     }
+    let _ = c.unbind();
+    if let Some(line) = rebuild()? {
+        // slapd started again and read the list with its configuration.
+        changed.push(line);
+        return Ok(changed);
+    }
+    let mut c = connect()?;
     // slapd reads its CA file when its TLS settings change: setting them (again) after the
     // list changed makes it load the new one for the next connections.
     let config = c

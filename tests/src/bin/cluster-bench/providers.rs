@@ -2,7 +2,7 @@
 //! NAME`): node1 and node2 providers, node3 a replica of both.
 //!
 //! 10. Provider failover seen by a writing client: `pigeonctl user add` in a loop on node3 (a
-//!     replica: its writes are chained to the first provider that answers) and, beside it, an
+//!     replica: pigeonctl there works on the first provider that answers) and, beside it, an
 //!     `ldapmodify` loop on node2 (the provider that stays: its writes are local), each write's
 //!     start and end taken
 //!     with the nodes' clock (one host clock). node1 is killed (`pigeonair-lab kill`: a power
