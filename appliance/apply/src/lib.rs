@@ -22,6 +22,7 @@
 pub mod cluster_ca;
 pub mod files;
 pub mod leave;
+pub mod network;
 pub mod progress;
 pub mod replica;
 pub mod secrets;
@@ -73,6 +74,9 @@ pub enum ApplyError {
     /// The directory could not be seeded.
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
+    /// The node's private address did not come up (slapd and LMTP listen on it).
+    #[error("{0}")]
+    Network(String),
     /// A daemon's new configuration did not pass its own check; nothing of it was written.
     #[error("the new {unit} configuration failed its check and was not installed:\n{reason}")]
     Invalid {
@@ -431,6 +435,13 @@ pub fn install(
                     changes.push("would build slapd's configuration".into());
                 }
                 return Ok(());
+            }
+            if network::bring_up_private_address(plan)? {
+                changes.push(format!(
+                    "brought up {} on {} (systemd-networkd)",
+                    plan.private.address,
+                    plan.private.interface.as_str()
+                ));
             }
             if !slapd::configured() || is_pending(Unit::Slapd) {
                 slapd::rebuild()?;
