@@ -178,17 +178,21 @@ impl Drop for Scratch {
     }
 }
 
-/// The single-box answers for the VM: the public interface on qemu's user network (ens5,
-/// 10.0.2.15, which the host forwards reach), the private one isolated (ens6), and `[disk]`.
-fn answers(disk: &str) -> String {
+/// The single-box answers for the VM: the public interface on qemu's user network
+/// (10.0.2.15, which the host forwards reach), the private one isolated, and `[disk]`. The NICs
+/// sit in PCI slots 5 and 6: `ens5`, `ens6` on the `pc` machine (BIOS), whose ACPI tables give
+/// slot numbers; `enp0s5`, `enp0s6` on `q35` (UEFI), whose root bus has none.
+fn answers(firmware: Firmware, disk: &str) -> String {
+    let (pub_if, priv_if) = match firmware {
+        Firmware::Bios => ("ens5", "ens6"),
+        Firmware::Uefi => ("enp0s5", "enp0s6"),
+    };
     format!(
         "[cluster]\nname = \"pigeon\"\n\n[mail]\ndomain = \"example.com\"\n\n\
          [node]\nhostname = \"mx1.example.com\"\n\n[network]\ndns = [\"10.0.2.3\"]\n\n\
          [network.public]\ninterface = \"{pub_if}\"\naddress = \"10.0.2.15/24\"\ngateway = \"10.0.2.2\"\n\n\
          [network.private]\ninterface = \"{priv_if}\"\naddress = \"10.42.0.11/24\"\n\n\
          [admin]\npassword = \"{PASSWORD}\"\n\n{disk}",
-        pub_if = "ens5",
-        priv_if = "ens6",
     )
 }
 
@@ -294,6 +298,7 @@ fn installs_unattended(test: &str, firmware: Firmware) {
     let scratch = Scratch::new(&format!("dk-{test}"));
     let disk = scratch.blank_disk("dk-disk.raw", 9 * GIB);
     let drive = scratch.answers_drive(&answers(
+        firmware,
         "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"1G\"\n",
     ));
     let (smtp, imaps) = (free_port(), free_port());
@@ -477,7 +482,7 @@ fn bad_disk_answers_are_refused_before_any_write() {
             "disk.device: \"/dev/sr0\" is the install medium this installer runs from",
         ),
     ] {
-        let drive = scratch.answers_drive(&answers(disk_table));
+        let drive = scratch.answers_drive(&answers(Firmware::Bios, disk_table));
         let mut vm = MediumVm::new(iso, Firmware::Bios)
             .with_disk(&disk)
             .with_disk(&small)
