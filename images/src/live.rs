@@ -128,6 +128,9 @@ pub struct LayerFile {
 fn installer_dropin(term: &str, size: Option<(u16, u16)>) -> String {
     let mut text = String::from(
         "# The install medium: the PigeonAir installer instead of a login prompt.\n\
+         [Unit]\n\
+         Wants=pigeonair-unattended.service\n\
+         After=pigeonair-unattended.service\n\
          [Service]\n\
          ExecStart=\n\
          ExecStart=-/usr/sbin/pigeonair-install\n\
@@ -144,9 +147,36 @@ fn installer_dropin(term: &str, size: Option<(u16, u16)>) -> String {
     text
 }
 
+/// The unattended install: started before the consoles' installers (their drop-ins want it
+/// and are ordered after it), it installs with the answers on a drive labelled `PIGEONAIR` and
+/// reboots, or ends at once without such a drive. Its progress is on the serial console (its
+/// terminal, where a failure waits for Enter with the reason on screen) and on tty1.
+const UNATTENDED_UNIT: &str = "\
+# The install medium: an unattended install when a drive labelled PIGEONAIR holds answers.toml.
+[Unit]
+Description=PigeonAir unattended install (answers on a drive labelled PIGEONAIR)
+Wants=systemd-udev-settle.service
+After=systemd-udev-settle.service local-fs.target systemd-journald.socket
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/pigeonair-install --unattended --mirror-to /dev/tty1
+StandardInput=tty
+StandardOutput=tty
+StandardError=journal
+TTYPath=/dev/ttyS0
+TimeoutStartSec=infinity
+";
+
 /// The files only the install medium has, on top of the appliance's layers.
 pub fn live_layer() -> Vec<LayerFile> {
     vec![
+        LayerFile {
+            path: "/etc/systemd/system/pigeonair-unattended.service",
+            mode: 0o644,
+            contents: UNATTENDED_UNIT.into(),
+        },
         LayerFile {
             path: "/etc/systemd/system/getty@tty1.service.d/pigeonair-installer.conf",
             mode: 0o644,
@@ -213,6 +243,7 @@ mod tests {
         assert_eq!(
             serial.contents,
             "# The install medium: the PigeonAir installer instead of a login prompt.\n\
+             [Unit]\nWants=pigeonair-unattended.service\nAfter=pigeonair-unattended.service\n\
              [Service]\nExecStart=\nExecStart=-/usr/sbin/pigeonair-install\n\
              StandardInput=tty\nStandardOutput=tty\nStandardError=journal\n\
              Environment=TERM=vt220\nTTYRows=24\nTTYColumns=80\nRestart=always\nRestartSec=1\n"
@@ -223,5 +254,25 @@ mod tests {
             .expect("tty1 drop-in");
         assert!(tty1.contents.contains("Environment=TERM=linux\n"));
         assert!(!tty1.contents.contains("TTYRows"));
+    }
+
+    #[test]
+    fn the_unattended_install_runs_before_the_consoles_installers() {
+        let files = live_layer();
+        let unit = files
+            .iter()
+            .find(|f| f.path == "/etc/systemd/system/pigeonair-unattended.service")
+            .expect("the unattended unit");
+        assert!(unit.contents.contains(
+            "ExecStart=/usr/sbin/pigeonair-install --unattended --mirror-to /dev/tty1\n"
+        ));
+        assert!(unit.contents.contains("Type=oneshot\n"));
+        for f in files.iter().filter(|f| f.path.contains("getty@")) {
+            assert!(
+                f.contents.contains("After=pigeonair-unattended.service\n"),
+                "{}",
+                f.path
+            );
+        }
     }
 }

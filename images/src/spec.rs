@@ -50,6 +50,8 @@ impl ImageSpec {
             suite: "trixie".into(),
             variant: "minbase".into(),
             bootstrap: list("systemd systemd-sysv dbus iproute2"),
+            // fdisk … grub-efi-amd64-bin: the install to disk runs on the install medium, whose
+            // live system is this image (sfdisk, mkfs, grub-install for BIOS and UEFI).
             packages: list(
                 "linux-image-amd64 zstd \
                  slapd ldap-utils \
@@ -57,7 +59,8 @@ impl ImageSpec {
                  dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-ldap \
                  nftables ipvsadm keepalived \
                  openssl ca-certificates \
-                 iputils-ping netcat-openbsd procps less",
+                 iputils-ping netcat-openbsd procps less \
+                 fdisk e2fsprogs dosfstools grub2-common grub-pc-bin grub-efi-amd64-bin",
             ),
             debconf: vec![
                 // Our installer writes slapd's cn=config; Debian's default database would be

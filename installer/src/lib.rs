@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub use pigeonair_apply as apply;
+pub mod disk;
 pub mod join;
 pub mod runner;
 pub mod tui;

@@ -35,6 +35,13 @@ struct Cli {
     /// Where the interactive installer saves the answers file.
     #[arg(long, default_value = "/root/pigeonair-answers.toml")]
     save: PathBuf,
+    /// On the install medium: install to disk with the answers on a drive labelled PIGEONAIR
+    /// (`answers.toml`), then reboot; without such a drive, do nothing.
+    #[arg(long, conflicts_with_all = ["answers", "review", "dry_run"])]
+    unattended: bool,
+    /// With --unattended: also print the progress on this terminal (`/dev/tty1`).
+    #[arg(long, requires = "unattended")]
+    mirror_to: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +52,13 @@ fn main() -> ExitCode {
             .with_syslog_identifier("pigeonair-install".into())
             .install();
         log::set_max_level(log::LevelFilter::Info);
+    }
+    if cli.unattended {
+        let mut console = pigeonair_installer::disk::unattended::Console::new(&cli.mirror_to);
+        return match pigeonair_installer::disk::unattended::run(&mut console) {
+            pigeonair_installer::disk::unattended::Ended::Stopped => ExitCode::FAILURE,
+            _ => ExitCode::SUCCESS,
+        };
     }
     let Some(path) = cli.answers.clone() else {
         return interactive(None, &cli);

@@ -27,11 +27,36 @@ pub enum Firmware {
     Uefi,
 }
 
-/// A VM booting an install medium.
+/// A TCP port of the guest forwarded from the host's loopback (qemu's user networking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    /// The port on the host's 127.0.0.1.
+    pub host_port: u16,
+    /// The guest's port.
+    pub guest_port: u16,
+}
+
+/// The guest's public address on qemu's user network (the address the install's answers give
+/// the public interface; host forwards reach it). The gateway is `10.0.2.2`, DNS `10.0.2.3`.
+pub const GUEST_PUBLIC: &str = "10.0.2.15";
+/// The PCI slots of the public and the private NIC (`pc` machine: `ens5`, `ens6`).
+pub const NIC_SLOTS: [u8; 2] = [5, 6];
+
+/// A VM booting an install medium, or a disk an install wrote.
 #[derive(Debug, Clone)]
 pub struct MediumVm {
-    /// The ISO.
-    pub iso: PathBuf,
+    /// The ISO (on a CD drive, booted first); `None`: boot from the first disk.
+    pub iso: Option<PathBuf>,
+    /// Raw disk images on virtio (`/dev/vda`, `/dev/vdb`, …), writable unless in `read_only`.
+    pub disks: Vec<PathBuf>,
+    /// Disks attached read-only (an answers drive).
+    pub read_only: Vec<PathBuf>,
+    /// With `Some`: two NICs on qemu's user networking, public (`10.0.2.0/24`, these ports
+    /// forwarded to [`GUEST_PUBLIC`]) and private (`10.42.0.0/24`, isolated).
+    pub network: Option<Vec<Forward>>,
+    /// Where the serial console is also written as it arrives (raw bytes), to follow a long
+    /// boot from another terminal (`tail -f`).
+    pub console_log: Option<PathBuf>,
     /// BIOS or UEFI.
     pub firmware: Firmware,
     /// Guest memory in MiB: the live system's writable layer is in RAM.
@@ -44,11 +69,48 @@ impl MediumVm {
     /// The ISO with 2 GiB and 2 CPUs.
     pub fn new(iso: impl Into<PathBuf>, firmware: Firmware) -> Self {
         MediumVm {
-            iso: iso.into(),
+            iso: Some(iso.into()),
+            disks: Vec::new(),
+            read_only: Vec::new(),
+            network: None,
+            console_log: None,
             firmware,
             memory_mib: 2048,
             cpus: 2,
         }
+    }
+
+    /// The disk `disk` alone (an installed system), 2 GiB and 2 CPUs.
+    pub fn from_disk(disk: impl Into<PathBuf>, firmware: Firmware) -> Self {
+        MediumVm {
+            iso: None,
+            disks: vec![disk.into()],
+            ..MediumVm::new("", firmware)
+        }
+    }
+
+    /// Adds a writable virtio disk.
+    pub fn with_disk(mut self, disk: impl Into<PathBuf>) -> Self {
+        self.disks.push(disk.into());
+        self
+    }
+
+    /// Adds a read-only virtio disk (after the writable ones).
+    pub fn with_read_only_disk(mut self, disk: impl Into<PathBuf>) -> Self {
+        self.read_only.push(disk.into());
+        self
+    }
+
+    /// Also writes the console to `path` as it arrives.
+    pub fn with_console_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.console_log = Some(path.into());
+        self
+    }
+
+    /// Gives the VM its public and private NICs, `forwards` reaching the public address.
+    pub fn with_network(mut self, forwards: Vec<Forward>) -> Self {
+        self.network = Some(forwards);
+        self
     }
 
     /// qemu's arguments: no display, no network, the first serial port on standard input and
@@ -74,15 +136,46 @@ impl MediumVm {
         if self.firmware == Firmware::Uefi {
             args.extend(["-M".into(), "q35".into(), "-bios".into(), OVMF.into()]);
         }
-        args.extend([
-            "-drive".into(),
-            format!(
-                "file={},media=cdrom,readonly=on",
-                self.iso.display().to_string().replace(',', ",,")
-            ),
-            "-boot".into(),
-            "d".into(),
-        ]);
+        let file = |p: &Path| p.display().to_string().replace(',', ",,");
+        for disk in &self.disks {
+            args.extend([
+                "-drive".into(),
+                format!("file={},format=raw,if=virtio", file(disk)),
+            ]);
+        }
+        for disk in &self.read_only {
+            args.extend([
+                "-drive".into(),
+                format!("file={},format=raw,if=virtio,readonly=on", file(disk)),
+            ]);
+        }
+        if let Some(forwards) = &self.network {
+            let mut public = String::from("user,id=public,net=10.0.2.0/24");
+            for f in forwards {
+                public.push_str(&format!(
+                    ",hostfwd=tcp:127.0.0.1:{}-{GUEST_PUBLIC}:{}",
+                    f.host_port, f.guest_port
+                ));
+            }
+            args.extend([
+                "-netdev".into(),
+                public,
+                "-device".into(),
+                format!("virtio-net-pci,netdev=public,addr={:#x}", NIC_SLOTS[0]),
+                "-netdev".into(),
+                "user,id=private,net=10.42.0.0/24,restrict=on".into(),
+                "-device".into(),
+                format!("virtio-net-pci,netdev=private,addr={:#x}", NIC_SLOTS[1]),
+            ]);
+        }
+        if let Some(iso) = &self.iso {
+            args.extend([
+                "-drive".into(),
+                format!("file={},media=cdrom,readonly=on", file(iso)),
+                "-boot".into(),
+                "d".into(),
+            ]);
+        }
         args
     }
 
@@ -100,11 +193,19 @@ impl MediumVm {
                 )));
             }
         }
-        if !self.iso.is_file() {
+        if let Some(iso) = self.iso.as_ref().filter(|i| !i.is_file()) {
             return Err(VmError::Missing(format!(
                 "{}: no such ISO (pigeonair-image iso builds it)",
-                self.iso.display()
+                iso.display()
             )));
+        }
+        for disk in self.disks.iter().chain(&self.read_only) {
+            if !disk.is_file() {
+                return Err(VmError::Missing(format!(
+                    "{}: no such disk image",
+                    disk.display()
+                )));
+            }
         }
         let mut child = Command::new("qemu-system-x86_64")
             .args(self.qemu_args())
@@ -120,11 +221,21 @@ impl MediumVm {
         let console = Arc::new(Mutex::new(Vec::new()));
         let mut stdout = child.stdout.take().expect("piped");
         let sink = Arc::clone(&console);
+        let mut log = match &self.console_log {
+            Some(path) => Some(std::fs::File::create(path).map_err(|source| VmError::Io {
+                what: format!("creating {}", path.display()),
+                source,
+            })?),
+            None => None,
+        };
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stdout.read(&mut buf) {
                 if n == 0 {
                     break;
+                }
+                if let Some(log) = log.as_mut() {
+                    let _ = log.write_all(&buf[..n]);
                 }
                 sink.lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -184,6 +295,37 @@ impl RunningMedium {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Waits up to `timeout` (since qemu started) for qemu to end, as it does when the guest
+    /// reboots (`-no-reboot`) or powers off.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus, VmError> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if self.started.elapsed() > timeout => {
+                    return Err(VmError::Timeout {
+                        secs: timeout.as_secs(),
+                        tail: format!(
+                            "waiting for qemu to end:\n{}",
+                            tail(&self.console_text(), 40)
+                        ),
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(200)),
+                Err(source) => {
+                    return Err(VmError::Io {
+                        what: "waiting for qemu".into(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The time since qemu started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Types `bytes` on the serial console.
@@ -279,5 +421,28 @@ mod tests {
         let uefi = MediumVm::new("/s/pigeonair.iso", Firmware::Uefi).qemu_args();
         assert!(uefi.windows(2).any(|w| w == ["-M", "q35"]), "{uefi:?}");
         assert!(uefi.windows(2).any(|w| w == ["-bios", OVMF]), "{uefi:?}");
+    }
+
+    #[test]
+    fn an_installed_disk_boots_alone_with_its_ports_forwarded() {
+        let vm = MediumVm::from_disk("/s/disk.raw", Firmware::Bios).with_network(vec![Forward {
+            host_port: 2525,
+            guest_port: 25,
+        }]);
+        let args = vm.qemu_args();
+        assert!(!args.iter().any(|a| a.contains("cdrom")), "{args:?}");
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["-drive", "file=/s/disk.raw,format=raw,if=virtio"])
+        );
+        assert!(args.windows(2).any(|w| w
+            == [
+                "-netdev",
+                "user,id=public,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:2525-10.0.2.15:25"
+            ]));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["-device", "virtio-net-pci,netdev=private,addr=0x6"])
+        );
     }
 }

@@ -22,6 +22,7 @@
 pub mod cluster_ca;
 pub mod files;
 pub mod leave;
+pub mod network;
 pub mod progress;
 pub mod replica;
 pub mod secrets;
@@ -73,6 +74,9 @@ pub enum ApplyError {
     /// The directory could not be seeded.
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
+    /// The node's private address did not come up (slapd and LMTP listen on it).
+    #[error("{0}")]
+    Network(String),
     /// A daemon's new configuration did not pass its own check; nothing of it was written.
     #[error("the new {unit} configuration failed its check and was not installed:\n{reason}")]
     Invalid {
@@ -432,6 +436,13 @@ pub fn install(
                 }
                 return Ok(());
             }
+            if network::bring_up_private_address(plan)? {
+                changes.push(format!(
+                    "brought up {} on {} (systemd-networkd)",
+                    plan.private.address,
+                    plan.private.interface.as_str()
+                ));
+            }
             if !slapd::configured() || is_pending(Unit::Slapd) {
                 slapd::rebuild()?;
                 clear_pending(Unit::Slapd)?;
@@ -482,7 +493,13 @@ pub fn install(
     p.run(
         "services",
         |changes| {
-            if !std::path::Path::new(VMAIL_DIR).exists() {
+            // Owner and mode are checked, not only whether it exists: a separate /var/vmail
+            // partition (an install from the medium) is mounted there as root's 0755.
+            let vmail_ready = std::fs::metadata(VMAIL_DIR).is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.is_dir() && m.uid() == 0 && m.gid() == MAIL_GID && m.mode() & 0o7777 == 0o1770
+            });
+            if !vmail_ready {
                 if !opts.dry_run {
                     std::fs::create_dir_all(VMAIL_DIR).map_err(|source| FileError::Io {
                         path: VMAIL_DIR.into(),
@@ -495,7 +512,7 @@ pub fn install(
                     // keeps one user from renaming or removing another's home.
                     host::run(Command::new("chmod").args(["1770", VMAIL_DIR]))?;
                 }
-                changes.push(format!("made {VMAIL_DIR}"));
+                changes.push(format!("made {VMAIL_DIR} (root:{MAIL_GID}, 1770)"));
             }
             // Kernel parameters first: networkd must not bring up an address (direct routing's
             // VIP) before the ARP settings that keep it off the wire are in force.

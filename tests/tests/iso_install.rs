@@ -1,0 +1,514 @@
+//! The unattended install from the medium, end to end under qemu (TCG): a blank disk, the ISO
+//! and an answers file on a second drive labelled PIGEONAIR → the install runs with no keystroke
+//! and reboots → the disk boots alone (no ISO, no answers drive) → from the host an SMTP banner
+//! and an IMAPS login as postmaster@ answer through qemu's port forwarding, and `/var/vmail` is
+//! the partition `[disk] vmail_size` asked for. Bad `[disk]` answers are refused before any
+//! write: the blank disks' first MiB stays zero. Every VM is killed and every file removed
+//! however a test ends; names start with `dk-`.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use pigeonair_image::iso::require_iso_tools;
+use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
+use pigeonair_lab::medium::{Firmware, Forward, MEDIUM_TOOLS, MediumVm};
+
+const GIB: u64 = 1024 * 1024 * 1024;
+/// The administrator's (and postmaster@'s) password in the answers.
+const PASSWORD: &str = "dk-install-secret-1";
+/// Power-on to "installed" under TCG on a busy two-core host.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
+/// The installed disk's boot, first-boot apply and mail served.
+const FIRST_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
+/// Power-on to the refusal on the console.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn debs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian")
+}
+
+/// Root, the ISO tools, qemu (and OVMF), mtools for the answers drive, our packages. When
+/// something is missing: in CI (`CI` set) the test fails; elsewhere it prints why and skips.
+fn host_ready(test: &str) -> bool {
+    let mut problems = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        problems.push("needs root".to_owned());
+    }
+    if let Err(e) = require_iso_tools() {
+        problems.push(e.to_string());
+    }
+    for (tool, package) in MEDIUM_TOOLS.iter().copied().chain([
+        ("mcopy", "mtools"),
+        ("swaks", "swaks"),
+        ("python3", "python3"),
+    ]) {
+        let found = if tool.starts_with('/') {
+            Path::new(tool).exists()
+        } else {
+            pigeonair_host::find_tool(tool).is_some()
+        };
+        if !found {
+            problems.push(format!("missing {tool} (Debian package {package})"));
+        }
+    }
+    match Debs::scan(&debs_dir()) {
+        Ok(d) if !d.files.is_empty() => {}
+        _ => problems.push(format!(
+            "no PigeonAir .deb in {}: run scripts/build",
+            debs_dir().display()
+        )),
+    }
+    if problems.is_empty() {
+        return true;
+    }
+    let why = problems.join("; ");
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: cannot run in CI: {why}; scripts/host-setup installs the tools");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+/// The medium, built once per test binary from `target/debian`.
+fn medium() -> &'static Path {
+    static ISO: OnceLock<PathBuf> = OnceLock::new();
+    ISO.get_or_init(|| {
+        let output = ImageStore::from_env().root().join("iso/dk-install.iso");
+        let mut log = Vec::new();
+        let started = Instant::now();
+        let result = build_iso(
+            &ImageStore::from_env(),
+            &ImageSpec::appliance(),
+            &LiveSpec::installer(),
+            &Mirror::from_host().expect("a Debian mirror"),
+            &Debs::scan(&debs_dir()).expect("target/debian readable"),
+            &IsoOptions {
+                output: output.clone(),
+                processors: Some(1),
+            },
+            &mut log,
+        );
+        let log = String::from_utf8_lossy(&log).into_owned();
+        if let Err(e) = result {
+            panic!("pigeonair-image iso failed: {e}\n{log}");
+        }
+        println!("{log}ISO ready in {:.1} s", started.elapsed().as_secs_f64());
+        output
+    })
+}
+
+/// One VM at a time: each emulates two CPUs on this two-core machine.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+/// A test's directory of disk images, removed however the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new("/var/lib/pigeonair/dk-install").join(name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch directory");
+        Scratch(dir)
+    }
+
+    /// A blank (sparse, all zero) raw disk of `bytes`.
+    fn blank_disk(&self, name: &str, bytes: u64) -> PathBuf {
+        let path = self.0.join(name);
+        fs::File::create(&path)
+            .and_then(|f| f.set_len(bytes))
+            .expect("blank disk image");
+        path
+    }
+
+    /// A 16 MiB FAT drive labelled PIGEONAIR with `answers` as `answers.toml` (mtools: this
+    /// host's kernel has no vfat to mount it).
+    fn answers_drive(&self, answers: &str) -> PathBuf {
+        let image = self.0.join("dk-answers.img");
+        let toml = self.0.join("answers.toml");
+        fs::write(&toml, answers).expect("answers file");
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(16 << 20))
+            .expect("answers image");
+        for args in [
+            vec!["mformat", "-i", &image.to_string_lossy(), "-v", "PIGEONAIR"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(["-T", "32768", "-h", "64", "-s", "32", "::"].map(str::to_owned))
+                .collect::<Vec<String>>(),
+            vec![
+                "mcopy".into(),
+                "-i".into(),
+                image.to_string_lossy().into_owned(),
+                toml.to_string_lossy().into_owned(),
+                "::answers.toml".into(),
+            ],
+        ] {
+            let out = Command::new(&args[0])
+                .args(&args[1..])
+                .env("MTOOLS_SKIP_CHECK", "1")
+                .output()
+                .expect("mtools runs");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        image
+    }
+}
+
+impl Drop for Scratch {
+    /// Removes the images; a failed test with `PIGEONAIR_KEEP_FAILED` set keeps them (the
+    /// installed disk's journal: `debugfs 'dk-disk.raw?offset=538968064'`) and says where.
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("PIGEONAIR_KEEP_FAILED").is_some() {
+            eprintln!(
+                "kept for inspection (PIGEONAIR_KEEP_FAILED): {}",
+                self.0.display()
+            );
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The single-box answers for the VM: the public interface on qemu's user network
+/// (10.0.2.15, which the host forwards reach), the private one isolated, and `[disk]`. The NICs
+/// sit in PCI slots 5 and 6: `ens5`, `ens6` on the `pc` machine (BIOS), whose ACPI tables give
+/// slot numbers; `enp0s5`, `enp0s6` on `q35` (UEFI), whose root bus has none.
+fn answers(firmware: Firmware, disk: &str) -> String {
+    let (pub_if, priv_if) = match firmware {
+        Firmware::Bios => ("ens5", "ens6"),
+        Firmware::Uefi => ("enp0s5", "enp0s6"),
+    };
+    format!(
+        "[cluster]\nname = \"pigeon\"\n\n[mail]\ndomain = \"example.com\"\n\n\
+         [node]\nhostname = \"mx1.example.com\"\n\n[network]\ndns = [\"10.0.2.3\"]\n\n\
+         [network.public]\ninterface = \"{pub_if}\"\naddress = \"10.0.2.15/24\"\ngateway = \"10.0.2.2\"\n\n\
+         [network.private]\ninterface = \"{priv_if}\"\naddress = \"10.42.0.11/24\"\n\n\
+         [admin]\npassword = \"{PASSWORD}\"\n\n{disk}",
+    )
+}
+
+/// A free TCP port on the host's loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The first `n` bytes of `path`.
+fn head(path: &Path, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("reading the disk image");
+    buf
+}
+
+/// A GPT partition: its name and size in bytes.
+#[derive(Debug)]
+struct GptEntry {
+    name: String,
+    bytes: u64,
+}
+
+/// The partitions of the GPT on a raw disk image (512-byte sectors).
+fn gpt(path: &Path) -> Vec<GptEntry> {
+    let bytes = head(path, 1 << 20);
+    let header = &bytes[512..1024];
+    assert_eq!(&header[..8], b"EFI PART", "no GPT on {}", path.display());
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let entries_lba = u64_at(header, 72) as usize;
+    let count = u32_at(header, 80) as usize;
+    let size = u32_at(header, 84) as usize;
+    let mut out = Vec::new();
+    for i in 0..count {
+        let e = &bytes[entries_lba * 512 + i * size..][..size];
+        if e[..16].iter().all(|b| *b == 0) {
+            continue;
+        }
+        let first = u64_at(e, 32);
+        let last = u64_at(e, 40);
+        let name: Vec<u16> = e[56..128]
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|c| *c != 0)
+            .collect();
+        out.push(GptEntry {
+            name: String::from_utf16_lossy(&name),
+            bytes: (last - first + 1) * 512,
+        });
+    }
+    out
+}
+
+/// Waits for an SMTP banner on the host's `port`; returns it.
+fn smtp_banner(port: u16, timeout: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = [0u8; 512];
+                match s.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        let banner = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        if banner.starts_with("220 ") {
+                            let _ = s.write_all(b"QUIT\r\n");
+                            return Ok(banner.trim().to_owned());
+                        }
+                        last = banner;
+                    }
+                    Ok(_) => last = "connection closed without a banner".into(),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    Err(last)
+}
+
+fn mailclient(args: &[&str]) -> std::process::Output {
+    let py = format!("{}/clients/mailclient.py", env!("CARGO_MANIFEST_DIR"));
+    Command::new("python3")
+        .arg(py)
+        .args(args)
+        .output()
+        .expect("python3 runs")
+}
+
+fn installs_unattended(test: &str, firmware: Firmware) {
+    if !host_ready(test) {
+        return;
+    }
+    let iso = medium();
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(&format!("dk-{test}"));
+    let disk = scratch.blank_disk("dk-disk.raw", 9 * GIB);
+    let drive = scratch.answers_drive(&answers(
+        firmware,
+        "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"1G\"\n",
+    ));
+    let (smtp, imaps) = (free_port(), free_port());
+    let forwards = vec![
+        Forward {
+            host_port: smtp,
+            guest_port: 25,
+        },
+        Forward {
+            host_port: imaps,
+            guest_port: 993,
+        },
+    ];
+
+    let mut vm = MediumVm::new(iso, firmware)
+        .with_disk(&disk)
+        .with_read_only_disk(&drive)
+        .with_network(forwards.clone())
+        .with_console_log(scratch.0.join("install-console.log"))
+        .start()
+        .expect("qemu starts");
+    let installed = vm
+        .wait_for("pigeonair-install: installed to /dev/vda", INSTALL_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{firmware:?}: the unattended install: {e}"));
+    let status = vm
+        .wait_exit(installed + Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("{firmware:?}: the reboot after the install: {e}"));
+    let install_console = vm.console_text();
+    drop(vm);
+    println!("{install_console}");
+    println!(
+        "{firmware:?}: power-on to installed in {:.0} s (qemu ended with {status} at the reboot)",
+        installed.as_secs_f64()
+    );
+
+    let parts = gpt(&disk);
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["bios-boot", "esp", "pigeonair-root", "pigeonair-vmail"],
+        "{parts:?}"
+    );
+    assert!(
+        parts[3].bytes >= GIB && parts[3].bytes < GIB + (4 << 20),
+        "/var/vmail's partition is not the 1G asked for: {parts:?}"
+    );
+
+    // The disk alone: no ISO, no answers drive.
+    let mut vm = MediumVm::from_disk(&disk, firmware)
+        .with_network(forwards)
+        .with_console_log(scratch.0.join("first-boot-console.log"))
+        .start()
+        .expect("qemu starts from the disk");
+    let applied = vm
+        .wait_for("/var/vmail /dev/vda4 ext4", FIRST_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{firmware:?}: the first boot's apply: {e}"));
+    let banner = smtp_banner(smtp, Duration::from_secs(300)).unwrap_or_else(|e| {
+        panic!(
+            "no SMTP banner on 127.0.0.1:{smtp}: {e}\n{}",
+            vm.console_text()
+        )
+    });
+    let serving = vm.elapsed();
+    assert!(banner.contains("mx1.example.com"), "{banner}");
+    let console = vm.console_text();
+    assert!(
+        pigeonair_lab::medium::contains_text(&console, "/ /dev/vda3 ext4"),
+        "the root is not on /dev/vda3:\n{console}"
+    );
+
+    let subject = format!("dk-install {}", std::process::id());
+    // A temporary failure (4xx) is retried, for up to two minutes: right after the install
+    // pigeonaird rebuilds slapd's configuration once (a second without the directory under
+    // TCG), and an smtpd process answers the same sender and recipient from its last
+    // resolution, so each try comes from a sender of its own, as distinct mail would.
+    let sent_from = Instant::now();
+    let mut temporary = 0;
+    loop {
+        let out = Command::new("swaks")
+            .args(["--server", "127.0.0.1", "--port", &smtp.to_string()])
+            .args([
+                "--from",
+                &format!("someone-{temporary}@example.net"),
+                "--to",
+                "postmaster@example.com",
+            ])
+            .args([
+                "--header",
+                &format!("Subject: {subject}"),
+                "--timeout",
+                "60",
+            ])
+            .output()
+            .expect("swaks runs");
+        let dialogue = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            break;
+        }
+        let transient = dialogue.lines().any(|l| l.starts_with("<** 4"));
+        assert!(
+            transient && sent_from.elapsed() < Duration::from_secs(120),
+            "SMTP to postmaster@ refused ({temporary} temporary failures before):\n{dialogue}"
+        );
+        temporary += 1;
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    println!(
+        "SMTP to postmaster@ accepted after {temporary} temporary failures ({:.0} s)",
+        sent_from.elapsed().as_secs_f64()
+    );
+    let port = imaps.to_string();
+    let mut fetched = String::new();
+    for _ in 0..60 {
+        let out = mailclient(&[
+            "imap",
+            "127.0.0.1",
+            &port,
+            "tls",
+            "postmaster@example.com",
+            PASSWORD,
+        ]);
+        fetched = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() && fetched.contains(&subject) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(
+        fetched.contains(&subject),
+        "postmaster@'s newest message over IMAPS is not the one sent:\n{fetched}"
+    );
+    drop(vm);
+    println!(
+        "{firmware:?}: installed disk booted alone: answers applied {:.0} s and SMTP banner \
+         {:.0} s after power-on ({banner}); IMAPS login as postmaster@ read the message sent; \
+         power-on of the medium to serving mail {:.0} s",
+        applied.as_secs_f64(),
+        serving.as_secs_f64(),
+        installed.as_secs_f64() + serving.as_secs_f64()
+    );
+}
+
+#[test]
+fn installs_unattended_with_bios_and_boots_from_the_disk() {
+    installs_unattended("install_bios", Firmware::Bios);
+}
+
+#[test]
+fn installs_unattended_with_uefi_and_boots_from_the_disk() {
+    installs_unattended("install_uefi", Firmware::Uefi);
+}
+
+/// Bad `[disk]` answers: refused on the console before any write, the blank disks unchanged.
+#[test]
+fn bad_disk_answers_are_refused_before_any_write() {
+    let test = "install_refusals";
+    if !host_ready(test) {
+        return;
+    }
+    let iso = medium();
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("dk-refusals");
+    let disk = scratch.blank_disk("dk-disk.raw", 9 * GIB);
+    let small = scratch.blank_disk("dk-small.raw", 4 * GIB);
+    let zeros = vec![0u8; 1 << 20];
+    for (disk_table, expected) in [
+        (
+            "[disk]\ndevice = \"/dev/vdz\"\n",
+            "disk.device: \"/dev/vdz\": no such disk",
+        ),
+        (
+            "[disk]\ndevice = \"/dev/vdb\"\n",
+            "disk.device: \"/dev/vdb\" (4.0 GiB) is too small",
+        ),
+        (
+            "[disk]\ndevice = \"/dev/sr0\"\n",
+            "disk.device: \"/dev/sr0\" is the install medium this installer runs from",
+        ),
+    ] {
+        let drive = scratch.answers_drive(&answers(Firmware::Bios, disk_table));
+        let mut vm = MediumVm::new(iso, Firmware::Bios)
+            .with_disk(&disk)
+            .with_disk(&small)
+            .with_read_only_disk(&drive)
+            .with_network(Vec::new())
+            .start()
+            .expect("qemu starts");
+        let at = vm
+            .wait_for("Nothing was written to any disk", REFUSAL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{disk_table}: {e}"));
+        let console = vm.console_text();
+        drop(vm);
+        assert!(
+            pigeonair_lab::medium::contains_text(&console, expected),
+            "{disk_table}: {expected:?} not on the console:\n{console}"
+        );
+        for d in [&disk, &small] {
+            assert!(
+                head(d, 1 << 20) == zeros,
+                "{disk_table}: {} was written to",
+                d.display()
+            );
+        }
+        println!(
+            "{disk_table}→ refused {:.0} s after power-on: {expected}",
+            at.as_secs_f64()
+        );
+    }
+}
