@@ -299,13 +299,11 @@ pub fn wait_for_slapd_config(
 ) -> Result<(), ReplicaError> {
     let started = Instant::now();
     loop {
-        let rendered = cluster_view()
-            .ok()
-            .and_then(|view| crate::slapd::rendered_config(plan, &view));
-        let on_disk = std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF).ok();
-        let done = rendered.is_some_and(|f| {
-            Some(&f.contents) == on_disk.as_ref()
-                && provider.is_none_or(|id| f.contents.contains(&format!("olcServerID: {id}\n")))
+        let on_disk = std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF)
+            .unwrap_or_default();
+        let done = cluster_view().is_ok_and(|view| {
+            crate::slapd::config_in_step(plan, &view, &on_disk)
+                && provider.is_none_or(|id| on_disk.contains(&format!("olcServerID: {id}\n")))
         }) && !crate::pending_slapd()
             && connect().is_ok();
         if done {

@@ -51,6 +51,26 @@ pub fn rendered_config(
     )
 }
 
+/// Whether slapd's configuration on disk (`on_disk`, the LDIF it was built from) is the one
+/// [`rendered_config`] gives, or that one without the revocation check: the check arrives
+/// after the install (pigeonaird writes the list and sets the check live), and a
+/// configuration differing only by it is not rebuilt for that (a restart right after every
+/// install); the next rebuild renders it in.
+pub fn config_in_step(
+    plan: &pigeonair_appliance::plan::Plan,
+    view: &pigeonair_appliance::cluster::ClusterView,
+    on_disk: &str,
+) -> bool {
+    let Some(plain) = pigeonair_appliance::render::slapd::render(plan, view)
+        .into_iter()
+        .find(|f| f.path == SLAPD_LDIF)
+    else {
+        return false;
+    };
+    on_disk == plain.contents
+        || on_disk == pigeonair_appliance::render::slapd::with_revocation_check(plain).contents
+}
+
 /// Whether slapd has a configuration at all.
 pub fn configured() -> bool {
     Path::new(SLAPD_D).join("cn=config.ldif").exists()

@@ -210,9 +210,13 @@ fn reconcile_slapd(
     };
     let on_disk =
         std::fs::read_to_string(pigeonair_appliance::render::slapd::SLAPD_LDIF).unwrap_or_default();
-    if on_disk != ldif.contents {
-        wait_for_new_providers(plan, view);
+    // In step but for the revocation check (which apply_crl sets live): no restart for it.
+    if pigeonair_apply::slapd::config_in_step(plan, view, &on_disk)
+        && !pigeonair_apply::pending_slapd()
+    {
+        return Ok(None);
     }
+    wait_for_new_providers(plan, view);
     let rebuilt = pigeonair_apply::apply_slapd_config(&ldif)
         .map_err(|e| format!("rebuild slapd's configuration for the directory's providers: {e}"))?;
     if !rebuilt {
