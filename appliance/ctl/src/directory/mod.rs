@@ -100,6 +100,9 @@ pub struct Directory {
     local_uri: String,
 }
 
+/// How long pigeonctl waits for this node's slapd to answer again when it is restarting.
+const SLAPD_RESTART_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// How long a provider may take to accept a connection (StartTLS and bind included) before
 /// the next one is tried: on the private network an answering provider takes milliseconds.
 const PROVIDER_CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_millis(700);
@@ -244,7 +247,22 @@ impl Directory {
     /// works on a provider directly ([`Directory::provider_direct`]), so reads see its own
     /// writes at once and a dead provider costs a moment, not each write's chaining timeout.
     pub fn connect(uri: &str, creds: &Credentials) -> Result<Self, CtlError> {
-        let local = Connection::connect(uri, creds)?;
+        // This node's slapd restarting (pigeonaird rebuilds it when the providers change: about
+        // a second without its socket) is waited for, up to SLAPD_RESTART_LIMIT.
+        let started = std::time::Instant::now();
+        let local = loop {
+            match Connection::connect(uri, creds) {
+                Ok(c) => break c,
+                Err(e)
+                    if uri == LDAPI_URL
+                        && matches!(e.ldap(), pigeonair_directory::LdapError::Io { .. })
+                        && started.elapsed() < SLAPD_RESTART_LIMIT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let conn = if uri == LDAPI_URL && *creds == Credentials::LocalRoot {
             Self::provider_direct(local)
         } else {
