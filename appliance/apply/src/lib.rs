@@ -354,13 +354,20 @@ pub fn install(
     let admin_hash = admin_hash(plan, &root);
     let view = replica::cluster_view()?;
     let mut desired = render_all(plan, &secrets, &view);
-    // As pigeonaird renders it (slapd::rendered_config): a re-apply keeps the revocation check.
+    // As pigeonaird renders it (slapd::rendered_config) when a rebuild is due anyway; a
+    // configuration on disk differing only by the revocation check is in step as it is
+    // (slapd::config_in_step), so a re-apply changes nothing.
     if root
         .path(pigeonair_appliance::render::CLUSTER_CA_AND_CRL)
         .exists()
     {
+        let on_disk =
+            std::fs::read_to_string(root.path(pigeonair_appliance::render::slapd::SLAPD_LDIF))
+                .unwrap_or_default();
         for file in desired.iter_mut() {
-            if file.path == pigeonair_appliance::render::slapd::SLAPD_LDIF {
+            if file.path == pigeonair_appliance::render::slapd::SLAPD_LDIF
+                && on_disk != file.contents
+            {
                 *file = pigeonair_appliance::render::slapd::with_revocation_check(file.clone());
             }
         }
