@@ -133,6 +133,8 @@ pub struct Connection {
     op_limit: Option<Duration>,
     /// The local directory that follows the provider this connection writes to.
     follower: Option<Box<Connection>>,
+    /// The other providers, which each write waits for too.
+    witnesses: Vec<Connection>,
 }
 
 impl Connection {
@@ -146,6 +148,7 @@ impl Connection {
             uri: uri.to_owned(),
             op_limit: None,
             follower: None,
+            witnesses: Vec::new(),
         })
     }
 
@@ -169,6 +172,7 @@ impl Connection {
             uri: uri.to_owned(),
             op_limit: Some(timeout),
             follower: None,
+            witnesses: Vec::new(),
         };
         let res = conn.op().sasl_external_bind();
         done(
@@ -182,6 +186,14 @@ impl Connection {
     /// Makes every write on this connection also wait until `local` shows it.
     pub fn followed_by(mut self, local: Connection) -> Self {
         self.follower = Some(Box::new(local));
+        self
+    }
+
+    /// Makes every write on this connection also wait until each of `others` (the other
+    /// providers) shows it, so whichever provider is read next has it; one that stops
+    /// answering is no longer waited for.
+    pub fn witnessed_by(mut self, others: Vec<Connection>) -> Self {
+        self.witnesses = others;
         self
     }
 
@@ -274,8 +286,22 @@ impl Connection {
         while self.stamp() == before && started.elapsed() < SETTLE_LIMIT {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if self.follower.is_some() {
+        if self.follower.is_some() || !self.witnesses.is_empty() {
             let there = self.stamp();
+            let mut witnesses = std::mem::take(&mut self.witnesses);
+            witnesses.retain_mut(|w| {
+                loop {
+                    let stamp = w.stamp();
+                    if stamp.is_empty() {
+                        return false;
+                    }
+                    if stamps_cover(&stamp, &there) || started.elapsed() >= SETTLE_LIMIT {
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+            self.witnesses = witnesses;
             while let Some(local) = self.follower.as_deref_mut() {
                 if stamps_cover(&local.stamp(), &there) || started.elapsed() >= SETTLE_LIMIT {
                     break;

@@ -296,20 +296,21 @@ impl Directory {
         );
         let providers = pigeonair_appliance::providers::providers(&view);
         let me = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-        if providers.is_empty()
-            || providers
-                .iter()
-                .any(|p| p.hostname.eq_ignore_ascii_case(me.trim()))
-        {
+        let mine = providers
+            .iter()
+            .find(|p| p.hostname.eq_ignore_ascii_case(me.trim()));
+        if providers.is_empty() {
             return local;
         }
         use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY};
         let Ok(tls) = ClusterTls::read(CLUSTER_CA_CERT, CLUSTER_CERT, CLUSTER_KEY) else {
             return local;
         };
-        // All at once: the first to answer is used, so a dead provider costs nothing.
+        // All at once, so a dead provider costs nothing: on a provider, the others, which
+        // each write waits for; elsewhere the first to answer is worked on, the others wait.
         let (tx, rx) = std::sync::mpsc::channel();
-        for p in &providers {
+        let others: Vec<_> = providers.iter().filter(|p| Some(*p) != mine).collect();
+        for p in &others {
             let (tx, tls, uri) = (tx.clone(), tls.clone(), p.uri());
             std::thread::spawn(move || {
                 if let Ok(conn) = Connection::to_provider(&uri, &tls, PROVIDER_CONNECT_LIMIT) {
@@ -318,10 +319,32 @@ impl Directory {
             });
         }
         drop(tx);
-        match rx.recv_timeout(PROVIDER_CONNECT_LIMIT + std::time::Duration::from_millis(300)) {
-            Ok(conn) => conn.followed_by(local),
-            Err(_) => local,
+        let mut limit = std::time::Instant::now()
+            + PROVIDER_CONNECT_LIMIT
+            + std::time::Duration::from_millis(300);
+        let mut answered = Vec::new();
+        while answered.len() < others.len() {
+            let left = limit.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(conn) => answered.push(conn),
+                Err(_) => break,
+            }
+            // Off the providers, the first answer is worked on at once: the others have a
+            // moment more to answer as witnesses (on the private network they take
+            // milliseconds), a dead one is not waited for.
+            if mine.is_none() && answered.len() == 1 {
+                limit =
+                    limit.min(std::time::Instant::now() + std::time::Duration::from_millis(100));
+            }
         }
+        if mine.is_some() {
+            return local.witnessed_by(answered);
+        }
+        if answered.is_empty() {
+            return local;
+        }
+        let first = answered.remove(0);
+        first.followed_by(local).witnessed_by(answered)
     }
 
     /// This node's own directory: the connection itself, or the one following the provider.
