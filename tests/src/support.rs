@@ -291,3 +291,51 @@ impl Drop for LoadGuard {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Where `scripts/build` leaves PigeonAir's Debian packages.
+pub fn debs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian")
+}
+
+/// Whether this host can build the install medium and boot it in qemu: root, the ISO tools,
+/// qemu (and OVMF), `extra` tools (name or path, Debian package), our packages. When something
+/// is missing: in CI (`CI` set) the test fails; elsewhere it prints why and skips.
+pub fn medium_host_ready(test: &str, extra: &[(&str, &str)]) -> bool {
+    let mut problems = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        problems.push("needs root".to_owned());
+    }
+    if let Err(e) = pigeonair_image::iso::require_iso_tools() {
+        problems.push(e.to_string());
+    }
+    for (tool, package) in pigeonair_lab::medium::MEDIUM_TOOLS
+        .iter()
+        .chain(extra.iter())
+        .copied()
+    {
+        let found = if tool.starts_with('/') {
+            Path::new(tool).exists()
+        } else {
+            pigeonair_host::find_tool(tool).is_some()
+        };
+        if !found {
+            problems.push(format!("missing {tool} (Debian package {package})"));
+        }
+    }
+    match pigeonair_image::Debs::scan(&debs_dir()) {
+        Ok(d) if !d.files.is_empty() => {}
+        _ => problems.push(format!(
+            "no PigeonAir .deb in {}: run scripts/build",
+            debs_dir().display()
+        )),
+    }
+    if problems.is_empty() {
+        return true;
+    }
+    let why = problems.join("; ");
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: cannot run in CI: {why}; scripts/host-setup installs the tools");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}

@@ -8,56 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pigeonair_image::iso::require_iso_tools;
 use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
-use pigeonair_lab::medium::{Firmware, MEDIUM_TOOLS, MediumVm};
+use pigeonair_lab::medium::{Firmware, MediumVm};
 
 /// The welcome screen's title: the installer runs on the serial console.
 const WELCOME: &str = "Welcome to PigeonAir";
 /// Power-on to the welcome screen under TCG on a busy two-core host takes a minute or two.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn debs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian")
-}
-
-/// Root, the ISO tools, qemu and OVMF, and our packages. When something is missing: in CI
-/// (`CI` set) the test fails; elsewhere it prints why and skips.
-fn medium_host_ready(test: &str) -> bool {
-    let mut problems = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        problems.push("needs root".to_owned());
-    }
-    if let Err(e) = require_iso_tools() {
-        problems.push(e.to_string());
-    }
-    for (tool, package) in MEDIUM_TOOLS {
-        let found = if tool.starts_with('/') {
-            Path::new(tool).exists()
-        } else {
-            pigeonair_host::find_tool(tool).is_some()
-        };
-        if !found {
-            problems.push(format!("missing {tool} (Debian package {package})"));
-        }
-    }
-    match Debs::scan(&debs_dir()) {
-        Ok(d) if !d.files.is_empty() => {}
-        _ => problems.push(format!(
-            "no PigeonAir .deb in {}: run scripts/build",
-            debs_dir().display()
-        )),
-    }
-    if problems.is_empty() {
-        return true;
-    }
-    let why = problems.join("; ");
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: cannot run in CI: {why}; scripts/host-setup installs the tools");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-    false
-}
 
 fn build(output: &Path) -> String {
     let mut log = Vec::new();
@@ -66,7 +23,7 @@ fn build(output: &Path) -> String {
         &ImageSpec::appliance(),
         &LiveSpec::installer(),
         &Mirror::from_host().expect("a Debian mirror"),
-        &Debs::scan(&debs_dir()).expect("target/debian readable"),
+        &Debs::scan(&pigeonair_tests::support::debs_dir()).expect("target/debian readable"),
         &IsoOptions {
             output: output.to_owned(),
             processors: Some(1),
@@ -120,7 +77,7 @@ fn medium() -> &'static Path {
 static ONE_VM: Mutex<()> = Mutex::new(());
 
 fn boots_to_the_installer(test: &str, firmware: Firmware) {
-    if !medium_host_ready(test) {
+    if !pigeonair_tests::support::medium_host_ready(test, &[]) {
         return;
     }
     let iso = medium();

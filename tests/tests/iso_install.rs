@@ -14,9 +14,8 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pigeonair_image::iso::require_iso_tools;
 use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
-use pigeonair_lab::medium::{Firmware, Forward, MEDIUM_TOOLS, MediumVm};
+use pigeonair_lab::medium::{Firmware, Forward, MediumVm};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 /// The administrator's (and postmaster@'s) password in the answers.
@@ -27,52 +26,6 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
 const FIRST_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
 /// Power-on to the refusal on the console.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(600);
-
-fn debs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian")
-}
-
-/// Root, the ISO tools, qemu (and OVMF), mtools for the answers drive, our packages. When
-/// something is missing: in CI (`CI` set) the test fails; elsewhere it prints why and skips.
-fn host_ready(test: &str) -> bool {
-    let mut problems = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        problems.push("needs root".to_owned());
-    }
-    if let Err(e) = require_iso_tools() {
-        problems.push(e.to_string());
-    }
-    for (tool, package) in MEDIUM_TOOLS.iter().copied().chain([
-        ("mcopy", "mtools"),
-        ("swaks", "swaks"),
-        ("python3", "python3"),
-    ]) {
-        let found = if tool.starts_with('/') {
-            Path::new(tool).exists()
-        } else {
-            pigeonair_host::find_tool(tool).is_some()
-        };
-        if !found {
-            problems.push(format!("missing {tool} (Debian package {package})"));
-        }
-    }
-    match Debs::scan(&debs_dir()) {
-        Ok(d) if !d.files.is_empty() => {}
-        _ => problems.push(format!(
-            "no PigeonAir .deb in {}: run scripts/build",
-            debs_dir().display()
-        )),
-    }
-    if problems.is_empty() {
-        return true;
-    }
-    let why = problems.join("; ");
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: cannot run in CI: {why}; scripts/host-setup installs the tools");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-    false
-}
 
 /// The medium, built once per test binary from `target/debian`.
 fn medium() -> &'static Path {
@@ -86,7 +39,7 @@ fn medium() -> &'static Path {
             &ImageSpec::appliance(),
             &LiveSpec::installer(),
             &Mirror::from_host().expect("a Debian mirror"),
-            &Debs::scan(&debs_dir()).expect("target/debian readable"),
+            &Debs::scan(&pigeonair_tests::support::debs_dir()).expect("target/debian readable"),
             &IsoOptions {
                 output: output.clone(),
                 processors: Some(1),
@@ -290,7 +243,14 @@ fn mailclient(args: &[&str]) -> std::process::Output {
 }
 
 fn installs_unattended(test: &str, firmware: Firmware) {
-    if !host_ready(test) {
+    if !pigeonair_tests::support::medium_host_ready(
+        test,
+        &[
+            ("mcopy", "mtools"),
+            ("swaks", "swaks"),
+            ("python3", "python3"),
+        ],
+    ) {
         return;
     }
     let iso = medium();
@@ -459,7 +419,14 @@ fn installs_unattended_with_uefi_and_boots_from_the_disk() {
 #[test]
 fn bad_disk_answers_are_refused_before_any_write() {
     let test = "install_refusals";
-    if !host_ready(test) {
+    if !pigeonair_tests::support::medium_host_ready(
+        test,
+        &[
+            ("mcopy", "mtools"),
+            ("swaks", "swaks"),
+            ("python3", "python3"),
+        ],
+    ) {
         return;
     }
     let iso = medium();
