@@ -18,6 +18,13 @@ use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror,
 use pigeonair_lab::medium::{Firmware, Forward, MediumVm};
 
 const GIB: u64 = 1024 * 1024 * 1024;
+/// What these tests use on the host beside the medium's tools (name, Debian package): mtools
+/// for the answers drive, swaks and python3 for the installed node's mail.
+const HOST_TOOLS: &[(&str, &str)] = &[
+    ("mcopy", "mtools"),
+    ("swaks", "swaks"),
+    ("python3", "python3"),
+];
 /// The administrator's (and postmaster@'s) password in the answers.
 const PASSWORD: &str = "dk-install-secret-1";
 /// Power-on to "installed" under TCG on a busy two-core host.
@@ -243,14 +250,7 @@ fn mailclient(args: &[&str]) -> std::process::Output {
 }
 
 fn installs_unattended(test: &str, firmware: Firmware) {
-    if !pigeonair_tests::support::medium_host_ready(
-        test,
-        &[
-            ("mcopy", "mtools"),
-            ("swaks", "swaks"),
-            ("python3", "python3"),
-        ],
-    ) {
+    if !pigeonair_tests::support::medium_host_ready(test, HOST_TOOLS) {
         return;
     }
     let iso = medium();
@@ -419,14 +419,7 @@ fn installs_unattended_with_uefi_and_boots_from_the_disk() {
 #[test]
 fn bad_disk_answers_are_refused_before_any_write() {
     let test = "install_refusals";
-    if !pigeonair_tests::support::medium_host_ready(
-        test,
-        &[
-            ("mcopy", "mtools"),
-            ("swaks", "swaks"),
-            ("python3", "python3"),
-        ],
-    ) {
+    if !pigeonair_tests::support::medium_host_ready(test, HOST_TOOLS) {
         return;
     }
     let iso = medium();
