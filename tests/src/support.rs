@@ -339,3 +339,27 @@ pub fn medium_host_ready(test: &str, extra: &[(&str, &str)]) -> bool {
     eprintln!("SKIPPED {test}: {why}");
     false
 }
+
+/// Builds the install medium (`pigeonair-image iso`) at `output` from `target/debian`, with
+/// the image store of the environment; what the build printed. A failed build fails the test.
+pub fn build_medium(output: &Path) -> String {
+    use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
+    let mut log = Vec::new();
+    let result = build_iso(
+        &ImageStore::from_env(),
+        &ImageSpec::appliance(),
+        &LiveSpec::installer(),
+        &Mirror::from_host().expect("a Debian mirror"),
+        &Debs::scan(&debs_dir()).expect("target/debian readable"),
+        &IsoOptions {
+            output: output.to_owned(),
+            processors: Some(1),
+        },
+        &mut log,
+    );
+    let log = String::from_utf8_lossy(&log).into_owned();
+    if let Err(e) = result {
+        panic!("pigeonair-image iso failed: {e}\n{log}");
+    }
+    log
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
+use pigeonair_image::ImageStore;
 use pigeonair_lab::medium::{Firmware, MediumVm};
 
 /// The welcome screen's title: the installer runs on the serial console.
@@ -16,36 +16,15 @@ const WELCOME: &str = "Welcome to PigeonAir";
 /// Power-on to the welcome screen under TCG on a busy two-core host takes a minute or two.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 
-fn build(output: &Path) -> String {
-    let mut log = Vec::new();
-    let result = build_iso(
-        &ImageStore::from_env(),
-        &ImageSpec::appliance(),
-        &LiveSpec::installer(),
-        &Mirror::from_host().expect("a Debian mirror"),
-        &Debs::scan(&pigeonair_tests::support::debs_dir()).expect("target/debian readable"),
-        &IsoOptions {
-            output: output.to_owned(),
-            processors: Some(1),
-        },
-        &mut log,
-    );
-    let log = String::from_utf8_lossy(&log).into_owned();
-    if let Err(e) = result {
-        panic!("pigeonair-image iso failed: {e}\n{log}");
-    }
-    log
-}
-
 /// The medium, built once per test binary; the second build changes nothing and reuses every
 /// cached part.
 fn medium() -> &'static Path {
     static ISO: OnceLock<PathBuf> = OnceLock::new();
     ISO.get_or_init(|| {
         let output = ImageStore::from_env().root().join("iso/smoke-test.iso");
-        println!("{}", build(&output));
+        println!("{}", pigeonair_tests::support::build_medium(&output));
         let started = Instant::now();
-        let again = build(&output);
+        let again = pigeonair_tests::support::build_medium(&output);
         let secs = started.elapsed().as_secs_f64();
         println!("{again}");
         assert!(

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
+use pigeonair_image::ImageStore;
 use pigeonair_lab::medium::{Firmware, Forward, MediumVm};
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -39,24 +39,8 @@ fn medium() -> &'static Path {
     static ISO: OnceLock<PathBuf> = OnceLock::new();
     ISO.get_or_init(|| {
         let output = ImageStore::from_env().root().join("iso/dk-install.iso");
-        let mut log = Vec::new();
         let started = Instant::now();
-        let result = build_iso(
-            &ImageStore::from_env(),
-            &ImageSpec::appliance(),
-            &LiveSpec::installer(),
-            &Mirror::from_host().expect("a Debian mirror"),
-            &Debs::scan(&pigeonair_tests::support::debs_dir()).expect("target/debian readable"),
-            &IsoOptions {
-                output: output.clone(),
-                processors: Some(1),
-            },
-            &mut log,
-        );
-        let log = String::from_utf8_lossy(&log).into_owned();
-        if let Err(e) = result {
-            panic!("pigeonair-image iso failed: {e}\n{log}");
-        }
+        let log = pigeonair_tests::support::build_medium(&output);
         println!("{log}ISO ready in {:.1} s", started.elapsed().as_secs_f64());
         output
     })
