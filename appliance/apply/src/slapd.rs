@@ -17,6 +17,10 @@ const NEW: &str = "/etc/ldap/slapd.d.pigeonair-new";
 const OLD: &str = "/etc/ldap/slapd.d.pigeonair-old";
 /// slapd's local socket.
 pub const LDAPI_SOCKET: &str = "/run/slapd/ldapi";
+/// Held while a configuration is built and swapped in: the install and pigeonaird may both
+/// rebuild (a join re-run while the control plane reconciles), and two builds in one
+/// directory break each other. The kernel drops the lock with its holder, even on kill -9.
+const REBUILD_LOCK: &str = "/run/pigeonair/slapd-rebuild.lock";
 
 fn io(path: &str) -> impl FnOnce(std::io::Error) -> HostError + '_ {
     move |source| HostError::Io {
@@ -79,6 +83,7 @@ pub fn configured() -> bool {
 /// Builds and checks a configuration from the rendered LDIF, then swaps it in and restarts
 /// slapd. The database in /var/lib/ldap is untouched.
 pub fn rebuild() -> Result<(), HostError> {
+    let _held = rebuild_lock()?;
     remove_tree(NEW)?;
     std::fs::create_dir_all(NEW).map_err(io(NEW))?;
     host::run(Command::new("slapadd").args(["-n0", "-F", NEW, "-l", SLAPD_LDIF]))?;
@@ -99,6 +104,22 @@ pub fn rebuild() -> Result<(), HostError> {
     units::enable("slapd")?;
     units::start("slapd")?;
     wait_for_socket(Duration::from_secs(10))
+}
+
+/// Takes [`REBUILD_LOCK`], waiting for a rebuild under way elsewhere to end.
+fn rebuild_lock() -> Result<std::fs::File, HostError> {
+    let dir = Path::new(REBUILD_LOCK)
+        .parent()
+        .expect("the lock is in a directory");
+    std::fs::create_dir_all(dir).map_err(io("/run/pigeonair"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(REBUILD_LOCK)
+        .map_err(io(REBUILD_LOCK))?;
+    file.lock().map_err(io(REBUILD_LOCK))?;
+    Ok(file)
 }
 
 /// Waits until slapd's ldapi socket exists.
