@@ -208,6 +208,10 @@ pub fn plan_for(
         .map_err(|e| JoinFailure::Keep(e.to_string()))?;
     put(CLUSTER_KEY, &key_pem, "0640", "ssl-cert").map_err(JoinFailure::Keep)?;
     put(CLUSTER_CA_CERT, response.ca_pem.as_bytes(), "0644", "root").map_err(JoinFailure::Keep)?;
+    if let Some(crl) = &response.crl_pem {
+        pigeonair_apply::cluster_ca::write_crl(crl)
+            .map_err(|e| JoinFailure::Keep(format!("the cluster's revocation list: {e}")))?;
+    }
     // A node becoming a directory provider holds the CA's key too (root only, as on the
     // first node); it takes the provider role once its replica is in sync (apply's cluster
     // step).

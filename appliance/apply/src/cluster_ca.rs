@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
-use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT, CLUSTER_KEY};
+use pigeonair_appliance::render::{
+    CLUSTER_CA_AND_CRL, CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT, CLUSTER_CRL, CLUSTER_KEY,
+};
 use pigeonair_host::{self as host, HostError};
 use pigeonair_join::csr;
 
@@ -64,9 +66,35 @@ fn put(path: &str, contents: &[u8], mode: &str, group: &str) -> Result<(), CaErr
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// Makes the cluster CA for `domain` (unless its key is here already) and this node's
-/// certificate for `hostname` and `private_address`. The node's certificate is written last,
-/// so [`present`] is true only when everything is in place.
+/// What slapd reads as its CA file: the cluster CA's certificate, then its revocation list.
+pub fn crl_bundle(ca_pem: &str, crl_pem: &str) -> String {
+    format!("{}\n{}", ca_pem.trim_end(), crl_pem)
+}
+
+/// Puts the cluster's revocation list `crl_pem` on disk: the list itself (pigeonaird checks
+/// peers against it) and slapd's bundle with the CA's certificate (already on disk), each only
+/// where it differs. Returns the paths written.
+pub fn write_crl(crl_pem: &str) -> Result<Vec<String>, CaError> {
+    let ca = std::fs::read_to_string(CLUSTER_CA_CERT).map_err(io(CLUSTER_CA_CERT))?;
+    let bundle = crl_bundle(&ca, crl_pem);
+    let mut written = Vec::new();
+    for (path, text) in [
+        (CLUSTER_CRL, crl_pem),
+        (CLUSTER_CA_AND_CRL, bundle.as_str()),
+    ] {
+        if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+            put(path, text.as_bytes(), "0644", "root")?;
+            written.push(path.to_owned());
+        }
+    }
+    Ok(written)
+}
+
+/// Makes the cluster CA for `domain` (unless its key is here already), its first revocation
+/// list (empty; slapd's first configuration checks peers against it, and pigeonaird stores
+/// this one in the directory rather than sign another), and this node's certificate for
+/// `hostname` and `private_address`. The node's certificate is written last, so [`present`]
+/// is true only when everything is in place.
 pub fn make(domain: &str, hostname: &str, private_address: IpAddr) -> Result<(), CaError> {
     let dir = Path::new(CLUSTER_CA_KEY).parent().expect("has a parent");
     std::fs::create_dir_all(dir).map_err(io(CLUSTER_CA_KEY))?;
@@ -95,6 +123,11 @@ pub fn make(domain: &str, hostname: &str, private_address: IpAddr) -> Result<(),
         )?;
         (ca, key)
     };
+    if !Path::new(CLUSTER_CRL).exists() {
+        let list = csr::crl(&ca, &ca_key, &[]).map_err(ssl("sign the revocation list"))?;
+        let pem = list.to_pem().map_err(ssl("revocation list"))?;
+        write_crl(&String::from_utf8_lossy(&pem))?;
+    }
     let key = csr::new_key().map_err(ssl("node key"))?;
     let req = csr::request(&key, hostname).map_err(ssl("node certificate request"))?;
     let cert = csr::sign(&ca, &ca_key, &req, hostname, private_address)

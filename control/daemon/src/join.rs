@@ -414,6 +414,7 @@ pub fn handle(member: &LocalCluster, req: &JoinRequest, now: u64) -> Result<Join
         provider,
         certificate_pem: String::from_utf8_lossy(&cert).into_owned(),
         ca_pem: String::from_utf8_lossy(&ca_pem).into_owned(),
+        crl_pem: std::fs::read_to_string(pigeonair_appliance::render::CLUSTER_CRL).ok(),
         cluster: ClusterSettings {
             name: member.name.clone(),
             balancer: member.balancer.0.clone(),

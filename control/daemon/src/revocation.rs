@@ -117,7 +117,22 @@ pub fn ca_tick() -> Result<(), String> {
         }
     }
     revoked.sort();
-    if stored.is_none() || revoked != before {
+    if stored.is_none()
+        && let Some(pem) = first_list(&revoked)?
+    {
+        // The list the install made (slapd's configuration already checks it): stored as it
+        // is, so no node rewrites it or changes slapd's settings for a new one.
+        c.add(
+            REVOCATIONS_DN,
+            vec![
+                ("objectClass".into(), value_set(&["pigeonairRevocations"])),
+                ("cn".into(), value_set(&["revocations"])),
+                ("pigeonairCrlPem".into(), value_set(&[pem.as_str()])),
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+        info!("certificate revocation list made at install stored in the directory");
+    } else if stored.is_none() || revoked != before {
         let ca = X509::from_pem(
             &std::fs::read(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?,
         )
@@ -163,6 +178,27 @@ pub fn ca_tick() -> Result<(), String> {
     Ok(())
 }
 
+/// The list on disk ([`CLUSTER_CRL`], which the install signs with the CA), when it is the
+/// CA's and revokes exactly `revoked`.
+fn first_list(revoked: &[String]) -> Result<Option<String>, String> {
+    let Ok(pem) = std::fs::read_to_string(CLUSTER_CRL) else {
+        return Ok(None);
+    };
+    let ca = X509::from_pem(
+        &std::fs::read(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?,
+    )
+    .map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
+    let Ok(list) = X509Crl::from_pem(pem.as_bytes()) else {
+        return Ok(None);
+    };
+    let key = ca
+        .public_key()
+        .map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
+    let mut on_disk = csr::revoked(&list);
+    on_disk.sort();
+    Ok((list.verify(&key).unwrap_or(false) && on_disk == revoked).then_some(pem))
+}
+
 /// On every node: the list from the directory on disk, and slapd checking it. Returns what it
 /// changed. `rebuild` runs between the two: when it rebuilds slapd (from a configuration
 /// rendered with the check, as the list is on disk by then) nothing is changed live. A live
@@ -175,21 +211,7 @@ pub fn apply_crl(
     let Some(pem) = stored_crl(&mut c)? else {
         return Ok(rebuild()?.into_iter().collect());
     };
-    let mut changed = Vec::new();
-    let ca =
-        std::fs::read_to_string(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
-    let bundle = format!("{}\n{}", ca.trim_end(), pem);
-    for (path, text) in [
-        (CLUSTER_CRL, pem.as_str()),
-        (CLUSTER_CA_AND_CRL, bundle.as_str()),
-    ] {
-        if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
-            let tmp = format!("{path}.new");
-            std::fs::write(&tmp, text).map_err(|e| format!("{tmp}: {e}"))?;
-            std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))?;
-            changed.push(path.to_owned());
-        }
-    }
+    let mut changed = pigeonair_apply::cluster_ca::write_crl(&pem).map_err(|e| e.to_string())?;
     let _ = c.unbind();
     if let Some(line) = rebuild()? {
         // slapd started again and read the list with its configuration.

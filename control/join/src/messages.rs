@@ -103,6 +103,10 @@ pub struct JoinResponse {
     pub certificate_pem: String,
     /// The cluster CA's certificate (PEM).
     pub ca_pem: String,
+    /// The cluster CA's revocation list (PEM) as the member has it: the joining node's slapd
+    /// checks peers against it from its first configuration on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_pem: Option<String>,
     /// What it needs to become a replica.
     pub cluster: ClusterSettings,
     /// When the node is to become a directory provider: its server ID and the cluster CA's
