@@ -263,8 +263,13 @@ enum NodeCmd {
         /// List tokens (never their secrets).
         #[arg(long, conflicts_with_all = ["revoke", "via"])]
         list: bool,
-        /// Revoke an unused token by its id.
-        #[arg(long, value_name = "ID", conflicts_with = "via")]
+        /// Revoke an unused token by its id (older ids may begin with `-`).
+        #[arg(
+            long,
+            value_name = "ID",
+            conflicts_with = "via",
+            allow_hyphen_values = true
+        )]
         revoke: Option<String>,
     },
     /// Drain a node: the balancer gives it no new connections, no new mailbox is placed on it,

@@ -107,7 +107,14 @@ impl Token {
         let mut rng = rand::thread_rng();
         let mut id = [0u8; ID_BYTES];
         let mut secret = [0u8; SECRET_BYTES];
-        rng.fill_bytes(&mut id);
+        // An id is typed after `--revoke` and shown in lists: it never begins with `-` or
+        // `_` (the first character is the first byte's top six bits; 62 and 63 are those).
+        loop {
+            rng.fill_bytes(&mut id);
+            if id[0] >> 2 < 62 {
+                break;
+            }
+        }
         rng.fill_bytes(&mut secret);
         Token {
             id: TokenId(URL_SAFE_NO_PAD.encode(id)),
@@ -244,6 +251,18 @@ mod tests {
             secret: [7u8; 32],
             ca: Fingerprint([0xab; 32]),
             via: "10.42.0.11:7443".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_new_id_never_begins_like_an_option() {
+        let ca = Fingerprint([7; 32]);
+        let via: SocketAddr = "10.42.0.11:7443".parse().unwrap();
+        // One id in 32 began with `-` or `_` before: 2,000 draws would all but surely show one.
+        for _ in 0..2000 {
+            let t = Token::generate(via, ca.clone());
+            assert!(!t.id.as_str().starts_with(['-', '_']), "{}", t.id);
+            assert!(TokenId::try_new(t.id.as_str()).is_ok());
         }
     }
 
