@@ -100,6 +100,19 @@ impl LabCli {
     /// `ldapsearch` on `node`'s own directory as root over ldapi (LDIF, lines unwrapped):
     /// what it printed; a failed search fails the test.
     pub fn ldapsearch(&self, node: &str, base: &str, filter: &str, attrs: &[&str]) -> String {
+        self.try_ldapsearch(node, base, filter, attrs)
+            .unwrap_or_else(|e| panic!("ldapsearch on {node}: {e}"))
+    }
+
+    /// [`LabCli::ldapsearch`], with a failed search (slapd restarting, say, while a wait
+    /// polls) as its error text.
+    pub fn try_ldapsearch(
+        &self,
+        node: &str,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<String, String> {
         let mut cmd = vec![
             "ldapsearch",
             "-Q",
@@ -116,12 +129,11 @@ impl LabCli {
         ];
         cmd.extend(attrs);
         let out = self.exec(node, &cmd);
-        assert!(
-            out.status.success(),
-            "ldapsearch on {node}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout(&out)
+        if out.status.success() {
+            Ok(stdout(&out))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// `up --nodes N` with the example answers turned to a DNS-balanced cluster

@@ -92,12 +92,14 @@ fn install_and_join_node2(lab: &LabCli) {
         "node2 active in node1's directory",
         Duration::from_secs(30),
         || {
-            let e = lab.ldapsearch(
-                "node1",
-                "cn=mx2.example.com,ou=nodes,o=pigeonair",
-                "(objectClass=*)",
-                &["*"],
-            );
+            let e = lab
+                .try_ldapsearch(
+                    "node1",
+                    "cn=mx2.example.com,ou=nodes,o=pigeonair",
+                    "(objectClass=*)",
+                    &["*"],
+                )
+                .unwrap_or_default();
             e.contains("pigeonairNodeState: active")
                 && e.contains("pigeonairNodeRole: provider")
                 && e.contains("pigeonairCertSerial:")
@@ -602,6 +604,9 @@ fn a_node_joins_under_load_and_no_message_is_lost_or_doubled_and_no_login_fails(
             let mut batches = Vec::new();
             let mut b = 0;
             while !joined.load(Ordering::SeqCst) || b < 2 {
+                // A steady load, a batch a second from each side, not as fast as the client
+                // can send: the point is the join under traffic, not a backlog to drain.
+                let paced = Instant::now();
                 let tag = format!("g{run}-{via}-{b}");
                 let out = lab.client(&[
                     env!("CARGO_BIN_EXE_mail-bench"),
@@ -627,6 +632,7 @@ fn a_node_joins_under_load_and_no_message_is_lost_or_doubled_and_no_login_fails(
                 sent.fetch_add(40, Ordering::SeqCst);
                 batches.push(tag);
                 b += 1;
+                std::thread::sleep(Duration::from_secs(1).saturating_sub(paced.elapsed()));
             }
             batches
         }));
@@ -709,15 +715,39 @@ fn a_node_joins_under_load_and_no_message_is_lost_or_doubled_and_no_login_fails(
         .collect();
     let tag = format!("g{run}-");
     let mut seen: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-    wait_for("every message delivered", Duration::from_secs(60), || {
+    // Delivery goes on while messages keep arriving; a minute with none new is a failure,
+    // shown with what the nodes still hold in their queues.
+    let mut progress = (0, Instant::now());
+    loop {
         seen.clear();
         for node in NODES {
             for id in ids_on(&lab, node, &tag) {
                 seen.entry(id).or_default().push(node);
             }
         }
-        seen.len() >= expected.len()
-    });
+        if seen.len() >= expected.len() {
+            break;
+        }
+        if seen.len() > progress.0 {
+            progress = (seen.len(), Instant::now());
+        }
+        if progress.1.elapsed() > Duration::from_secs(60) {
+            let queues: Vec<String> = NODES
+                .iter()
+                .map(|node| {
+                    let q = stdout(&lab.exec(node, &["sh", "-c", "postqueue -p | tail -40"]));
+                    format!("{node}:\n{q}")
+                })
+                .collect();
+            panic!(
+                "{} of {} messages delivered, none more for 60 s; queues:\n{}",
+                seen.len(),
+                expected.len(),
+                queues.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
     for (id, home) in &expected {
         assert_eq!(seen.get(id).map(Vec::as_slice), Some(&[*home][..]), "{id}");
     }
