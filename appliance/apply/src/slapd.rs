@@ -107,7 +107,7 @@ pub fn rebuild() -> Result<(), HostError> {
 }
 
 /// Takes [`REBUILD_LOCK`], waiting for a rebuild under way elsewhere to end.
-fn rebuild_lock() -> Result<std::fs::File, HostError> {
+fn rebuild_lock() -> Result<nix::fcntl::Flock<std::fs::File>, HostError> {
     let dir = Path::new(REBUILD_LOCK)
         .parent()
         .expect("the lock is in a directory");
@@ -118,8 +118,8 @@ fn rebuild_lock() -> Result<std::fs::File, HostError> {
         .write(true)
         .open(REBUILD_LOCK)
         .map_err(io(REBUILD_LOCK))?;
-    file.lock().map_err(io(REBUILD_LOCK))?;
-    Ok(file)
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io(REBUILD_LOCK)(errno.into()))
 }
 
 /// Waits until slapd's ldapi socket exists.

@@ -260,7 +260,7 @@ mod tests {
         let via: SocketAddr = "10.42.0.11:7443".parse().unwrap();
         // One id in 32 began with `-` or `_` before: 2,000 draws would all but surely show one.
         for _ in 0..2000 {
-            let t = Token::generate(via, ca.clone());
+            let t = Token::generate(via, ca);
             assert!(!t.id.as_str().starts_with(['-', '_']), "{}", t.id);
             assert!(TokenId::try_new(t.id.as_str()).is_ok());
         }
