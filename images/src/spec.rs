@@ -32,8 +32,9 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends $PACKAGES
 # Debian enables its daemons at install; the appliance starts them once it is configured.
 systemctl disable $DISABLED
-# Values that must differ per node: set at boot (machine-id) or by the installer (hostname).
-rm -f /etc/hostname /var/lib/dbus/machine-id
+# Values that must differ per node: set at boot (machine-id) or by the installer (hostname,
+# SSH host keys).
+rm -f /etc/hostname /var/lib/dbus/machine-id /etc/ssh/ssh_host_*
 : > /etc/machine-id
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > /etc/hosts
 : > /etc/resolv.conf
@@ -60,7 +61,8 @@ impl ImageSpec {
                  nftables ipvsadm keepalived \
                  openssl ca-certificates \
                  iputils-ping netcat-openbsd procps less \
-                 fdisk e2fsprogs dosfstools grub2-common grub-pc-bin grub-efi-amd64-bin",
+                 fdisk e2fsprogs dosfstools grub2-common grub-pc-bin grub-efi-amd64-bin \
+                 openssh-server",
             ),
             debconf: vec![
                 // Our installer writes slapd's cn=config; Debian's default database would be
@@ -68,9 +70,10 @@ impl ImageSpec {
                 "slapd slapd/no_configuration boolean true".into(),
                 "postfix postfix/main_mailer_type select No configuration".into(),
             ],
-            // keepalived runs as pigeonair-balancer's child on a balancer pair, never on its own.
+            // keepalived runs as pigeonair-balancer's child on a balancer pair, never on its own;
+            // sshd runs only on a node whose answers give root a key.
             disabled_units: list(
-                "slapd.service postfix.service dovecot.service keepalived.service",
+                "slapd.service postfix.service dovecot.service keepalived.service ssh.service",
             ),
         }
     }

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use pigeonair_appliance::answers::{
     Answers, AnswersError, JoinAnswers, RawAnswers, RawBalancer, RawCluster, RawInterface, RawMail,
-    RawNetwork, RawNode, parse_raw, validate, validate_join,
+    RawNetwork, RawNode, RawSsh, parse_raw, validate, validate_join,
 };
 use pigeonair_appliance::plan::{Plan, Role};
 use pigeonair_appliance::render::{
@@ -115,6 +115,9 @@ pub fn plan_from(j: &JoinAnswers, cluster: &ClusterSettings) -> Result<Plan, Str
                 gateway: None,
             },
         },
+        ssh: (!j.ssh_keys.is_empty()).then(|| RawSsh {
+            authorized_keys: Some(j.ssh_keys.iter().map(|k| k.to_string()).collect()),
+        }),
         ..Default::default()
     };
     validate(&raw).map_err(|e| e.to_string())

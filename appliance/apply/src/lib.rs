@@ -28,6 +28,7 @@ pub mod replica;
 pub mod secrets;
 pub mod seed;
 pub mod slapd;
+pub mod ssh;
 pub mod tls;
 pub mod units;
 
@@ -563,6 +564,14 @@ pub fn install(
                     changes.push(format!("reloaded {service}"));
                 }
                 clear_pending(unit)?;
+            }
+            if let Some(line) =
+                ssh::converge(plan.ssh_keys.len(), is_pending(Unit::Ssh), opts.dry_run)?
+            {
+                changes.push(line);
+            }
+            if !opts.dry_run {
+                clear_pending(Unit::Ssh)?;
             }
             // pigeonaird has no rendered files (yet): it only has to run, once the directory
             // and Dovecot it watches are there.

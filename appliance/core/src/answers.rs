@@ -40,6 +40,16 @@ pub struct RawAnswers {
     /// `[disk]`: the disk an install from the ISO erases (checked by
     /// [`crate::disk::validate_disk`] against the machine's disks).
     pub disk: Option<crate::disk::RawDisk>,
+    /// `[ssh]`
+    pub ssh: Option<RawSsh>,
+}
+
+/// `[ssh]`: root's SSH access, by key only.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSsh {
+    /// `authorized_keys`: public key lines, as in a `.pub` file.
+    pub authorized_keys: Option<Vec<String>>,
 }
 
 /// `[cluster]`
@@ -476,6 +486,7 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
             admin_password(&mut c, &raw.admin).map(|admin_password| Role::First { admin_password })
         }
     };
+    let ssh_keys = ssh_keys(&mut c, raw.ssh.as_ref());
     if !c.problems.is_empty() {
         return Err(AnswersError::Invalid(c.problems));
     }
@@ -490,7 +501,25 @@ pub fn validate(raw: &RawAnswers) -> Result<Plan, AnswersError> {
         private: private.expect("checked"),
         dns,
         role: role.expect("checked"),
+        ssh_keys,
     })
+}
+
+/// `[ssh] authorized_keys`: each line checked, none twice.
+fn ssh_keys(c: &mut Checker, ssh: Option<&RawSsh>) -> Vec<crate::ssh::SshPublicKey> {
+    let mut keys: Vec<crate::ssh::SshPublicKey> = Vec::new();
+    let lines = ssh
+        .and_then(|s| s.authorized_keys.as_deref())
+        .unwrap_or_default();
+    for (i, line) in lines.iter().enumerate() {
+        let field = format!("ssh.authorized_keys[{i}]");
+        match crate::ssh::SshPublicKey::try_new(line) {
+            Ok(k) if keys.contains(&k) => c.problem(&field, "the same key is listed twice"),
+            Ok(k) => keys.push(k),
+            Err(e) => c.problem(&field, &e),
+        }
+    }
+    keys
 }
 
 fn admin_password(c: &mut Checker, admin: &RawAdmin) -> Option<AdminPassword> {
@@ -625,6 +654,8 @@ pub struct JoinAnswers {
     pub dns: Vec<Ipv4Addr>,
     /// Whether the node may become a directory provider (`cluster.directory`).
     pub directory: DirectoryChoice,
+    /// `[ssh] authorized_keys`: this node's own (each box chooses its SSH access).
+    pub ssh_keys: Vec<crate::ssh::SshPublicKey>,
 }
 
 /// `cluster.directory`: `auto` or `replica`.
@@ -702,10 +733,12 @@ pub fn validate_join(
         v => c.optional("cluster.directory", v, directory_choice),
     };
     let (hostname, public, private, dns) = node_networks(&mut c, raw);
+    let ssh_keys = ssh_keys(&mut c, raw.ssh.as_ref());
     if !c.problems.is_empty() {
         return Err(AnswersError::Invalid(c.problems));
     }
     Ok(JoinAnswers {
+        ssh_keys,
         token: token.expect("checked"),
         hostname: hostname.expect("checked"),
         public: public.expect("checked"),
@@ -759,6 +792,14 @@ pub fn to_toml(plan: &Plan, admin_hash: &str) -> String {
     if let Role::First { .. } = plan.role {
         text.push_str(&format!("\n[admin]\npassword_hash = \"{admin_hash}\"\n"));
     }
+    if !plan.ssh_keys.is_empty() {
+        text.push_str("\n[ssh]\nauthorized_keys = [\n");
+        for k in &plan.ssh_keys {
+            // A TOML string, quoted and escaped by the toml crate (a comment may hold quotes).
+            text.push_str(&format!("    {},\n", toml::Value::String(k.to_string())));
+        }
+        text.push_str("]\n");
+    }
     text
 }
 
@@ -774,6 +815,7 @@ mod tests {
             single_box.clone(),
             parse_answers(include_str!("../tests/resources/parse_answer/dns.toml")).unwrap(),
             parse_answers(include_str!("../tests/resources/parse_answer/ipvs-dr.toml")).unwrap(),
+            parse_answers(include_str!("../tests/resources/parse_answer/ssh.toml")).unwrap(),
             Plan {
                 balancer: Balancer::Ipvs {
                     vip: "2001:db8::240".parse().unwrap(),

@@ -16,6 +16,7 @@ pub mod disk;
 pub mod plan;
 pub mod providers;
 pub mod render;
+pub mod ssh;
 pub mod types;
 
 pub use answers::{AnswersError, parse_answers};

@@ -29,6 +29,9 @@ pub struct Plan {
     pub dns: Vec<Ipv4Addr>,
     /// Whether this node made the cluster or joined it.
     pub role: Role,
+    /// The public keys root logs in with over SSH (`[ssh] authorized_keys`); none: sshd is
+    /// off. Never a password.
+    pub ssh_keys: Vec<crate::ssh::SshPublicKey>,
 }
 
 /// Whether a node made the cluster or joined it.

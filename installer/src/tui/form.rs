@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use pigeonair_appliance::answers::{
     AnswersError, JoinAnswers, Problem, RawAdmin, RawAnswers, RawCluster, RawInterface, RawMail,
-    RawNetwork, RawNode, raw_balancer, validate,
+    RawNetwork, RawNode, RawSsh, raw_balancer, validate,
 };
 use pigeonair_appliance::plan::{AdminPassword, Balancer, Plan, Role};
 use pigeonair_join::Token;
@@ -107,6 +107,9 @@ pub struct Form {
     /// The provider of a reviewed joined node, kept as it was (with its cluster name and
     /// domain): they came from the cluster.
     provider: Option<Ipv4Addr>,
+    /// Root's SSH keys of reviewed answers, kept as they were: no screen edits them (an
+    /// answers file gives them).
+    ssh_keys: Vec<String>,
 }
 
 fn some(s: &str) -> Option<String> {
@@ -146,6 +149,7 @@ impl Form {
     pub fn from_join(j: &JoinAnswers) -> Self {
         let mut f = Form {
             joining: true,
+            ssh_keys: j.ssh_keys.iter().map(|k| k.to_string()).collect(),
             ..Form::default()
         };
         f.set_node(&j.hostname.to_string(), &j.public, &j.private, &j.dns);
@@ -188,6 +192,7 @@ impl Form {
                 Role::Joined { provider } => Some(provider),
                 Role::First { .. } => None,
             },
+            ssh_keys: plan.ssh_keys.iter().map(|k| k.to_string()).collect(),
             ..Form::default()
         };
         f.set_node(
@@ -220,6 +225,7 @@ impl Form {
                 },
                 node,
                 network,
+                ssh: self.raw_ssh(),
                 ..RawAnswers::default()
             };
         }
@@ -249,7 +255,14 @@ impl Form {
                 password,
             },
             disk: None,
+            ssh: self.raw_ssh(),
         }
+    }
+
+    fn raw_ssh(&self) -> Option<RawSsh> {
+        (!self.ssh_keys.is_empty()).then(|| RawSsh {
+            authorized_keys: Some(self.ssh_keys.clone()),
+        })
     }
 
     fn raw_network(&self) -> RawNetwork {

@@ -9,6 +9,7 @@ pub mod firewall;
 pub mod network;
 pub mod postfix;
 pub mod slapd;
+pub mod ssh;
 pub mod template;
 
 use serde::Serialize;
@@ -31,6 +32,8 @@ pub enum Unit {
     Networkd,
     /// pigeonair-firewall.service (PigeonAir's nftables table).
     Firewall,
+    /// ssh.service: on only when the plan has SSH keys for root.
+    Ssh,
     /// Kernel parameters in /etc/sysctl.d: apply loads a changed file itself with
     /// systemd-sysctl; at boot systemd-sysctl.service loads them all. No unit is reloaded.
     Sysctl,
@@ -47,6 +50,7 @@ impl Unit {
             Unit::Dovecot => Some("dovecot.service"),
             Unit::Networkd => Some("systemd-networkd.service"),
             Unit::Firewall => Some("pigeonair-firewall.service"),
+            Unit::Ssh => Some("ssh.service"),
             Unit::Sysctl | Unit::None => None,
         }
     }
@@ -139,6 +143,7 @@ pub fn render_all(plan: &Plan, secrets: &Secrets, view: &ClusterView) -> Vec<Ren
     files.extend(network::render(plan, view));
     files.extend(direct_routing::render(plan));
     files.extend(firewall::render(plan));
+    files.extend(ssh::render(plan));
     files.extend(slapd::render(plan, view));
     files.extend(postfix::render(plan, secrets));
     files.extend(dovecot::render(plan, secrets));
