@@ -117,20 +117,14 @@ pub fn ca_tick() -> Result<(), String> {
         }
     }
     revoked.sort();
-    if stored.is_none()
-        && let Some(pem) = first_list(&revoked)?
-    {
-        // The list the install made (slapd's configuration already checks it): stored as it
-        // is, so no node rewrites it or changes slapd's settings for a new one.
-        c.add(
-            REVOCATIONS_DN,
-            vec![
-                ("objectClass".into(), value_set(&["pigeonairRevocations"])),
-                ("cn".into(), value_set(&["revocations"])),
-                ("pigeonairCrlPem".into(), value_set(&[pem.as_str()])),
-            ],
-        )
-        .map_err(|e| e.to_string())?;
+    // The list the install made (slapd's configuration already checks it) is stored as it
+    // is, so no node rewrites it or changes slapd's settings for a new one.
+    let made_at_install = match stored {
+        None => first_list(&revoked)?,
+        Some(_) => None,
+    };
+    if let Some(pem) = made_at_install {
+        store_crl(&mut c, &pem, false)?;
         info!("certificate revocation list made at install stored in the directory");
     } else if stored.is_none() || revoked != before {
         let ca = X509::from_pem(
@@ -143,26 +137,7 @@ pub fn ca_tick() -> Result<(), String> {
         .map_err(|e| format!("{CLUSTER_CA_KEY}: {e}"))?;
         let list = csr::crl(&ca, &key, &revoked).map_err(|e| format!("sign the CRL: {e}"))?;
         let pem = String::from_utf8_lossy(&list.to_pem().map_err(|e| e.to_string())?).into_owned();
-        if stored.is_none() {
-            c.add(
-                REVOCATIONS_DN,
-                vec![
-                    ("objectClass".into(), value_set(&["pigeonairRevocations"])),
-                    ("cn".into(), value_set(&["revocations"])),
-                    ("pigeonairCrlPem".into(), value_set(&[pem.as_str()])),
-                ],
-            )
-            .map_err(|e| e.to_string())?;
-        } else {
-            c.modify(
-                REVOCATIONS_DN,
-                vec![Mod::Replace(
-                    "pigeonairCrlPem".into(),
-                    value_set(&[pem.as_str()]),
-                )],
-            )
-            .map_err(|e| e.to_string())?;
-        }
+        store_crl(&mut c, &pem, stored.is_some())?;
         info!(
             "certificate revocation list signed: {} serials revoked",
             revoked.len()
@@ -176,6 +151,27 @@ pub fn ca_tick() -> Result<(), String> {
         info!("node {host} removed: its certificates are revoked and its entry deleted");
     }
     Ok(())
+}
+
+/// Puts `pem` in the directory: replaces the stored list, or adds the entry when `replace` is
+/// false (there is none yet).
+fn store_crl(c: &mut Connection, pem: &str, replace: bool) -> Result<(), String> {
+    if replace {
+        c.modify(
+            REVOCATIONS_DN,
+            vec![Mod::Replace("pigeonairCrlPem".into(), value_set(&[pem]))],
+        )
+    } else {
+        c.add(
+            REVOCATIONS_DN,
+            vec![
+                ("objectClass".into(), value_set(&["pigeonairRevocations"])),
+                ("cn".into(), value_set(&["revocations"])),
+                ("pigeonairCrlPem".into(), value_set(&[pem])),
+            ],
+        )
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// The list on disk ([`CLUSTER_CRL`], which the install signs with the CA), when it is the
