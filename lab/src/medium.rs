@@ -63,6 +63,19 @@ pub struct MediumVm {
     pub memory_mib: u32,
     /// Guest CPUs.
     pub cpus: u32,
+    /// The third octet of the public user network, `10.0.N.0/24` (2, qemu's default: the
+    /// guest is [`GUEST_PUBLIC`]); two VMs of one cluster need different public addresses.
+    pub public_net: u8,
+    /// The private NIC joined to another VM's over UDP on the host's loopback instead of an
+    /// isolated user network: this VM's port and the peer's. Datagrams, so either VM may
+    /// stop and start (a reboot ends qemu) and the link carries on.
+    pub private_link: Option<(u16, u16)>,
+}
+
+/// The guest's public address on the user network `10.0.N.0/24` (qemu gives the guest `.15`,
+/// the gateway `.2` and DNS `.3`).
+pub fn guest_public(net: u8) -> String {
+    format!("10.0.{net}.15")
 }
 
 impl MediumVm {
@@ -77,6 +90,8 @@ impl MediumVm {
             firmware,
             memory_mib: 2048,
             cpus: 2,
+            public_net: 2,
+            private_link: None,
         }
     }
 
@@ -98,6 +113,18 @@ impl MediumVm {
     /// Adds a read-only virtio disk (after the writable ones).
     pub fn with_read_only_disk(mut self, disk: impl Into<PathBuf>) -> Self {
         self.read_only.push(disk.into());
+        self
+    }
+
+    /// Puts the public NIC on `10.0.N.0/24` (see [`MediumVm::public_net`]).
+    pub fn with_public_net(mut self, net: u8) -> Self {
+        self.public_net = net;
+        self
+    }
+
+    /// Links the private NIC to a peer VM's: datagrams from host port `local` to `peer`.
+    pub fn with_private_link(mut self, local: u16, peer: u16) -> Self {
+        self.private_link = Some((local, peer));
         self
     }
 
@@ -150,20 +177,29 @@ impl MediumVm {
             ]);
         }
         if let Some(forwards) = &self.network {
-            let mut public = String::from("user,id=public,net=10.0.2.0/24");
+            let net = self.public_net;
+            let mut public = format!("user,id=public,net=10.0.{net}.0/24");
             for f in forwards {
                 public.push_str(&format!(
-                    ",hostfwd=tcp:127.0.0.1:{}-{GUEST_PUBLIC}:{}",
-                    f.host_port, f.guest_port
+                    ",hostfwd=tcp:127.0.0.1:{}-{}:{}",
+                    f.host_port,
+                    guest_public(net),
+                    f.guest_port
                 ));
             }
+            let private = match self.private_link {
+                Some((local, peer)) => {
+                    format!("socket,id=private,udp=127.0.0.1:{peer},localaddr=127.0.0.1:{local}")
+                }
+                None => "user,id=private,net=10.42.0.0/24,restrict=on".into(),
+            };
             args.extend([
                 "-netdev".into(),
                 public,
                 "-device".into(),
                 format!("virtio-net-pci,netdev=public,addr={:#x}", NIC_SLOTS[0]),
                 "-netdev".into(),
-                "user,id=private,net=10.42.0.0/24,restrict=on".into(),
+                private,
                 "-device".into(),
                 format!("virtio-net-pci,netdev=private,addr={:#x}", NIC_SLOTS[1]),
             ]);
@@ -444,5 +480,27 @@ mod tests {
             args.windows(2)
                 .any(|w| w == ["-device", "virtio-net-pci,netdev=private,addr=0x6"])
         );
+    }
+
+    #[test]
+    fn two_vms_of_a_cluster_get_their_own_public_net_and_one_private_link() {
+        let vm = MediumVm::from_disk("/s/disk.raw", Firmware::Uefi)
+            .with_network(vec![Forward {
+                host_port: 2526,
+                guest_port: 25,
+            }])
+            .with_public_net(3)
+            .with_private_link(40001, 40000);
+        let args = vm.qemu_args();
+        assert!(args.windows(2).any(|w| w
+            == [
+                "-netdev",
+                "user,id=public,net=10.0.3.0/24,hostfwd=tcp:127.0.0.1:2526-10.0.3.15:25"
+            ]));
+        assert!(args.windows(2).any(|w| w
+            == [
+                "-netdev",
+                "socket,id=private,udp=127.0.0.1:40000,localaddr=127.0.0.1:40001"
+            ]));
     }
 }

@@ -72,7 +72,12 @@ impl Scratch {
     /// A 16 MiB FAT drive labelled PIGEONAIR with `answers` as `answers.toml` (mtools: this
     /// host's kernel has no vfat to mount it).
     fn answers_drive(&self, answers: &str) -> PathBuf {
-        let image = self.0.join("dk-answers.img");
+        self.answers_drive_as("dk-answers.img", answers)
+    }
+
+    /// [`Scratch::answers_drive`] in the image file `name` (two VMs, two drives).
+    fn answers_drive_as(&self, name: &str, answers: &str) -> PathBuf {
+        let image = self.0.join(name);
         let toml = self.0.join("answers.toml");
         fs::write(&toml, answers).expect("answers file");
         fs::File::create(&image)
@@ -233,91 +238,48 @@ fn mailclient(args: &[&str]) -> std::process::Output {
         .expect("python3 runs")
 }
 
-fn installs_unattended(test: &str, firmware: Firmware) {
-    if !pigeonair_tests::support::medium_host_ready(test, HOST_TOOLS) {
-        return;
-    }
-    let iso = medium();
-    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
-    let scratch = Scratch::new(&format!("dk-{test}"));
-    let disk = scratch.blank_disk("dk-disk.raw", 9 * GIB);
-    let drive = scratch.answers_drive(&answers(
-        firmware,
-        "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"1G\"\n",
-    ));
-    let (smtp, imaps) = (free_port(), free_port());
-    let forwards = vec![
-        Forward {
-            host_port: smtp,
-            guest_port: 25,
-        },
-        Forward {
-            host_port: imaps,
-            guest_port: 993,
-        },
-    ];
-
-    let mut vm = MediumVm::new(iso, firmware)
-        .with_disk(&disk)
+/// Boots the medium with `disk` and an answers drive holding `answers`, waits for the
+/// unattended install and the reboot that ends qemu; returns power-on to installed.
+fn install_from_medium(
+    scratch: &Scratch,
+    node: &str,
+    firmware: Firmware,
+    answers: &str,
+    disk: &Path,
+) -> Duration {
+    let drive = scratch.answers_drive_as(&format!("dk-answers-{node}.img"), answers);
+    let mut vm = MediumVm::new(medium(), firmware)
+        .with_disk(disk)
         .with_read_only_disk(&drive)
-        .with_network(forwards.clone())
-        .with_console_log(scratch.0.join("install-console.log"))
+        .with_network(Vec::new())
+        .with_console_log(scratch.0.join(format!("{node}-install-console.log")))
         .start()
         .expect("qemu starts");
     let installed = vm
         .wait_for("pigeonair-install: installed to /dev/vda", INSTALL_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{firmware:?}: the unattended install: {e}"));
+        .unwrap_or_else(|e| panic!("{node} ({firmware:?}): the unattended install: {e}"));
     let status = vm
         .wait_exit(installed + Duration::from_secs(300))
-        .unwrap_or_else(|e| panic!("{firmware:?}: the reboot after the install: {e}"));
-    let install_console = vm.console_text();
+        .unwrap_or_else(|e| panic!("{node} ({firmware:?}): the reboot after the install: {e}"));
+    let console = vm.console_text();
     drop(vm);
-    println!("{install_console}");
+    println!("{console}");
     println!(
-        "{firmware:?}: power-on to installed in {:.0} s (qemu ended with {status} at the reboot)",
+        "{node} ({firmware:?}): power-on to installed in {:.0} s (qemu ended with {status} at \
+         the reboot)",
         installed.as_secs_f64()
     );
+    installed
+}
 
-    let parts = gpt(&disk);
-    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["bios-boot", "esp", "pigeonair-root", "pigeonair-vmail"],
-        "{parts:?}"
-    );
-    assert!(
-        parts[3].bytes >= GIB && parts[3].bytes < GIB + (4 << 20),
-        "/var/vmail's partition is not the 1G asked for: {parts:?}"
-    );
-
-    // The disk alone: no ISO, no answers drive.
-    let mut vm = MediumVm::from_disk(&disk, firmware)
-        .with_network(forwards)
-        .with_console_log(scratch.0.join("first-boot-console.log"))
-        .start()
-        .expect("qemu starts from the disk");
-    let applied = vm
-        .wait_for("/var/vmail /dev/vda4 ext4", FIRST_BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{firmware:?}: the first boot's apply: {e}"));
-    let banner = smtp_banner(smtp, Duration::from_secs(300)).unwrap_or_else(|e| {
-        panic!(
-            "no SMTP banner on 127.0.0.1:{smtp}: {e}\n{}",
-            vm.console_text()
-        )
-    });
-    let serving = vm.elapsed();
-    assert!(banner.contains("mx1.example.com"), "{banner}");
-    let console = vm.console_text();
-    assert!(
-        pigeonair_lab::medium::contains_text(&console, "/ /dev/vda3 ext4"),
-        "the root is not on /dev/vda3:\n{console}"
-    );
-
-    let subject = format!("dk-install {}", std::process::id());
-    // A temporary failure (4xx) is retried, for up to two minutes: right after the install
-    // pigeonaird rebuilds slapd's configuration once (a second without the directory under
-    // TCG), and an smtpd process answers the same sender and recipient from its last
-    // resolution, so each try comes from a sender of its own, as distinct mail would.
+/// Sends a message to `to` through the host's `smtp` forward and reads it back as `to` (with
+/// `password`) through the `imaps` forward. A temporary failure (4xx) is retried for up to two
+/// minutes: right after a first boot pigeonaird may rebuild slapd's configuration once (a
+/// second without the directory under TCG), and an smtpd process answers the same sender and
+/// recipient from its last resolution, so each try comes from a sender of its own, as distinct
+/// mail would.
+fn send_and_read(smtp: u16, imaps: u16, to: &str, password: &str) {
+    let subject = format!("dk-install {} to {to}", std::process::id());
     let sent_from = Instant::now();
     let mut temporary = 0;
     loop {
@@ -327,7 +289,7 @@ fn installs_unattended(test: &str, firmware: Firmware) {
                 "--from",
                 &format!("someone-{temporary}@example.net"),
                 "--to",
-                "postmaster@example.com",
+                to,
             ])
             .args([
                 "--header",
@@ -344,26 +306,19 @@ fn installs_unattended(test: &str, firmware: Firmware) {
         let transient = dialogue.lines().any(|l| l.starts_with("<** 4"));
         assert!(
             transient && sent_from.elapsed() < Duration::from_secs(120),
-            "SMTP to postmaster@ refused ({temporary} temporary failures before):\n{dialogue}"
+            "SMTP to {to} refused ({temporary} temporary failures before):\n{dialogue}"
         );
         temporary += 1;
         std::thread::sleep(Duration::from_secs(3));
     }
     println!(
-        "SMTP to postmaster@ accepted after {temporary} temporary failures ({:.0} s)",
+        "SMTP to {to} accepted after {temporary} temporary failures ({:.0} s)",
         sent_from.elapsed().as_secs_f64()
     );
     let port = imaps.to_string();
     let mut fetched = String::new();
     for _ in 0..60 {
-        let out = mailclient(&[
-            "imap",
-            "127.0.0.1",
-            &port,
-            "tls",
-            "postmaster@example.com",
-            PASSWORD,
-        ]);
+        let out = mailclient(&["imap", "127.0.0.1", &port, "tls", to, password]);
         fetched = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -376,27 +331,222 @@ fn installs_unattended(test: &str, firmware: Firmware) {
     }
     assert!(
         fetched.contains(&subject),
-        "postmaster@'s newest message over IMAPS is not the one sent:\n{fetched}"
+        "{to}'s newest message over IMAPS is not the one sent:\n{fetched}"
     );
-    drop(vm);
+}
+
+/// A free UDP port on the host's loopback (the VMs' private link).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+/// `CMD` as root on a VM through the host's `port` forward to its SSH, by `key` only, with
+/// `input` on its standard input: what it printed (a failure fails the test).
+fn ssh(port: u16, key: &Path, cmd: &str, input: &str) -> String {
+    let mut child = Command::new("ssh")
+        .args(["-p", &port.to_string(), "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=30",
+            "root@127.0.0.1",
+            cmd,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ssh runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .expect("ssh's input");
+    let out = child.wait_with_output().expect("ssh ends");
+    assert!(
+        out.status.success(),
+        "ssh {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether `pigeonctl node list`'s text shows `host` active.
+fn listed_active(list: &str, host: &str) -> bool {
+    list.lines()
+        .any(|l| l.contains(host) && l.contains("active"))
+}
+
+/// Two nodes from the medium, as an operator makes a cluster: node1 (BIOS, a separate
+/// `/var/vmail`, root's SSH key) installs unattended and boots from its disk alone; a token is
+/// made on it over SSH; node2 (UEFI, the disk booting through its EFI system partition)
+/// installs unattended with that token and joins at its first boot, over a private link
+/// between the two VMs. Both serve mail: postmaster@ on node1, and a user homed on node2 whose
+/// mail arrives at node1.
+#[test]
+fn two_nodes_install_from_the_medium_with_bios_and_uefi_and_the_second_joins_the_first() {
+    let test = "install_cluster";
+    if !pigeonair_tests::support::medium_host_ready(test, HOST_TOOLS) {
+        return;
+    }
+    let _iso = medium();
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("dk-cluster");
+    let key = scratch.0.join("dk-key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "dk-test", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let public_key = fs::read_to_string(key.with_extension("pub")).unwrap();
+
+    // node1: BIOS, /var/vmail on a partition of its own.
+    let disk1 = scratch.blank_disk("dk-disk1.raw", 9 * GIB);
+    let answers1 = format!(
+        "{}\n[ssh]\nauthorized_keys = [\"{}\"]\n",
+        answers(
+            Firmware::Bios,
+            "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"1G\"\n"
+        ),
+        public_key.trim()
+    );
+    let installed1 = install_from_medium(&scratch, "node1", Firmware::Bios, &answers1, &disk1);
+    let parts = gpt(&disk1);
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["bios-boot", "esp", "pigeonair-root", "pigeonair-vmail"],
+        "{parts:?}"
+    );
+    assert!(
+        parts[3].bytes >= GIB && parts[3].bytes < GIB + (4 << 20),
+        "/var/vmail's partition is not the 1G asked for: {parts:?}"
+    );
+
+    // node1 boots from its disk alone (no ISO, no answers drive).
+    let (link1, link2) = (free_udp_port(), free_udp_port());
+    let (smtp1, imaps1, ssh1) = (free_port(), free_port(), free_port());
+    let forward = |host_port, guest_port| Forward {
+        host_port,
+        guest_port,
+    };
+    let mut vm1 = MediumVm::from_disk(&disk1, Firmware::Bios)
+        .with_network(vec![
+            forward(smtp1, 25),
+            forward(imaps1, 993),
+            forward(ssh1, 22),
+        ])
+        .with_private_link(link1, link2)
+        .with_console_log(scratch.0.join("node1-console.log"))
+        .start()
+        .expect("qemu starts from node1's disk");
+    let applied = vm1
+        .wait_for("/var/vmail /dev/vda4 ext4", FIRST_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("node1's first boot's apply: {e}"));
+    let banner = smtp_banner(smtp1, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("no SMTP banner from node1: {e}\n{}", vm1.console_text()));
+    let serving = vm1.elapsed();
+    assert!(banner.contains("mx1.example.com"), "{banner}");
+    let console = vm1.console_text();
+    assert!(
+        pigeonair_lab::medium::contains_text(&console, "/ /dev/vda3 ext4"),
+        "node1's root is not on /dev/vda3:\n{console}"
+    );
+    send_and_read(smtp1, imaps1, "postmaster@example.com", PASSWORD);
     println!(
-        "{firmware:?}: installed disk booted alone: answers applied {:.0} s and SMTP banner \
+        "node1 (Bios): installed disk booted alone: answers applied {:.0} s and SMTP banner \
          {:.0} s after power-on ({banner}); IMAPS login as postmaster@ read the message sent; \
          power-on of the medium to serving mail {:.0} s",
         applied.as_secs_f64(),
         serving.as_secs_f64(),
-        installed.as_secs_f64() + serving.as_secs_f64()
+        installed1.as_secs_f64() + serving.as_secs_f64()
     );
-}
 
-#[test]
-fn installs_unattended_with_bios_and_boots_from_the_disk() {
-    installs_unattended("install_bios", Firmware::Bios);
-}
+    // A token, made on node1 by root over SSH (by key: the answers gave it).
+    let token = ssh(ssh1, &key, "pigeonctl node token --ttl 2h", "");
+    let token = token.trim();
+    assert!(token.starts_with("PA1."), "{token}");
 
-#[test]
-fn installs_unattended_with_uefi_and_boots_from_the_disk() {
-    installs_unattended("install_uefi", Firmware::Uefi);
+    // node2: UEFI, joining with the token; its public side is a user network of its own.
+    let disk2 = scratch.blank_disk("dk-disk2.raw", 9 * GIB);
+    let answers2 = format!(
+        "[cluster]\njoin = \"{token}\"\n\n[node]\nhostname = \"mx2.example.com\"\n\n\
+         [network]\ndns = [\"10.0.3.3\"]\n\n\
+         [network.public]\ninterface = \"enp0s5\"\naddress = \"10.0.3.15/24\"\ngateway = \"10.0.3.2\"\n\n\
+         [network.private]\ninterface = \"enp0s6\"\naddress = \"10.42.0.12/24\"\n\n\
+         [disk]\ndevice = \"/dev/vda\"\n"
+    );
+    let installed2 = install_from_medium(&scratch, "node2", Firmware::Uefi, &answers2, &disk2);
+    let parts = gpt(&disk2);
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bios-boot", "esp", "pigeonair-root"], "{parts:?}");
+    let (smtp2, imaps2) = (free_port(), free_port());
+    let mut vm2 = MediumVm::from_disk(&disk2, Firmware::Uefi)
+        .with_public_net(3)
+        .with_network(vec![forward(smtp2, 25), forward(imaps2, 993)])
+        .with_private_link(link2, link1)
+        .with_console_log(scratch.0.join("node2-console.log"))
+        .start()
+        .expect("qemu starts from node2's disk");
+    let joined = vm2
+        .wait_for("/ /dev/vda3 ext4", FIRST_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("node2's first boot (the join): {e}\n{}", vm2.console_text()));
+    let banner2 = smtp_banner(smtp2, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("no SMTP banner from node2: {e}\n{}", vm2.console_text()));
+    assert!(banner2.contains("mx2.example.com"), "{banner2}");
+    let serving2 = vm2.elapsed();
+
+    // node1 sees it active; a user homed on node2, added on node1, gets mail sent to node1
+    // (delivered over the private link) and reads it on node2.
+    let mut list = String::new();
+    for _ in 0..60 {
+        list = ssh(ssh1, &key, "pigeonctl node list", "");
+        if listed_active(&list, "mx2.example.com") {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert!(
+        listed_active(&list, "mx2.example.com"),
+        "node2 is not active in node1's list:\n{list}"
+    );
+    let user_password = "dk-join-user-secret-1";
+    ssh(
+        ssh1,
+        &key,
+        "pigeonctl user add u2@example.com --node mx2.example.com --password-stdin",
+        &format!("{user_password}\n"),
+    );
+    send_and_read(smtp1, imaps2, "u2@example.com", user_password);
+    drop(vm2);
+    drop(vm1);
+    println!(
+        "node2 (Uefi): installed {:.0} s after power-on; its disk joined the cluster and \
+         applied {:.0} s after power-on, SMTP banner at {:.0} s ({banner2}); power-on of the \
+         medium to a member serving mail {:.0} s; node1 lists it active and a user homed on it \
+         got mail sent to node1",
+        installed2.as_secs_f64(),
+        joined.as_secs_f64(),
+        serving2.as_secs_f64(),
+        installed2.as_secs_f64() + serving2.as_secs_f64()
+    );
 }
 
 /// Bad `[disk]` answers: refused on the console before any write, the blank disks unchanged.
