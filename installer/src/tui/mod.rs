@@ -281,6 +281,19 @@ impl App {
         self.outcome.as_ref()
     }
 
+    /// Which view is drawn: the wizard's screen, and whether the check, the install or its
+    /// end is shown over it. The terminal redraws whole when it changes, so a serial console
+    /// (and whatever reads it) gets each view complete, not only the cells that differ.
+    pub fn view_id(&self) -> (usize, u8) {
+        let phase = match (&self.check, &self.install) {
+            (_, Some(s)) if s.result.is_some() => 3,
+            (_, Some(_)) => 2,
+            (Some(_), None) => 1,
+            (None, None) => 0,
+        };
+        (self.screen, phase)
+    }
+
     /// The current screen's title.
     pub fn screen_title(&self) -> &'static str {
         self.screens()[self.screen].title()
