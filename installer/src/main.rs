@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser};
 use pigeonair_appliance::answers::Answers;
 use pigeonair_appliance::plan::{AdminPassword, Plan};
 use pigeonair_installer::apply::{self, Options};
+use pigeonair_installer::disk::{install, probe};
 use pigeonair_installer::runner;
 use pigeonair_installer::tui::form::Form;
 use pigeonair_installer::tui::{App, Outcome, interfaces, terminal};
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
         };
     }
     let Some(path) = cli.answers.clone() else {
-        return interactive(None, &cli);
+        return interactive(None, None, &cli);
     };
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -80,8 +81,13 @@ fn main() -> ExitCode {
         }
     };
     if cli.review {
+        // `[disk]` is only the raw answers' (the plan has no disk): the target disk screen
+        // shows it, on the install medium.
+        let disk = pigeonair_appliance::answers::parse_raw(&text)
+            .ok()
+            .and_then(|raw| raw.disk);
         return match pigeonair_installer::join::parse(&text) {
-            Ok(answers) => interactive(Some(answers), &cli),
+            Ok(answers) => interactive(Some(answers), disk, &cli),
             Err(e) => {
                 eprintln!("pigeonair-install: {} is not valid:\n{e}", path.display());
                 ExitCode::from(2)
@@ -131,7 +137,14 @@ fn main() -> ExitCode {
 /// The interactive installer: the screens; on confirmation the answers file is saved (the
 /// password as a hash) and the same install as `--answers` runs, its steps shown on screen. A
 /// joining node checks the member and joins first, as `--answers` does with join answers.
-fn interactive(review: Option<Answers>, cli: &Cli) -> ExitCode {
+/// On the install medium a new cluster's first node is installed to a disk chosen on the
+/// target disk screen (`disk`: a reviewed answers file's `[disk]`), as the unattended install
+/// does, and the done screen reboots into it.
+fn interactive(
+    review: Option<Answers>,
+    disk: Option<pigeonair_appliance::disk::RawDisk>,
+    cli: &Cli,
+) -> ExitCode {
     // Serial terminals (vt100, vt220) and non-UTF-8 locales get ASCII borders.
     let term = std::env::var("TERM").unwrap_or_default();
     let locale = std::env::var("LC_ALL")
@@ -150,6 +163,18 @@ fn interactive(review: Option<Answers>, cli: &Cli) -> ExitCode {
         Some(Answers::Join(j)) => app = app.reviewing(Form::from_join(j)),
         None => {}
     }
+    if probe::on_install_medium() {
+        let disks = probe::discover().unwrap_or_else(|e| {
+            // The target disk screen then lists none, and the validator says so.
+            eprintln!("pigeonair-install: {e}");
+            log::error!("{e}");
+            Vec::new()
+        });
+        app = app.on_medium(disks);
+        if let Some(disk) = &disk {
+            app.form.set_raw_disk(disk);
+        }
+    }
     let save = cli.save.clone();
     match terminal::run(app, |request| runner::start(request, &save)) {
         Ok(Outcome::Done) => {
@@ -159,6 +184,16 @@ fn interactive(review: Option<Answers>, cli: &Cli) -> ExitCode {
                 cli.save.display()
             );
             ExitCode::SUCCESS
+        }
+        Ok(Outcome::Reboot) => {
+            println!("pigeonair-install: installed to disk; rebooting into it");
+            match install::reboot() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pigeonair-install: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Ok(_) => {
             println!("pigeonair-install: quit");

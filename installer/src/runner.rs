@@ -2,7 +2,8 @@
 //! ([`App::take_request`](crate::tui::App::take_request)) — check the member a join token
 //! names, join, install — each on a thread of its own, and reports back over a channel
 //! ([`Report`]). The wizard stays pure; this is its IO. The join and the install are the
-//! unattended install's own ([`crate::join::plan_for`], [`crate::apply::install`]).
+//! unattended install's own ([`crate::join::plan_for`], [`crate::apply::install`]); an install
+//! to disk from the medium is the unattended one's too ([`crate::disk::install::install`]).
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -14,8 +15,10 @@ use pigeonair_control::client::JoinError;
 use pigeonair_join::Token;
 
 use crate::apply::{self, Options};
+use crate::disk::install as disk_install;
+use crate::disk::probe::LIVE_MEDIUM;
 use crate::join::{self, JoinFailure};
-use crate::tui::{Introduction, Outcome, Report};
+use crate::tui::{DiskInstall, Introduction, Outcome, Report};
 
 /// Starts what `request` asks; the interactive installer saves answers to `save`. A request
 /// that needs nothing done (quit, done) gives a channel with nothing in it.
@@ -35,7 +38,13 @@ pub fn start(request: Outcome, save: &Path) -> Receiver<Report> {
                 finish(result, &tx);
             });
         }
-        Outcome::Quit | Outcome::Done => {}
+        Outcome::InstallToDisk(install) => {
+            std::thread::spawn(move || {
+                let result = save_and_install_to_disk(*install, &save, &tx);
+                finish(result, &tx);
+            });
+        }
+        Outcome::Quit | Outcome::Done | Outcome::Reboot => {}
     }
     rx
 }
@@ -90,9 +99,9 @@ fn nothing_written(e: &JoinFailure) -> bool {
     }
 }
 
-/// Saves the answers file (a first node's password as a hash; a joined node's the join's
-/// plan, no token), then installs.
-fn save_and_install(plan: Plan, save: &Path, tx: &Sender<Report>) -> Result<usize, String> {
+/// The plan as saved (a first node's password as a hash; a joined node's the join's plan, no
+/// token) and the answers file's text.
+fn saved(plan: Plan) -> (Plan, String) {
     let (plan, hash) = match plan.role {
         Role::First { admin_password } => {
             let hash = match admin_password {
@@ -106,17 +115,59 @@ fn save_and_install(plan: Plan, save: &Path, tx: &Sender<Report>) -> Result<usiz
         }
         Role::Joined { .. } => (plan, String::new()),
     };
-    std::fs::write(save, to_toml(&plan, &hash))
+    let text = to_toml(&plan, &hash);
+    (plan, text)
+}
+
+/// The answers an install to disk saves and leaves for the first boot: the plan (the password
+/// as a hash) and `[disk]`, so `--review` on the medium shows the same disk.
+pub fn disk_answers(install: &DiskInstall) -> String {
+    let (_, text) = saved(install.plan.clone());
+    format!("{text}\n{}", install.raw.to_toml())
+}
+
+fn save_answers(text: &str, save: &Path, tx: &Sender<Report>) -> Result<(), String> {
+    std::fs::write(save, text)
         .map_err(|e| format!("saving the answers file {}: {e}", save.display()))?;
     let _ = tx.send(Report::Progress(apply::Event::Note(format!(
         "answers saved to {}",
         save.display()
     ))));
+    Ok(())
+}
+
+/// Saves the answers file, then installs.
+fn save_and_install(plan: Plan, save: &Path, tx: &Sender<Report>) -> Result<usize, String> {
+    let (plan, text) = saved(plan);
+    save_answers(&text, save, tx)?;
     let mut out = |event: &apply::Event| {
         let _ = tx.send(Report::Progress(event.clone()));
     };
     apply::install(&plan, &Options::default(), &mut out)
         .map(|r| r.changes.len())
+        .map_err(|e| e.to_string())
+}
+
+/// Saves the answers file with `[disk]`, then installs to the disk as the unattended install
+/// does, leaving the answers for the installed system's first boot. The reboot is staff's,
+/// from the done screen. `Ok`: the steps run.
+fn save_and_install_to_disk(
+    install: DiskInstall,
+    save: &Path,
+    tx: &Sender<Report>,
+) -> Result<usize, String> {
+    let text = disk_answers(&install);
+    save_answers(&text, save, tx)?;
+    let _ = tx.send(Report::Progress(apply::Event::Note(format!(
+        "erasing {}",
+        disk_install::describe(&install.disk)
+    ))));
+    let mut out = |event: &apply::Event| {
+        log::info!("{event}");
+        let _ = tx.send(Report::Progress(event.clone()));
+    };
+    disk_install::install(&install.disk, &text, Path::new(LIVE_MEDIUM), &mut out)
+        .map(|()| disk_install::STEPS)
         .map_err(|e| e.to_string())
 }
 

@@ -557,3 +557,330 @@ fn review_of_a_joining_nodes_answers_checks_its_member() {
         Some(&Outcome::Check(Box::new(TOKEN.parse().unwrap())))
     );
 }
+
+// Installing from the install medium to a disk.
+
+use pigeonair_appliance::disk::{BlockDevice, BlockPartition, RawDisk, validate_disk};
+use pigeonair_installer::tui::DiskInstall;
+
+const GIB: u64 = 1024 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+
+/// The live system in qemu as `lsblk` shows it (`disk::probe`): the ISO on the CD drive, a
+/// 32 GiB disk holding an old system, a blank 4 GiB one.
+fn disks() -> Vec<BlockDevice> {
+    vec![
+        BlockDevice {
+            path: "/dev/sr0".into(),
+            size_bytes: 351_272_960,
+            model: Some("QEMU DVD-ROM".into()),
+            partitions: vec![],
+            mounted: vec!["/run/live/medium".into()],
+            install_medium: true,
+        },
+        BlockDevice {
+            path: "/dev/vda".into(),
+            size_bytes: 32 * GIB,
+            model: Some("QEMU HARDDISK".into()),
+            partitions: vec![
+                BlockPartition {
+                    path: "/dev/vda1".into(),
+                    size_bytes: 512 * MIB,
+                    fstype: Some("vfat".into()),
+                    label: Some("EFI".into()),
+                },
+                BlockPartition {
+                    path: "/dev/vda2".into(),
+                    size_bytes: 32 * GIB - 513 * MIB,
+                    fstype: Some("ext4".into()),
+                    label: Some("debian".into()),
+                },
+            ],
+            mounted: vec![],
+            install_medium: false,
+        },
+        BlockDevice {
+            path: "/dev/vdb".into(),
+            size_bytes: 4 * GIB,
+            model: None,
+            partitions: vec![],
+            mounted: vec![],
+            install_medium: false,
+        },
+    ]
+}
+
+/// On the medium, the screens filled in up to the target disk.
+fn at_target_disk() -> App {
+    let mut a = app().on_medium(disks());
+    key(&mut a, KeyCode::Enter);
+    new_cluster(&mut a);
+    fill(&mut a, &NETWORK);
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &IDENTITY);
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &[PASSWORD, PASSWORD]);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Target disk");
+    a
+}
+
+/// The validator's own words for `[disk]` on [`disks`].
+fn validator_says(device: &str, vmail: Option<&str>) -> Vec<String> {
+    let raw = RawDisk {
+        device: Some(device.into()),
+        vmail_size: vmail.map(str::to_owned),
+    };
+    validate_disk(Some(&raw), &disks())
+        .unwrap_err()
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
+}
+
+#[test]
+fn the_target_disk_is_chosen_from_the_disks_found() {
+    let mut a = at_target_disk();
+    // The first disk that is neither the medium nor in use is chosen; its partitions shown.
+    assert_eq!(a.form.get(Field::DiskDevice), "/dev/vda");
+    snapshot("disk-partitions", &a);
+    // Typing does not change the choice: Up and Down do.
+    typed(&mut a, "x");
+    assert_eq!(a.form.get(Field::DiskDevice), "/dev/vda");
+    key(&mut a, KeyCode::Up);
+    assert_eq!(a.form.get(Field::DiskDevice), "/dev/sr0");
+    snapshot("disk-list", &a);
+    // The install medium is refused by the validator, in its words.
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Target disk", "Next was not refused");
+    assert_eq!(
+        a.form.problems_of(Field::DiskDevice, None),
+        validator_says("/dev/sr0", None)
+    );
+    snapshot("disk-medium-refused", &a);
+    // Too small: refused the same way.
+    key(&mut a, KeyCode::Up);
+    assert_eq!(a.form.get(Field::DiskDevice), "/dev/vdb");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Target disk", "Next was not refused");
+    let said = validator_says("/dev/vdb", None);
+    assert_eq!(a.form.problems_of(Field::DiskDevice, None), said);
+    assert!(said[0].contains("is too small"), "{said:?}");
+    snapshot("disk-too-small", &a);
+    key(&mut a, KeyCode::F(1));
+    snapshot("disk-help", &a);
+}
+
+/// At the target disk, /dev/vda chosen and Enter: the layout.
+fn at_layout() -> App {
+    let mut a = at_target_disk();
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Disk layout");
+    a
+}
+
+#[test]
+fn a_separate_vmail_is_checked_by_the_validator() {
+    let mut a = at_layout();
+    snapshot("disk-layout", &a);
+    typed(&mut a, "512M");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Disk layout", "Next was not refused");
+    assert_eq!(
+        a.form.problems_of(Field::VmailSize, None),
+        validator_says("/dev/vda", Some("512M"))
+    );
+    snapshot("disk-layout-vmail-error", &a);
+    // Too big for the disk: the validator names the disk.
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "30G");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Disk layout", "Next was not refused");
+    assert_eq!(
+        a.form.problems_of(Field::DiskDevice, None),
+        validator_says("/dev/vda", Some("30G"))
+    );
+    for _ in 0..3 {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(&mut a, "8G");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Summary");
+}
+
+/// The layout with a separate 8 GiB /var/vmail, at the summary.
+fn at_disk_summary() -> App {
+    let mut a = at_layout();
+    typed(&mut a, "8G");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Summary");
+    a
+}
+
+fn expected_disk_install() -> DiskInstall {
+    let raw = RawDisk {
+        device: Some("/dev/vda".into()),
+        vmail_size: Some("8G".into()),
+    };
+    DiskInstall {
+        plan: parse_answers(include_str!(
+            "../../appliance/core/examples/single-box.toml"
+        ))
+        .unwrap(),
+        disk: validate_disk(Some(&raw), &disks()).unwrap(),
+        raw,
+    }
+}
+
+#[test]
+fn the_erase_warning_names_what_is_erased_and_needs_erase_typed() {
+    let mut a = at_disk_summary();
+    snapshot("disk-summary", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Erase the disk?");
+    snapshot("erase-warning", &a);
+    // Enter alone, or another word, is refused; nothing is asked of the runner.
+    key(&mut a, KeyCode::Enter);
+    typed(&mut a, "yes");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Erase the disk?");
+    assert_eq!(a.outcome(), None);
+    snapshot("erase-refused", &a);
+    // Esc goes back, and the confirmation is asked again.
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen_title(), "Summary");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.form.get(Field::EraseConfirm), "");
+    typed(&mut a, "Erase");
+    key(&mut a, KeyCode::Enter);
+    // The same plan as the answers file, the same [disk] and layout as the validator's.
+    let want = Outcome::InstallToDisk(Box::new(expected_disk_install()));
+    assert_eq!(a.outcome(), Some(&want));
+    assert_eq!(a.take_request(), Some(want));
+}
+
+#[test]
+fn the_erase_warning_on_a_serial_terminal() {
+    let mut a = at_disk_summary().with_ascii_borders(true);
+    key(&mut a, KeyCode::Enter);
+    let text = screen(&a);
+    assert!(text.contains("+----"), "{text}");
+    assert!(!text.contains('┌'), "{text}");
+    assert!(text.contains("/dev/vda2"), "{text}");
+}
+
+#[test]
+fn the_install_to_disk_shows_its_steps_and_ends_rebooting() {
+    use pigeonair_installer::tui::Report::{Finished, Progress};
+    let mut a = at_disk_summary();
+    key(&mut a, KeyCode::Enter);
+    typed(&mut a, "Erase");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.take_request().is_some(), "no install requested");
+    let steps = [
+        "erase /dev/vda and write its partition table (GPT)",
+        "make the file systems",
+        "mount them at /run/pigeonair/target",
+        "copy the appliance system onto the disk (a few minutes)",
+    ];
+    a.report(Progress(Event::Note(
+        "answers saved to /root/pigeonair-answers.toml".into(),
+    )));
+    for (i, name) in steps.iter().enumerate() {
+        a.report(Progress(Event::Note(format!("[{}/7] {name} …", i + 1))));
+        if i < 3 {
+            a.report(Progress(Event::Step {
+                index: i + 1,
+                total: 7,
+                name: (*name).into(),
+                outcome: StepOutcome::Changed(vec!["done".into()]),
+                secs: 0.4,
+            }));
+        }
+    }
+    snapshot("disk-installing", &a);
+    // The end is a view of its own: a serial console gets it drawn whole.
+    let running = a.view_id();
+    for i in 4..=7 {
+        a.report(Progress(Event::Step {
+            index: i,
+            total: 7,
+            name: format!("step {i}"),
+            outcome: StepOutcome::Changed(vec!["done".into()]),
+            secs: 0.4,
+        }));
+    }
+    a.report(Finished(Ok(7)));
+    assert_ne!(a.view_id(), running);
+    snapshot("disk-done", &a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.outcome(), Some(&Outcome::Reboot));
+}
+
+#[test]
+fn a_failed_install_to_disk_goes_back_to_the_target_disk() {
+    let mut a = at_disk_summary();
+    key(&mut a, KeyCode::Enter);
+    typed(&mut a, "Erase");
+    key(&mut a, KeyCode::Enter);
+    assert!(a.take_request().is_some());
+    a.report(Report::Progress(Event::Step {
+        index: 1,
+        total: 7,
+        name: "erase /dev/vda and write its partition table (GPT)".into(),
+        outcome: StepOutcome::Failed,
+        secs: 0.1,
+    }));
+    a.report(Report::Finished(Err(
+        "writing the partition table: wipefs --all --force /dev/vda failed".into(),
+    )));
+    snapshot("disk-install-failed", &a);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.screen_title(), "Target disk");
+    assert_eq!(a.form.get(Field::EraseConfirm), "");
+}
+
+#[test]
+fn reviewed_answers_keep_their_disk_and_the_saved_answers_hold_it() {
+    let want = expected_disk_install();
+    let text = pigeonair_installer::runner::disk_answers(&want);
+    let raw = pigeonair_appliance::answers::parse_raw(&text).unwrap();
+    assert_eq!(raw.disk.as_ref(), Some(&want.raw), "{text}");
+    // The same plan, its password as a hash.
+    let saved = parse_answers(&text).unwrap();
+    assert_eq!(saved.hostname, want.plan.hostname);
+    assert!(text.contains("password_hash = \"$6$"), "{text}");
+    // Reviewed on the medium: every screen prefilled, [disk] too, the same install.
+    let mut a = app().on_medium(disks()).reviewing(Form::from_plan(&saved));
+    a.form.set_raw_disk(raw.disk.as_ref().unwrap());
+    a.password_hash = match saved.admin_password() {
+        Some(pigeonair_appliance::plan::AdminPassword::Hash(h)) => Some(h.clone()),
+        other => panic!("{other:?}"),
+    };
+    key(&mut a, KeyCode::Enter);
+    while a.screen_title() != "Erase the disk?" {
+        let before = (a.screen_title(), a.focused());
+        key(&mut a, KeyCode::Enter);
+        assert_ne!((a.screen_title(), a.focused()), before, "stuck");
+    }
+    typed(&mut a, "Erase");
+    key(&mut a, KeyCode::Enter);
+    match a.outcome() {
+        Some(Outcome::InstallToDisk(got)) => {
+            assert_eq!(got.raw, want.raw);
+            assert_eq!(got.disk, want.disk);
+            assert_eq!(got.plan, saved);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn off_the_medium_there_is_no_disk_screen() {
+    let a = at_summary();
+    assert_eq!(a.form.raw_disk(), None);
+    let text = screen(&a);
+    assert!(text.contains("Summary 6/6"), "{text}");
+}

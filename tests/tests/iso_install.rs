@@ -2,8 +2,9 @@
 //! and an answers file on a second drive labelled PIGEONAIR → the install runs with no keystroke
 //! and reboots → the disk boots alone (no ISO, no answers drive) → from the host an SMTP banner
 //! and an IMAPS login as postmaster@ answer through qemu's port forwarding, and `/var/vmail` is
-//! the partition `[disk] vmail_size` asked for. Bad `[disk]` answers are refused before any
-//! write: the blank disks' first MiB stays zero. Every VM is killed and every file removed
+//! the partition `[disk] vmail_size` asked for. The interactive installer on the serial
+//! console, driven by keystrokes, installs the same way. Bad `[disk]` answers are refused
+//! before any write: the blank disks' first MiB stays zero. Every VM is killed and every file removed
 //! however a test ends; names start with `dk-`.
 
 use std::fs;
@@ -15,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pigeonair_image::ImageStore;
-use pigeonair_lab::medium::{Firmware, Forward, MediumVm};
+use pigeonair_lab::medium::{Firmware, Forward, MediumVm, RunningMedium};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 /// What these tests use on the host beside the medium's tools (name, Debian package): mtools
@@ -335,6 +336,33 @@ fn send_and_read(smtp: u16, imaps: u16, to: &str, password: &str) {
     );
 }
 
+/// The first boot of an installed disk (`vm`, started from it) with `/var/vmail` on a
+/// partition of its own: the apply done with `/var/vmail` on `/dev/vda4` and the root on
+/// `/dev/vda3`, an SMTP banner naming `host` through the `smtp` forward, and a message to
+/// postmaster@ read back over IMAPS. Returns when the apply was done and the banner answered
+/// (since power-on), and the banner.
+fn first_boot_serves_mail(
+    vm: &mut RunningMedium,
+    host: &str,
+    smtp: u16,
+    imaps: u16,
+) -> (Duration, Duration, String) {
+    let applied = vm
+        .wait_for("/var/vmail /dev/vda4 ext4", FIRST_BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{host}: the first boot's apply: {e}"));
+    let banner = smtp_banner(smtp, Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("no SMTP banner from {host}: {e}\n{}", vm.console_text()));
+    let serving = vm.elapsed();
+    assert!(banner.contains(host), "{banner}");
+    let console = vm.console_text();
+    assert!(
+        pigeonair_lab::medium::contains_text(&console, "/ /dev/vda3 ext4"),
+        "{host}'s root is not on /dev/vda3:\n{console}"
+    );
+    send_and_read(smtp, imaps, "postmaster@example.com", PASSWORD);
+    (applied, serving, banner)
+}
+
 /// A free UDP port on the host's loopback (the VMs' private link).
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -457,19 +485,8 @@ fn two_nodes_install_from_the_medium_with_bios_and_uefi_and_the_second_joins_the
         .with_console_log(scratch.0.join("node1-console.log"))
         .start()
         .expect("qemu starts from node1's disk");
-    let applied = vm1
-        .wait_for("/var/vmail /dev/vda4 ext4", FIRST_BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("node1's first boot's apply: {e}"));
-    let banner = smtp_banner(smtp1, Duration::from_secs(300))
-        .unwrap_or_else(|e| panic!("no SMTP banner from node1: {e}\n{}", vm1.console_text()));
-    let serving = vm1.elapsed();
-    assert!(banner.contains("mx1.example.com"), "{banner}");
-    let console = vm1.console_text();
-    assert!(
-        pigeonair_lab::medium::contains_text(&console, "/ /dev/vda3 ext4"),
-        "node1's root is not on /dev/vda3:\n{console}"
-    );
-    send_and_read(smtp1, imaps1, "postmaster@example.com", PASSWORD);
+    let (applied, serving, banner) =
+        first_boot_serves_mail(&mut vm1, "mx1.example.com", smtp1, imaps1);
     println!(
         "node1 (Bios): installed disk booted alone: answers applied {:.0} s and SMTP banner \
          {:.0} s after power-on ({banner}); IMAPS login as postmaster@ read the message sent; \
@@ -546,6 +563,113 @@ fn two_nodes_install_from_the_medium_with_bios_and_uefi_and_the_second_joins_the
         joined.as_secs_f64(),
         serving2.as_secs_f64(),
         installed2.as_secs_f64() + serving2.as_secs_f64()
+    );
+}
+
+/// The interactive installer on the medium's serial console (no answers drive), driven by
+/// keystrokes: the same answers typed, the target disk chosen, a separate 1 GiB /var/vmail,
+/// the erase warning confirmed; it installs and the done screen's Enter reboots; then the disk
+/// alone serves mail as after the unattended install.
+#[test]
+fn installs_interactively_from_the_serial_console() {
+    let test = "install_interactive";
+    if !pigeonair_tests::support::medium_host_ready(test, HOST_TOOLS) {
+        return;
+    }
+    let firmware = Firmware::Bios;
+    let iso = medium();
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("dk-interactive");
+    let disk = scratch.blank_disk("dk-disk.raw", 9 * GIB);
+    let (smtp, imaps) = (free_port(), free_port());
+    let forwards = vec![
+        Forward {
+            host_port: smtp,
+            guest_port: 25,
+        },
+        Forward {
+            host_port: imaps,
+            guest_port: 993,
+        },
+    ];
+    let mut vm = MediumVm::new(iso, firmware)
+        .with_disk(&disk)
+        .with_network(forwards.clone())
+        .with_console_log(scratch.0.join("install-console.log"))
+        .start()
+        .expect("qemu starts");
+    // What each screen shows first (its purpose line), then what is typed on it: Tab between
+    // fields, Enter (CR on a serial line) on the last goes on.
+    let password = format!("{PASSWORD}\t{PASSWORD}\r");
+    let screens: [(&str, &str); 9] = [
+        ("Welcome to PigeonAir", "\r"),
+        ("Make a new cluster of this box", "\r"),
+        (
+            "Pick the public interface",
+            "ens5\t10.0.2.15/24\t10.0.2.2\t10.0.2.3\tens6\t10.42.0.11/24\r",
+        ),
+        ("Host name (FQDN)", "mx1.example.com\texample.com\tpigeon\r"),
+        ("Password again", &password),
+        ("Choose the disk to install to", "\r"),
+        ("Keep mail on the root file system", "1G\r"),
+        ("Enter goes on to the erase warning", "\r"),
+        ("Everything on this disk is erased", "Erase\r"),
+    ];
+    let mut at = Duration::ZERO;
+    for (shown, keys) in screens {
+        at = vm
+            .wait_for(shown, INSTALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("the screen showing {shown:?}: {e}"));
+        // The screen is drawn whole before the keys for it are typed.
+        std::thread::sleep(Duration::from_secs(2));
+        for chunk in keys.as_bytes().chunks(8) {
+            vm.send(chunk).expect("typing on the serial console");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let confirmed = at;
+    let console = vm.console_text();
+    assert!(
+        pigeonair_lab::medium::contains_text(&console, "/dev/sr0 335 MiB")
+            || pigeonair_lab::medium::contains_text(&console, "[install medium]"),
+        "the install medium is not listed:\n{console}"
+    );
+    let installed = vm
+        .wait_for("Installed to /dev/vda.", INSTALL_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the interactive install: {e}"));
+    std::thread::sleep(Duration::from_secs(2));
+    vm.send(b"\r").expect("Enter on the done screen");
+    let status = vm
+        .wait_exit(installed + Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("the reboot from the done screen: {e}"));
+    drop(vm);
+    println!(
+        "interactive: erase confirmed {:.0} s and installed {:.0} s after power-on (qemu ended \
+         with {status} at the reboot)",
+        confirmed.as_secs_f64(),
+        installed.as_secs_f64()
+    );
+    let parts = gpt(&disk);
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["bios-boot", "esp", "pigeonair-root", "pigeonair-vmail"],
+        "{parts:?}"
+    );
+    let mut vm = MediumVm::from_disk(&disk, firmware)
+        .with_network(forwards)
+        .with_console_log(scratch.0.join("first-boot-console.log"))
+        .start()
+        .expect("qemu starts from the disk");
+    let (applied, serving, banner) =
+        first_boot_serves_mail(&mut vm, "mx1.example.com", smtp, imaps);
+    drop(vm);
+    println!(
+        "interactive: installed disk booted alone: answers applied {:.0} s and SMTP banner \
+         {:.0} s after power-on ({banner}); power-on of the medium to serving mail {:.0} s",
+        applied.as_secs_f64(),
+        serving.as_secs_f64(),
+        installed.as_secs_f64() + serving.as_secs_f64()
     );
 }
 

@@ -24,7 +24,7 @@ pub const MIN_ROOT_BYTES: u64 = 6 * GIB;
 pub const MIN_VMAIL_BYTES: u64 = GIB;
 
 /// `[disk]` as written.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDisk {
     /// `device`: the disk to erase, `/dev/NAME`.
@@ -32,6 +32,40 @@ pub struct RawDisk {
     /// `vmail_size`: a separate `/var/vmail` partition of this size (`"20G"`, `"512M"`);
     /// without it mail lives on the root file system.
     pub vmail_size: Option<String>,
+}
+
+impl RawDisk {
+    /// The `[disk]` table as an answers file holds it (empty when nothing is set), for the
+    /// answers the interactive installer saves.
+    pub fn to_toml(&self) -> String {
+        let mut text = String::new();
+        if let Some(d) = &self.device {
+            text.push_str(&format!("device = {d:?}\n"));
+        }
+        if let Some(v) = &self.vmail_size {
+            text.push_str(&format!("vmail_size = {v:?}\n"));
+        }
+        if text.is_empty() {
+            return text;
+        }
+        format!("[disk]\n{text}")
+    }
+}
+
+/// A partition of a disk, as the installer found it (what an install would erase).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct BlockPartition {
+    /// `/dev/NAME`.
+    pub path: String,
+    /// Size in bytes.
+    #[serde(default)]
+    pub size_bytes: u64,
+    /// The file system (or other signature) on it, as blkid names it (`ext4`, `vfat`, `swap`).
+    #[serde(default)]
+    pub fstype: Option<String>,
+    /// Its file system's label.
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// A disk of this machine, as the installer found it.
@@ -46,7 +80,7 @@ pub struct BlockDevice {
     pub model: Option<String>,
     /// Its partitions (`/dev/vda1`, …).
     #[serde(default)]
-    pub partitions: Vec<String>,
+    pub partitions: Vec<BlockPartition>,
     /// Where it or its partitions are mounted.
     #[serde(default)]
     pub mounted: Vec<String>,
@@ -85,6 +119,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => return Err(bad()),
     };
     n.checked_mul(factor).ok_or_else(bad)
+}
+
+/// Bytes as MiB below 1 GiB (`512 MiB`), else as GiB with one decimal (`32.0 GiB`).
+pub fn size_text(bytes: u64) -> String {
+    if bytes < GIB {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        gib(bytes)
+    }
 }
 
 /// Bytes as GiB with one decimal (`32.0 GiB`).
@@ -218,5 +261,23 @@ mod tests {
             Err("\"20 GB\": expected a size such as \"20G\" or \"512M\"".into())
         );
         assert!(parse_size("99999999999999T").is_err());
+        assert_eq!(size_text(512 * MIB), "512 MiB");
+        assert_eq!(size_text(32 * GIB), "32.0 GiB");
+    }
+
+    #[test]
+    fn the_table_an_answers_file_holds() {
+        let raw = RawDisk {
+            device: Some("/dev/vda".into()),
+            vmail_size: Some("20G".into()),
+        };
+        let text = raw.to_toml();
+        assert_eq!(
+            text,
+            "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"20G\"\n"
+        );
+        let parsed = crate::answers::parse_raw(&text).unwrap();
+        assert_eq!(parsed.disk, Some(raw));
+        assert_eq!(RawDisk::default().to_toml(), "");
     }
 }

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pigeonair_appliance::disk::{DiskPlan, gib};
+use pigeonair_apply::{Event, StepOutcome};
 
 use super::layout::{self, Partition};
 
@@ -114,9 +115,10 @@ impl Drop for Mounts {
     }
 }
 
-/// The progress of an install, one line per step and its duration.
+/// The progress of an install as typed events (the apply's own): a [`Event::Note`] when a
+/// step starts and for its details, an [`Event::Step`] when it ended or failed.
 pub struct Steps<'a> {
-    say: &'a mut dyn FnMut(&str),
+    progress: &'a mut dyn FnMut(&Event),
     n: usize,
     total: usize,
 }
@@ -128,27 +130,38 @@ impl Steps<'_> {
         f: impl FnOnce(&mut dyn FnMut(&str)) -> Result<T, InstallError>,
     ) -> Result<T, InstallError> {
         self.n += 1;
-        (self.say)(&format!("[{}/{}] {what} …", self.n, self.total));
+        let (n, total) = (self.n, self.total);
+        (self.progress)(&Event::Note(format!("[{n}/{total}] {what} …")));
         let started = Instant::now();
-        let out = f(self.say)?;
-        (self.say)(&format!(
-            "[{}/{}] {what}: done in {:.1} s",
-            self.n,
-            self.total,
-            started.elapsed().as_secs_f64()
-        ));
-        Ok(out)
+        let progress = &mut *self.progress;
+        let out = f(&mut |line: &str| progress(&Event::Note(line.to_owned())));
+        let outcome = match &out {
+            Ok(_) => StepOutcome::Changed(vec!["done".into()]),
+            Err(_) => StepOutcome::Failed,
+        };
+        (self.progress)(&Event::Step {
+            index: n,
+            total,
+            name: what.to_owned(),
+            outcome,
+            secs: started.elapsed().as_secs_f64(),
+        });
+        out
     }
 }
 
+/// The steps [`install`] runs.
+pub const STEPS: usize = 7;
+
 /// Installs the appliance onto `plan`'s disk from the medium at `medium` (live-boot's
 /// `/run/live/medium`), leaving `answers` (the answers file's text) for the first boot.
-/// Progress goes to `say`. Nothing is rebooted here.
+/// Progress goes to `progress`. Nothing is rebooted here ([`reboot`]). The unattended install
+/// and the interactive installer's install to disk both run this.
 pub fn install(
     plan: &DiskPlan,
     answers: &str,
     medium: &Path,
-    say: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(&Event),
 ) -> Result<(), InstallError> {
     let parts = layout::partitions(plan);
     let device = plan.device.as_str();
@@ -170,9 +183,9 @@ pub fn install(
         }
     }
     let mut steps = Steps {
-        say,
+        progress,
         n: 0,
-        total: 7,
+        total: STEPS,
     };
 
     let what = format!("erase {device} and write its partition table (GPT)");
@@ -299,6 +312,13 @@ pub fn install(
             .map_err(failed("unmounting the installed system"))
     })?;
     Ok(())
+}
+
+/// Reboots into the installed system (`systemctl reboot`), once an install ended.
+pub fn reboot() -> Result<(), String> {
+    pigeonair_host::run(Command::new("systemctl").arg("reboot"))
+        .map(drop)
+        .map_err(|e| format!("rebooting: {e}"))
 }
 
 /// The disk, its size and layout in one line, for the console.

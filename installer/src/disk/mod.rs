@@ -1,8 +1,10 @@
 //! The install to disk from the install medium: the layout as data ([`layout`]), the machine's
-//! disks ([`probe`]), the shell that writes them ([`install`]) and the unattended entry point
-//! ([`unattended`]). Which disk and layout comes from `[disk]`, checked by
-//! `pigeonair_appliance::disk::validate_disk` before anything is written.
+//! disks ([`probe`]), the shell that writes them ([`install`]), the erase warning in words
+//! ([`erase`]) and the unattended entry point ([`unattended`]); the interactive installer's
+//! disk screens and its runner use the same pieces. Which disk and layout comes from `[disk]`,
+//! checked by `pigeonair_appliance::disk::validate_disk` before anything is written.
 
+pub mod erase;
 pub mod install;
 pub mod layout;
 pub mod probe;

@@ -1,16 +1,28 @@
 //! The disks of this machine, as `lsblk -J -b` describes them, turned into the
 //! [`BlockDevice`]s the `[disk]` check takes. [`parse_lsblk`] is pure; [`discover`] runs lsblk.
 
+use std::path::Path;
 use std::process::Command;
 
-use pigeonair_appliance::disk::BlockDevice;
+use pigeonair_appliance::disk::{BlockDevice, BlockPartition};
 use serde_json::Value;
 
 /// Where live-boot mounts the install medium: the disk holding this mount is the medium.
 pub const LIVE_MEDIUM: &str = "/run/live/medium";
 
 /// lsblk's columns [`parse_lsblk`] reads.
-pub const LSBLK_ARGS: [&str; 4] = ["-J", "-b", "-o", "NAME,PATH,SIZE,MODEL,TYPE,MOUNTPOINTS"];
+pub const LSBLK_ARGS: [&str; 4] = [
+    "-J",
+    "-b",
+    "-o",
+    "NAME,PATH,SIZE,MODEL,TYPE,FSTYPE,LABEL,MOUNTPOINTS",
+];
+
+/// Whether this installer runs from the install medium (live-boot has mounted it): then an
+/// install goes to a disk, and the interactive installer asks which.
+pub fn on_install_medium() -> bool {
+    Path::new(LIVE_MEDIUM).is_dir()
+}
 
 /// The whole disks (and CD drives) in lsblk's JSON output, with their partitions, where they
 /// or their partitions are mounted, and whether they hold the install medium. Loop devices
@@ -49,18 +61,22 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<BlockDevice>, String> {
             .unwrap_or_default();
         let partitions = children
             .iter()
-            .filter_map(|c| c.get("path").and_then(Value::as_str).map(str::to_owned))
+            .filter_map(|c| {
+                let path = c.get("path").and_then(Value::as_str)?.to_owned();
+                Some(BlockPartition {
+                    path,
+                    size_bytes: size(c.get("size")),
+                    fstype: text(c.get("fstype")),
+                    label: text(c.get("label")),
+                })
+            })
             .collect();
         let mut mounted = mountpoints(d);
         for c in &children {
             mounted.extend(mountpoints(c));
         }
         let install_medium = mounted.iter().any(|m| m.starts_with(LIVE_MEDIUM));
-        let model = d
-            .get("model")
-            .and_then(Value::as_str)
-            .map(|m| m.trim().to_owned())
-            .filter(|m| !m.is_empty());
+        let model = text(d.get("model"));
         disks.push(BlockDevice {
             path,
             size_bytes,
@@ -71,6 +87,13 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<BlockDevice>, String> {
         });
     }
     Ok(disks)
+}
+
+/// A string column, trimmed; `null` and blanks are `None`.
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
 }
 
 /// lsblk -b prints sizes as numbers (older versions as strings).
@@ -110,21 +133,22 @@ pub fn discover() -> Result<Vec<BlockDevice>, String> {
 mod tests {
     use super::*;
 
-    /// `lsblk -J -b -o NAME,PATH,SIZE,MODEL,TYPE,MOUNTPOINTS` on the live system in qemu (pc
-    /// machine): the ISO on the IDE CD drive, a blank virtio disk, the answers drive, a loop
-    /// device of a squashfs layer.
+    /// `lsblk -J -b -o NAME,PATH,SIZE,MODEL,TYPE,FSTYPE,LABEL,MOUNTPOINTS` on the live system
+    /// in qemu (pc machine): the ISO on the IDE CD drive, a blank virtio disk, the answers
+    /// drive, a loop device of a squashfs layer.
     const LIVE: &str = r#"{
    "blockdevices": [
       {"name":"loop0", "path":"/dev/loop0", "size":269484032, "model":null, "type":"loop",
        "mountpoints":["/run/live/rootfs/10-base.squashfs"]},
       {"name":"sr0", "path":"/dev/sr0", "size":351272960, "model":"QEMU DVD-ROM", "type":"rom",
-       "mountpoints":["/run/live/medium"]},
+       "fstype":"iso9660", "label":"PIGEONAIR_LIVE", "mountpoints":["/run/live/medium"]},
       {"name":"vda", "path":"/dev/vda", "size":9663676416, "model":null, "type":"disk",
        "mountpoints":[null]},
       {"name":"vdb", "path":"/dev/vdb", "size":16777216, "model":null, "type":"disk",
        "mountpoints":[null],
        "children":[{"name":"vdb1", "path":"/dev/vdb1", "size":15728640, "model":null,
-                    "type":"part", "mountpoints":["/run/pigeonair/answers-drive"]}]},
+                    "type":"part", "fstype":"vfat", "label":"PIGEONAIR",
+                    "mountpoints":["/run/pigeonair/answers-drive"]}]},
       {"name":"zram0", "path":"/dev/zram0", "size":0, "model":null, "type":"disk",
        "mountpoints":[null]}
    ]
@@ -140,7 +164,15 @@ mod tests {
         assert!(!disks[1].install_medium);
         assert_eq!(disks[1].size_bytes, 9 * 1024 * 1024 * 1024);
         assert!(disks[1].mounted.is_empty());
-        assert_eq!(disks[2].partitions, ["/dev/vdb1"]);
+        assert_eq!(
+            disks[2].partitions,
+            [BlockPartition {
+                path: "/dev/vdb1".into(),
+                size_bytes: 15728640,
+                fstype: Some("vfat".into()),
+                label: Some("PIGEONAIR".into()),
+            }]
+        );
         assert_eq!(disks[2].mounted, ["/run/pigeonair/answers-drive"]);
     }
 

@@ -173,7 +173,7 @@ pub fn run(console: &mut Console) -> Ended {
         Err(problems) => return stop(console, &problems, false),
     };
     console.say(&format!("erasing {}", describe(&plan)));
-    let mut say = |line: &str| console.say(line);
+    let mut say = |event: &pigeonair_apply::Event| console.say(&event.to_string());
     if let Err(e) = install::install(&plan, &text, Path::new(LIVE_MEDIUM), &mut say) {
         return stop(console, &[e.to_string()], true);
     }
@@ -183,7 +183,9 @@ pub fn run(console: &mut Console) -> Ended {
         plan.device,
         started.elapsed().as_secs_f64()
     ));
-    let _ = pigeonair_host::run(Command::new("systemctl").arg("reboot"));
+    if let Err(e) = install::reboot() {
+        console.say(&format!("pigeonair-install: {e}"));
+    }
     Ended::Rebooting
 }
 

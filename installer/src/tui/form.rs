@@ -1,7 +1,8 @@
 //! What staff type, field by field, and what the answers file's own validator says about it.
 //! The TUI never validates on its own: every problem shown comes from
 //! [`pigeonair_appliance::answers::validate`] (a new cluster's answers, a joined node's) or
-//! [`crate::join::check`] (a joining node's), as for an answers file.
+//! [`crate::join::check`] (a joining node's), as for an answers file; on the install medium
+//! `[disk]` by [`validate_disk`] against the disks probed, as for the unattended install.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -10,6 +11,7 @@ use pigeonair_appliance::answers::{
     AnswersError, JoinAnswers, Problem, RawAdmin, RawAnswers, RawCluster, RawInterface, RawMail,
     RawNetwork, RawNode, RawSsh, raw_balancer, validate,
 };
+use pigeonair_appliance::disk::{BlockDevice, DiskPlan, RawDisk, validate_disk};
 use pigeonair_appliance::plan::{AdminPassword, Balancer, Plan, Role};
 use pigeonair_join::Token;
 
@@ -51,7 +53,15 @@ pub enum Field {
     PasswordAgain,
     /// `cluster.join`
     Token,
+    /// `disk.device`, chosen from the disks probed (not typed).
+    DiskDevice,
+    /// `disk.vmail_size` (empty: no separate `/var/vmail`).
+    VmailSize,
+    /// The erase confirmation: [`CONFIRM_WORD`] typed. Not an answers field.
+    EraseConfirm,
 }
+
+pub use crate::disk::erase::CONFIRM_WORD;
 
 impl Field {
     /// The label shown beside the field.
@@ -69,6 +79,9 @@ impl Field {
             Field::Password => "Password",
             Field::PasswordAgain => "Password again",
             Field::Token => "Join token",
+            Field::DiskDevice => "Target disk",
+            Field::VmailSize => "Separate /var/vmail",
+            Field::EraseConfirm => "Type Erase to confirm",
         }
     }
 
@@ -86,7 +99,15 @@ impl Field {
             Field::ClusterName => "cluster.name",
             Field::Password | Field::PasswordAgain => "admin.password",
             Field::Token => "cluster.join",
+            Field::DiskDevice => "disk.device",
+            Field::VmailSize => "disk.vmail_size",
+            Field::EraseConfirm => "erase",
         }
+    }
+
+    /// Whether its value is chosen from a list (Up and Down), not typed.
+    pub fn chosen(self) -> bool {
+        self == Field::DiskDevice
     }
 
     /// Whether what is typed is shown as `*`.
@@ -110,6 +131,8 @@ pub struct Form {
     /// Root's SSH keys of reviewed answers, kept as they were: no screen edits them (an
     /// answers file gives them).
     ssh_keys: Vec<String>,
+    /// On the install medium: this machine's disks (one is erased), and `[disk]` is asked.
+    disks: Option<Vec<BlockDevice>>,
 }
 
 fn some(s: &str) -> Option<String> {
@@ -143,6 +166,77 @@ impl Form {
         if self.provider.is_none() {
             self.joining = joining;
         }
+    }
+
+    /// Installs from the medium to one of `disks`: `[disk]` is asked and checked against them.
+    /// The first disk that is neither the install medium nor in use is chosen, unless one is.
+    pub fn set_disks(&mut self, disks: Vec<BlockDevice>) {
+        if self.get(Field::DiskDevice).is_empty()
+            && let Some(d) = disks
+                .iter()
+                .find(|d| !d.install_medium && d.mounted.is_empty())
+                .or(disks.first())
+        {
+            self.set(Field::DiskDevice, d.path.clone());
+        }
+        self.disks = Some(disks);
+    }
+
+    /// The disks probed, on the install medium.
+    pub fn disks(&self) -> Option<&[BlockDevice]> {
+        self.disks.as_deref()
+    }
+
+    /// Fills `[disk]` from a reviewed answers file.
+    pub fn set_raw_disk(&mut self, raw: &RawDisk) {
+        self.set(Field::DiskDevice, raw.device.clone().unwrap_or_default());
+        self.set(Field::VmailSize, raw.vmail_size.clone().unwrap_or_default());
+    }
+
+    /// The disk chosen, as probed.
+    pub fn chosen_disk(&self) -> Option<&BlockDevice> {
+        let device = self.get(Field::DiskDevice);
+        self.disks()?.iter().find(|d| d.path == device)
+    }
+
+    /// Chooses the next (or previous) disk of the list; the erase must be confirmed again.
+    pub fn choose_disk(&mut self, forward: bool) {
+        let Some(disks) = self.disks() else {
+            return;
+        };
+        let n = disks.len();
+        if n == 0 {
+            return;
+        }
+        let at = disks
+            .iter()
+            .position(|d| d.path == self.get(Field::DiskDevice));
+        let next = match (at, forward) {
+            (None, _) => 0,
+            (Some(i), true) => (i + 1) % n,
+            (Some(i), false) => (i + n - 1) % n,
+        };
+        let path = disks[next].path.clone();
+        self.set(Field::DiskDevice, path);
+        self.set(Field::EraseConfirm, "");
+    }
+
+    /// `[disk]` as typed, on the install medium: a new cluster's first node is installed to
+    /// a disk (a joining or joined node's answers have no `[disk]` here).
+    pub fn raw_disk(&self) -> Option<RawDisk> {
+        self.disks.as_ref()?;
+        if self.goal() != Goal::Create {
+            return None;
+        }
+        Some(RawDisk {
+            device: some(self.get(Field::DiskDevice)),
+            vmail_size: some(self.get(Field::VmailSize)),
+        })
+    }
+
+    /// The disk's layout, when `[disk]` passes the validator (on the install medium).
+    pub fn disk_plan(&self) -> Option<DiskPlan> {
+        validate_disk(self.raw_disk().as_ref(), self.disks()?).ok()
     }
 
     /// A form filled from a joining node's answers (for `--answers FILE --review`).
@@ -254,7 +348,7 @@ impl Form {
                     .flatten(),
                 password,
             },
-            disk: None,
+            disk: self.raw_disk(),
             ssh: self.raw_ssh(),
         }
     }
@@ -303,6 +397,11 @@ impl Form {
                 message: s,
             }],
         };
+        if let (Some(disks), Some(raw)) = (self.disks(), self.raw_disk())
+            && let Err(mut disk) = validate_disk(Some(&raw), disks)
+        {
+            problems.append(&mut disk);
+        }
         if self.goal() == Goal::Create
             && self.get(Field::Password) != self.get(Field::PasswordAgain)
         {
@@ -314,8 +413,18 @@ impl Form {
         problems
     }
 
-    /// The problems of one field (by its answers-file path).
+    /// The problems of one field (by its answers-file path). The erase confirmation's only
+    /// problem is not being typed.
     pub fn problems_of(&self, field: Field, password_hash: Option<&str>) -> Vec<String> {
+        if field == Field::EraseConfirm {
+            if self.get(field) == CONFIRM_WORD {
+                return Vec::new();
+            }
+            return vec![format!(
+                "type {CONFIRM_WORD} to erase {} and install; Esc goes back",
+                self.get(Field::DiskDevice)
+            )];
+        }
         self.problems(password_hash)
             .into_iter()
             .filter(|p| {

@@ -120,10 +120,20 @@ impl App {
                 "Sending the token to the member; then each step of the install.",
                 "Ctrl-C quit",
             ),
+            None if state.to_disk.is_some() => (
+                "Installing to disk",
+                "Each step of the install to disk, as it runs (the copy takes minutes).",
+                "Ctrl-C quit",
+            ),
             None => (
                 "Installing",
                 "Each step of the install, as it runs.",
                 "Ctrl-C quit",
+            ),
+            Some(Ok(_)) if state.to_disk.is_some() => (
+                "Done",
+                "Installed to disk. Enter reboots into the installed system.",
+                "Enter reboot",
             ),
             Some(Ok(_)) => {
                 purpose_done = match (&plan, &cluster) {
@@ -138,6 +148,11 @@ impl App {
                 "Join failed",
                 "Nothing was written here or in the cluster. Esc goes back to the token.",
                 "Esc back to the token  Ctrl-C quit",
+            ),
+            Some(Err(_)) if state.to_disk.is_some() => (
+                "Install failed",
+                "Nothing after the failed step ran. Esc goes back to the target disk.",
+                "Esc back  Ctrl-C quit",
             ),
             Some(Err(_)) => (
                 "Install failed",
@@ -161,6 +176,9 @@ impl App {
         );
         let mut lines: Vec<Line> = Vec::new();
         match (&state.result, &plan) {
+            (Some(Ok(_)), Some(plan)) if state.to_disk.is_some() => {
+                lines = self.disk_done_lines(state.to_disk.as_ref(), plan)
+            }
             (Some(Ok(changed)), Some(plan)) => lines = self.done_lines(*changed, plan),
             (Some(Err(reason)), _) if state.join_failed => {
                 lines.push(bold_red("The join did not happen:"));
@@ -202,6 +220,38 @@ impl App {
             log,
         );
         footer_keys(frame, footer, keys);
+    }
+
+    /// The install to disk finished: what reboots into what, and how to reach the node once
+    /// its first boot applied the plan.
+    fn disk_done_lines(
+        &self,
+        disk: Option<&pigeonair_appliance::disk::DiskPlan>,
+        plan: &Plan,
+    ) -> Vec<Line<'static>> {
+        let ip = plan.public.address.addr();
+        let device = disk.map(|d| d.device.as_str()).unwrap_or("the disk");
+        let lines = vec![
+            format!("Installed to {device}."),
+            String::new(),
+            "Enter reboots into the installed system: remove the install medium, or".into(),
+            format!("boot from {device}. Its first boot applies the plan (a few minutes), then:"),
+            String::new(),
+            format!("Node          {} ({ip})", plan.hostname),
+            format!("SMTP          {ip}:25, submission {ip}:587 (STARTTLS, AUTH)"),
+            format!("IMAP / POP3   {ip}:993 and 143, {ip}:995 and 110 (TLS)"),
+            format!(
+                "Mailbox       postmaster@{} (administrator password)",
+                plan.domain
+            ),
+            "Administer    pigeonctl (as root on the node)".into(),
+            format!(
+                "Answers file  {} here; {} on the node",
+                self.answers_path.display(),
+                crate::apply::SAVED_ANSWERS
+            ),
+        ];
+        lines.into_iter().map(Line::from).collect()
     }
 
     /// How to reach the installed node: a first node's administrator, or a joined node's

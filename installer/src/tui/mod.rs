@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use pigeonair_appliance::answers::JoinAnswers;
+use pigeonair_appliance::disk::{BlockDevice, DiskPlan, RawDisk};
 use pigeonair_appliance::plan::Plan;
 use pigeonair_join::{Fingerprint, Token};
 
@@ -39,8 +40,25 @@ pub enum Outcome {
     /// Staff confirmed the cluster: join with these answers, then install the plan the join
     /// gives ([`Report::Joined`] once the member accepted, then as for an install).
     Join(Box<JoinAnswers>),
+    /// On the install medium, staff confirmed the erase warning: install this plan to this
+    /// disk, as the unattended install does, then report back as for an install.
+    InstallToDisk(Box<DiskInstall>),
     /// The install finished and staff left the done screen.
     Done,
+    /// The install to disk finished and staff left the done screen: reboot into it.
+    Reboot,
+}
+
+/// An install to disk from the install medium: the node's plan, `[disk]` as chosen and the
+/// layout the validator made of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskInstall {
+    /// The node's plan (applied by the installed system's first boot).
+    pub plan: Plan,
+    /// `[disk]` as chosen (saved with the answers).
+    pub raw: RawDisk,
+    /// The disk and its layout, checked against the disks probed.
+    pub disk: DiskPlan,
 }
 
 /// A member as the joining node met it, before anything secret was sent: on a connection
@@ -106,6 +124,8 @@ pub struct InstallState {
     pub joined: Option<Box<Plan>>,
     /// The join failed before anything was written here.
     pub join_failed: bool,
+    /// An install to this disk (from the install medium).
+    pub to_disk: Option<DiskPlan>,
 }
 
 /// The wizard's state.
@@ -131,6 +151,7 @@ pub struct App {
     check: Option<Check>,
     install: Option<InstallState>,
     ascii: bool,
+    medium: bool,
 }
 
 impl App {
@@ -152,13 +173,27 @@ impl App {
             check: None,
             install: None,
             ascii: false,
+            medium: false,
         }
+    }
+
+    /// The wizard on the install medium: a new cluster's first node is installed to one of
+    /// `disks` (the target disk, its layout and the erase warning are asked), as the
+    /// unattended install does.
+    pub fn on_medium(mut self, disks: Vec<BlockDevice>) -> Self {
+        self.form.set_disks(disks);
+        self.medium = true;
+        self
     }
 
     /// The wizard reviewing an answers file filled into `form` (`--answers FILE --review`):
     /// the same screens, prefilled, without the choice (the file says what the box is).
     pub fn reviewing(mut self, form: Form) -> Self {
+        let disks = self.form.disks().map(<[BlockDevice]>::to_vec);
         self.form = form;
+        if let Some(disks) = disks {
+            self.form.set_disks(disks);
+        }
         self.choose = false;
         self
     }
@@ -179,6 +214,14 @@ impl App {
                     ..InstallState::default()
                 });
                 Some(Outcome::Install(plan))
+            }
+            Some(Outcome::InstallToDisk(install)) => {
+                self.install = Some(InstallState {
+                    total: crate::disk::install::STEPS,
+                    to_disk: Some(install.disk.clone()),
+                    ..InstallState::default()
+                });
+                Some(Outcome::InstallToDisk(install))
             }
             Some(Outcome::Check(token)) => {
                 self.check = Some(Check::Running(token.via));
@@ -238,6 +281,19 @@ impl App {
         self.outcome.as_ref()
     }
 
+    /// Which view is drawn: the wizard's screen, and whether the check, the install or its
+    /// end is shown over it. The terminal redraws whole when it changes, so a serial console
+    /// (and whatever reads it) gets each view complete, not only the cells that differ.
+    pub fn view_id(&self) -> (usize, u8) {
+        let phase = match (&self.check, &self.install) {
+            (_, Some(s)) if s.result.is_some() => 3,
+            (_, Some(_)) => 2,
+            (Some(_), None) => 1,
+            (None, None) => 0,
+        };
+        (self.screen, phase)
+    }
+
     /// The current screen's title.
     pub fn screen_title(&self) -> &'static str {
         self.screens()[self.screen].title()
@@ -259,7 +315,7 @@ impl App {
     }
 
     fn screens(&self) -> &'static [&'static dyn Screen] {
-        screens::for_goal(self.form.goal(), self.choose)
+        screens::for_goal(self.form.goal(), self.choose, self.medium)
     }
 
     fn fields(&self) -> &'static [Field] {
@@ -281,8 +337,11 @@ impl App {
     /// Problems of the current screen's fields.
     fn screen_problems(&self) -> Vec<String> {
         let hash = self.password_hash.as_deref();
-        self.fields()
+        let screen = self.screens()[self.screen];
+        screen
+            .fields()
             .iter()
+            .chain(screen.also_checks())
             .flat_map(|f| {
                 self.form
                     .problems_of(*f, hash)

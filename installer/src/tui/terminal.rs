@@ -38,6 +38,7 @@ pub fn run(
         let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         terminal.clear()?;
         let mut reports: Option<Receiver<Report>> = None;
+        let mut drawn = app.view_id();
         loop {
             if let Some(request) = app.take_request() {
                 reports = Some(start(request));
@@ -46,6 +47,11 @@ pub fn run(
                 while let Ok(report) = rx.try_recv() {
                     app.report(report);
                 }
+            }
+            if app.view_id() != drawn {
+                // A new view is drawn whole (see App::view_id).
+                drawn = app.view_id();
+                terminal.clear()?;
             }
             terminal.draw(|f| app.draw(f))?;
             if let Some(outcome) = app.outcome() {

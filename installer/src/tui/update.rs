@@ -3,7 +3,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::form::{Field, Goal};
-use super::{App, Check, Outcome};
+use super::{App, Check, DiskInstall, Outcome};
 
 impl App {
     fn next_screen(&mut self) {
@@ -20,6 +20,15 @@ impl App {
                 if let Some((_, token)) = self.form.join_answers() {
                     self.outcome = Some(Outcome::Check(Box::new(token)));
                 }
+            } else if let (Some(plan), Some(raw)) = (self.plan(), self.form.raw_disk()) {
+                // On the install medium: the plan goes to the disk chosen.
+                if let Some(disk) = self.form.disk_plan() {
+                    self.outcome = Some(Outcome::InstallToDisk(Box::new(DiskInstall {
+                        plan,
+                        raw,
+                        disk,
+                    })));
+                }
             } else if let Some(plan) = self.plan() {
                 self.outcome = Some(Outcome::Install(Box::new(plan)));
             }
@@ -30,6 +39,10 @@ impl App {
     }
 
     fn move_focus(&mut self, forward: bool) {
+        if self.screens()[self.screen].disk_list() {
+            self.form.choose_disk(forward);
+            return;
+        }
         if self.screens()[self.screen].choice() {
             let joining = self.form.goal() == Goal::Join;
             self.form.set_joining(!joining);
@@ -66,16 +79,22 @@ impl App {
             match (&state.result, key.code) {
                 // Running: only quitting is possible (it asks first).
                 (None, KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
+                (Some(Ok(_)), KeyCode::Enter) if state.to_disk.is_some() => {
+                    self.outcome = Some(Outcome::Reboot)
+                }
                 (Some(Ok(_)), KeyCode::Enter) => self.outcome = Some(Outcome::Done),
                 // Failed: back to the screens to fix (a join: to its token), then again.
                 (Some(Err(_)), KeyCode::Esc) => {
-                    let joining = state.joining;
-                    self.install = None;
-                    self.go_to(if joining {
+                    let back = if state.joining {
                         Field::Token
+                    } else if state.to_disk.is_some() {
+                        Field::DiskDevice
                     } else {
                         Field::PublicInterface
-                    });
+                    };
+                    self.install = None;
+                    self.form.set(Field::EraseConfirm, "");
+                    self.go_to(back);
                 }
                 (Some(_), KeyCode::Char('c')) if ctrl => self.confirm_quit = true,
                 _ => {}
@@ -104,6 +123,9 @@ impl App {
             KeyCode::F(1) => self.help = true,
             KeyCode::Esc => {
                 self.refused.clear();
+                // Leaving the erase warning: it is confirmed again next time.
+                self.form.set(Field::EraseConfirm, "");
+                self.touched.remove(&Field::EraseConfirm);
                 if self.screen > 0 {
                     self.screen -= 1;
                     self.focus = 0;
@@ -120,14 +142,14 @@ impl App {
             KeyCode::Tab | KeyCode::Down => self.move_focus(true),
             KeyCode::BackTab | KeyCode::Up => self.move_focus(false),
             KeyCode::Backspace => {
-                if let Some(f) = self.focused() {
+                if let Some(f) = self.focused().filter(|f| !f.chosen()) {
                     let mut v = self.form.get(f).to_owned();
                     v.pop();
                     self.form.set(f, v);
                 }
             }
             KeyCode::Char(c) if !ctrl => {
-                if let Some(f) = self.focused() {
+                if let Some(f) = self.focused().filter(|f| !f.chosen()) {
                     let mut v = self.form.get(f).to_owned();
                     if v.chars().count() < 253 {
                         v.push(c);

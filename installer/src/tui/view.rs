@@ -132,7 +132,9 @@ impl App {
                 .wrap(Wrap { trim: false }),
             body,
         );
-        let keys = if screen.choice() {
+        let keys = if let Some(keys) = screen.keys() {
+            keys
+        } else if screen.choice() || screen.disk_list() {
             "Up/Down choose  Enter next  Esc back  F1 help  Ctrl-C quit"
         } else if self.fields().is_empty() {
             "Enter next  Esc back  F1 help  Ctrl-C quit"

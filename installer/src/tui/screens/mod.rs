@@ -3,11 +3,14 @@
 
 mod admin;
 mod choice;
+mod disk_layout;
+mod erase;
 mod identity;
 mod join;
 mod joined;
 mod network;
 mod summary;
+mod target_disk;
 mod welcome;
 
 use ratatui::text::Line;
@@ -27,6 +30,11 @@ pub trait Screen {
     fn fields(&self) -> &'static [Field] {
         &[]
     }
+    /// Fields of earlier screens whose problems also keep this one from going on (a
+    /// `/var/vmail` too big for the disk is the validator's `disk.device` problem).
+    fn also_checks(&self) -> &'static [Field] {
+        &[]
+    }
     /// Lines shown above the fields.
     fn info(&self, _app: &App) -> Vec<Line<'static>> {
         Vec::new()
@@ -35,11 +43,49 @@ pub trait Screen {
     fn choice(&self) -> bool {
         false
     }
+    /// Its keys line, when not the usual one.
+    fn keys(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether it is the list of disks (Up and Down choose the target disk).
+    fn disk_list(&self) -> bool {
+        false
+    }
 }
 
 /// The screens for `goal` in order; `choose`: with the choice of goal after the welcome (a
-/// reviewed answers file has its goal already).
-pub fn for_goal(goal: Goal, choose: bool) -> &'static [&'static dyn Screen] {
+/// reviewed answers file has its goal already); `medium`: the installer runs from the install
+/// medium, so a new cluster's first node is installed to a disk: the target disk and its
+/// layout before the summary, the erase warning after it.
+pub fn for_goal(goal: Goal, choose: bool, medium: bool) -> &'static [&'static dyn Screen] {
+    match (goal, choose, medium) {
+        (Goal::Create, true, true) => &[
+            &welcome::Welcome,
+            &choice::Choice,
+            &network::Network,
+            &identity::Identity,
+            &admin::Admin,
+            &target_disk::TargetDisk,
+            &disk_layout::DiskLayout,
+            &summary::DiskSummary,
+            &erase::Erase,
+        ],
+        (Goal::Create, false, true) => &[
+            &welcome::Welcome,
+            &network::Network,
+            &identity::Identity,
+            &admin::Admin,
+            &target_disk::TargetDisk,
+            &disk_layout::DiskLayout,
+            &summary::DiskSummary,
+            &erase::Erase,
+        ],
+        _ => for_box(goal, choose),
+    }
+}
+
+/// The screens of an install onto the running system.
+fn for_box(goal: Goal, choose: bool) -> &'static [&'static dyn Screen] {
     match (goal, choose) {
         (Goal::Create, true) => &[
             &welcome::Welcome,

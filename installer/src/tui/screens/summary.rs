@@ -1,10 +1,49 @@
-//! Summary: the whole plan; Enter saves it as an answers file and installs.
+//! Summary: the whole plan; Enter saves it as an answers file and installs (on the install
+//! medium: Enter goes on to the erase warning).
 
 use pigeonair_appliance::plan::{Balancer, Forwarding, Role};
 use ratatui::text::Line;
 
 use super::Screen;
+use crate::disk::erase;
 use crate::tui::App;
+
+/// The plan and the disk it is installed to (on the install medium).
+pub struct DiskSummary;
+
+impl Screen for DiskSummary {
+    fn title(&self) -> &'static str {
+        "Summary"
+    }
+    fn purpose(&self) -> &'static str {
+        "Check the plan. Enter goes on to the erase warning; Esc goes back."
+    }
+    fn help(&self) -> &'static str {
+        "Nothing is written yet. After the erase warning the answers file is saved (the \
+         password only as a hash, with [disk]) and left on the installed disk for its first \
+         boot, which applies it: the same as an unattended install from a PIGEONAIR drive."
+    }
+    fn info(&self, app: &App) -> Vec<Line<'static>> {
+        let mut lines = Summary.info(app);
+        if app.plan().is_none() {
+            return lines;
+        }
+        if let (Some(disk), Some(plan)) = (app.form.chosen_disk(), app.form.disk_plan()) {
+            let at = lines.len().saturating_sub(2);
+            lines.splice(
+                at..at,
+                [
+                    Line::from(format!(
+                        "Disk             {} (erased)",
+                        erase::disk_line(disk)
+                    )),
+                    Line::from(format!("Partitions       {}", erase::layout_line(&plan))),
+                ],
+            );
+        }
+        lines
+    }
+}
 
 /// The plan.
 pub struct Summary;
