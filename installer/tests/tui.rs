@@ -160,7 +160,7 @@ fn at_summary() -> App {
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &IDENTITY);
     key(&mut a, KeyCode::Enter);
-    fill(&mut a, &[PASSWORD, PASSWORD]);
+    fill(&mut a, &[PASSWORD, PASSWORD, ""]);
     key(&mut a, KeyCode::Enter);
     a
 }
@@ -177,6 +177,47 @@ fn keystrokes_produce_the_plan_of_the_answers_file() {
     ))
     .unwrap();
     assert_eq!(a.outcome(), Some(&Outcome::Install(Box::new(expected))));
+}
+
+#[test]
+fn root_s_ssh_key_is_checked_by_the_validator_and_goes_into_the_plan() {
+    let mut a = app();
+    key(&mut a, KeyCode::Enter);
+    new_cluster(&mut a);
+    fill(&mut a, &NETWORK);
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &IDENTITY);
+    key(&mut a, KeyCode::Enter);
+    fill(&mut a, &[PASSWORD, PASSWORD, "ssh-ed25519 AAAAC3NzaC1l"]);
+    key(&mut a, KeyCode::Enter);
+    // The validator's words, on the field: the key is cut short.
+    assert_eq!(a.screen_title(), "Administrator");
+    snapshot("admin-ssh-key-error", &a);
+    for _ in 0.."AAAAC3NzaC1l".len() {
+        key(&mut a, KeyCode::Backspace);
+    }
+    typed(
+        &mut a,
+        "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f ops@isp",
+    );
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.screen_title(), "Summary");
+    key(&mut a, KeyCode::Enter);
+    let expected = parse_answers(&format!(
+        "{}\n[ssh]\nauthorized_keys = [\"ssh-ed25519 \
+         AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f ops@isp\"]\n",
+        include_str!("../../appliance/core/examples/single-box.toml")
+    ))
+    .unwrap();
+    assert_eq!(expected.ssh_keys.len(), 1);
+    assert_eq!(a.outcome(), Some(&Outcome::Install(Box::new(expected))));
+}
+
+#[test]
+fn review_keeps_root_s_ssh_keys() {
+    review_installs_the_same_plan(include_str!(
+        "../../appliance/core/tests/resources/parse_answer/ssh.toml"
+    ));
 }
 
 #[test]
@@ -619,7 +660,7 @@ fn at_target_disk() -> App {
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &IDENTITY);
     key(&mut a, KeyCode::Enter);
-    fill(&mut a, &[PASSWORD, PASSWORD]);
+    fill(&mut a, &[PASSWORD, PASSWORD, ""]);
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.screen_title(), "Target disk");
     a

@@ -59,6 +59,8 @@ pub enum Field {
     VmailSize,
     /// The erase confirmation: [`CONFIRM_WORD`] typed. Not an answers field.
     EraseConfirm,
+    /// One of `ssh.authorized_keys` (optional: without a key SSH is off).
+    SshKey,
 }
 
 pub use crate::disk::erase::CONFIRM_WORD;
@@ -82,6 +84,7 @@ impl Field {
             Field::DiskDevice => "Target disk",
             Field::VmailSize => "Separate /var/vmail",
             Field::EraseConfirm => "Type Erase to confirm",
+            Field::SshKey => "Root's SSH key",
         }
     }
 
@@ -102,6 +105,7 @@ impl Field {
             Field::DiskDevice => "disk.device",
             Field::VmailSize => "disk.vmail_size",
             Field::EraseConfirm => "erase",
+            Field::SshKey => "ssh.authorized_keys",
         }
     }
 
@@ -353,10 +357,18 @@ impl Form {
         }
     }
 
+    /// `[ssh]`: the reviewed answers' keys, and the one typed (if any) after them.
     fn raw_ssh(&self) -> Option<RawSsh> {
-        (!self.ssh_keys.is_empty()).then(|| RawSsh {
-            authorized_keys: Some(self.ssh_keys.clone()),
+        let mut keys = self.ssh_keys.clone();
+        keys.extend(some(self.get(Field::SshKey)));
+        (!keys.is_empty()).then(|| RawSsh {
+            authorized_keys: Some(keys),
         })
+    }
+
+    /// How many SSH keys the reviewed answers gave root (kept; a typed one is added).
+    pub fn reviewed_ssh_keys(&self) -> usize {
+        self.ssh_keys.len()
     }
 
     fn raw_network(&self) -> RawNetwork {
