@@ -354,6 +354,7 @@ pub fn build_medium(output: &Path) -> String {
         &IsoOptions {
             output: output.to_owned(),
             processors: Some(1),
+            answers: None,
         },
         &mut log,
     );

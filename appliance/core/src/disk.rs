@@ -22,6 +22,10 @@ pub const ESP_MIB: u64 = 512;
 pub const MIN_ROOT_BYTES: u64 = 6 * GIB;
 /// The smallest separate `/var/vmail`.
 pub const MIN_VMAIL_BYTES: u64 = GIB;
+/// Where an answers file embedded in the install medium sits, relative to the medium's top
+/// (`pigeonair-image iso --answers` puts it there; the live system sees the medium at
+/// `/run/live/medium`).
+pub const EMBEDDED_ANSWERS: &str = "pigeonair/answers.toml";
 
 /// `[disk]` as written.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -110,6 +114,55 @@ fn list(disks: &[BlockDevice]) -> String {
     format!("disks here: {}", names.join(", "))
 }
 
+/// `disk.vmail_size` in bytes, if given and big enough.
+fn vmail_size(raw: &RawDisk) -> Result<Option<u64>, String> {
+    match raw.vmail_size.as_deref().map(parse_size) {
+        None => Ok(None),
+        Some(Ok(b)) if b < MIN_VMAIL_BYTES => Err(format!(
+            "{:?}: a separate /var/vmail needs at least {}",
+            raw.vmail_size.as_deref().unwrap_or_default(),
+            gib(MIN_VMAIL_BYTES)
+        )),
+        Some(r) => r.map(Some),
+    }
+}
+
+/// Checks what of `[disk]` does not depend on a machine's disks: `disk.device` is there and a
+/// `/dev/NAME`, `disk.vmail_size` is a size of at least 1 GiB. For answers checked away from
+/// the machine they install (embedded in the medium at build time); every problem names its
+/// field.
+pub fn check_disk_fields(raw: Option<&RawDisk>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let empty = RawDisk::default();
+    let raw = raw.unwrap_or(&empty);
+    if let Err(e) = vmail_size(raw) {
+        problems.push(Problem {
+            field: "disk.vmail_size".into(),
+            message: e,
+        });
+    }
+    let message = match raw.device.as_deref() {
+        None => Some(
+            "missing: the install erases one whole disk, e.g. [disk] device = \"/dev/vda\""
+                .to_owned(),
+        ),
+        Some(d)
+            if d.strip_prefix("/dev/")
+                .is_none_or(|n| n.is_empty() || n.contains('/')) =>
+        {
+            Some(format!("{d:?}: expected a whole disk as /dev/NAME"))
+        }
+        Some(_) => None,
+    };
+    if let Some(message) = message {
+        problems.push(Problem {
+            field: "disk.device".into(),
+            message,
+        });
+    }
+    problems
+}
+
 /// Checks `[disk]` against `disks`; every problem names its field.
 pub fn validate_disk(
     raw: Option<&RawDisk>,
@@ -124,16 +177,9 @@ pub fn validate_disk(
     };
     let empty = RawDisk::default();
     let raw = raw.unwrap_or(&empty);
-    let vmail = match raw.vmail_size.as_deref().map(parse_size) {
-        None => Ok(None),
-        Some(Ok(b)) if b < MIN_VMAIL_BYTES => Err(format!(
-            "{:?}: a separate /var/vmail needs at least {}",
-            raw.vmail_size.as_deref().unwrap_or_default(),
-            gib(MIN_VMAIL_BYTES)
-        )),
-        Some(r) => r.map(Some),
-    };
-    let vmail = vmail.map_err(|e| problem("disk.vmail_size", e)).ok();
+    let vmail = vmail_size(raw)
+        .map_err(|e| problem("disk.vmail_size", e))
+        .ok();
     let Some(device) = raw.device.as_deref() else {
         problem(
             "disk.device",
@@ -218,5 +264,36 @@ mod tests {
             Err("\"20 GB\": expected a size such as \"20G\" or \"512M\"".into())
         );
         assert!(parse_size("99999999999999T").is_err());
+    }
+
+    #[test]
+    fn fields_checked_without_a_machine() {
+        let raw = |device: Option<&str>, vmail: Option<&str>| RawDisk {
+            device: device.map(str::to_owned),
+            vmail_size: vmail.map(str::to_owned),
+        };
+        assert!(check_disk_fields(Some(&raw(Some("/dev/vda"), Some("1G")))).is_empty());
+        assert!(check_disk_fields(Some(&raw(Some("/dev/nvme0n1"), None))).is_empty());
+        let shown = |p: Vec<Problem>| p.iter().map(Problem::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            shown(check_disk_fields(None)),
+            [
+                "disk.device: missing: the install erases one whole disk, e.g. [disk] device = \"/dev/vda\""
+            ]
+        );
+        assert_eq!(
+            shown(check_disk_fields(Some(&raw(Some("vda"), Some("512M"))))),
+            [
+                "disk.vmail_size: \"512M\": a separate /var/vmail needs at least 1.0 GiB",
+                "disk.device: \"vda\": expected a whole disk as /dev/NAME",
+            ]
+        );
+        assert_eq!(
+            shown(check_disk_fields(Some(&raw(
+                Some("/dev/disk/by-id/x"),
+                None
+            )))),
+            ["disk.device: \"/dev/disk/by-id/x\": expected a whole disk as /dev/NAME"]
+        );
     }
 }

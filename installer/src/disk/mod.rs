@@ -1,9 +1,11 @@
 //! The install to disk from the install medium: the layout as data ([`layout`]), the machine's
-//! disks ([`probe`]), the shell that writes them ([`install`]) and the unattended entry point
-//! ([`unattended`]). Which disk and layout comes from `[disk]`, checked by
-//! `pigeonair_appliance::disk::validate_disk` before anything is written.
+//! disks ([`probe`]), the shell that writes them ([`install`]), where the answers come from
+//! ([`source`]) and the unattended entry point ([`unattended`]). Which disk and layout comes
+//! from `[disk]`, checked by `pigeonair_appliance::disk::validate_disk` before anything is
+//! written.
 
 pub mod install;
 pub mod layout;
 pub mod probe;
+pub mod source;
 pub mod unattended;

@@ -1,5 +1,6 @@
 //! The unattended install from the medium: answers found on a drive labelled `PIGEONAIR`
-//! (`answers.toml` at its top), checked as a whole — the answers file's own validator, `[disk]`
+//! (`answers.toml` at its top), else embedded in the medium ([`super::source`] says which
+//! comes first), checked as a whole — the answers file's own validator, `[disk]`
 //! against this machine's disks, the interfaces it names against this machine's — before
 //! anything is written; then the install to disk and a reboot into it. A failure stops with
 //! the reason on the console and waits: never a reboot loop.
@@ -11,10 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pigeonair_appliance::answers::{Problem, RawAnswers, parse_raw};
-use pigeonair_appliance::disk::{DiskPlan, validate_disk};
+use pigeonair_appliance::disk::{DiskPlan, EMBEDDED_ANSWERS, validate_disk};
 
 use super::install::{self, describe};
 use super::probe::{self, LIVE_MEDIUM};
+use super::source::{self, AnswersSource};
 
 /// The file system label of the drive holding the answers.
 pub const ANSWERS_LABEL: &str = "PIGEONAIR";
@@ -118,6 +120,15 @@ fn read_answers(device: &str) -> Result<String, String> {
     })
 }
 
+/// The answers' text from `source`.
+fn read_source(source: &AnswersSource) -> Result<String, String> {
+    match source {
+        AnswersSource::Drive(device) => read_answers(device),
+        AnswersSource::Embedded(path) => fs::read_to_string(path)
+            .map_err(|e| format!("reading the embedded answers {}: {e}", path.display())),
+    }
+}
+
 /// Everything checked before the first write: the answers, `[disk]`, the interfaces.
 fn check(text: &str) -> Result<DiskPlan, Vec<String>> {
     if let Err(e) = crate::join::parse(text) {
@@ -140,7 +151,7 @@ fn check(text: &str) -> Result<DiskPlan, Vec<String>> {
 /// What an unattended run ended with.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// No drive labelled `PIGEONAIR`: the interactive installer is for this machine.
+    /// No answers anywhere: the interactive installer is for this machine.
     NoAnswers,
     /// Installed; the reboot was asked for.
     Rebooting,
@@ -148,21 +159,27 @@ pub enum Ended {
     Stopped,
 }
 
-/// The unattended install, if a drive labelled `PIGEONAIR` is there.
+/// The unattended install, if there are answers: on a drive labelled `PIGEONAIR`, else
+/// embedded in the medium.
 pub fn run(console: &mut Console) -> Ended {
-    let Some(device) = answers_drive(Duration::from_secs(5)) else {
+    let drive = answers_drive(Duration::from_secs(5));
+    let embedded = Path::new(LIVE_MEDIUM).join(EMBEDDED_ANSWERS);
+    let embedded = embedded.is_file().then_some(embedded);
+    let Some(source) = source::choose(drive, embedded) else {
         console.say(&format!(
-            "pigeonair-install: no drive labelled {ANSWERS_LABEL}: the interactive installer starts"
+            "pigeonair-install: no answers (no drive labelled {ANSWERS_LABEL}, none embedded in \
+             the medium): the interactive installer starts"
         ));
         return Ended::NoAnswers;
     };
     let started = Instant::now();
     console.say(&format!(
-        "pigeonair-install: unattended install with the answers on {device} (labelled {ANSWERS_LABEL})"
+        "pigeonair-install: unattended install with {source}"
     ));
-    let text = match read_answers(&device) {
+    let fix = source.where_to_fix();
+    let text = match read_source(&source) {
         Ok(t) => t,
-        Err(e) => return stop(console, &[e], false),
+        Err(e) => return stop(console, &fix, &[e], false),
     };
     console.say(&format!(
         "network interfaces here: {}",
@@ -170,12 +187,12 @@ pub fn run(console: &mut Console) -> Ended {
     ));
     let plan = match check(&text) {
         Ok(plan) => plan,
-        Err(problems) => return stop(console, &problems, false),
+        Err(problems) => return stop(console, &fix, &problems, false),
     };
     console.say(&format!("erasing {}", describe(&plan)));
     let mut say = |line: &str| console.say(line);
     if let Err(e) = install::install(&plan, &text, Path::new(LIVE_MEDIUM), &mut say) {
-        return stop(console, &[e.to_string()], true);
+        return stop(console, &fix, &[e.to_string()], true);
     }
     console.say(&format!(
         "pigeonair-install: installed to {} in {:.0} s; rebooting into it (remove the install \
@@ -189,7 +206,8 @@ pub fn run(console: &mut Console) -> Ended {
 
 /// Prints why the install stopped and waits for Enter (for ever when there is no keyboard):
 /// the reason stays on the screen and nothing reboots.
-fn stop(console: &mut Console, problems: &[String], written: bool) -> Ended {
+/// `fix` names what to fix (the answers' source).
+fn stop(console: &mut Console, fix: &str, problems: &[String], written: bool) -> Ended {
     console.say("pigeonair-install: the unattended install stopped:");
     for p in problems {
         console.say(&format!("  {p}"));
@@ -200,8 +218,8 @@ fn stop(console: &mut Console, problems: &[String], written: bool) -> Ended {
         console.say("Nothing was written to any disk.");
     }
     console.say(&format!(
-        "Fix the answers ({ANSWERS_FILE} on the drive labelled {ANSWERS_LABEL}) or the cause above \
-         and boot the medium again; Enter opens the interactive installer."
+        "Fix the answers ({fix}) or the cause above and boot the medium again; Enter opens the \
+         interactive installer."
     ));
     log::error!("unattended install stopped: {}", problems.join("; "));
     let mut line = String::new();
