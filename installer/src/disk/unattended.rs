@@ -1,6 +1,7 @@
 //! The unattended install from the medium: answers found on a drive labelled `PIGEONAIR`
-//! (`answers.toml` at its top), else embedded in the medium ([`super::source`] says which
-//! comes first), checked as a whole — the answers file's own validator, `[disk]`
+//! (`answers.toml` at its top), else embedded in the medium, else at the URL on the kernel
+//! command line (`pigeonair.answers=`; [`super::source`] says which comes first), checked as a
+//! whole — the answers file's own validator, `[disk]`
 //! against this machine's disks, the interfaces it names against this machine's — before
 //! anything is written; then the install to disk and a reboot into it. A failure stops with
 //! the reason on the console and waits: never a reboot loop.
@@ -16,7 +17,8 @@ use pigeonair_appliance::disk::{DiskPlan, EMBEDDED_ANSWERS, validate_disk};
 
 use super::install::{self, describe};
 use super::probe::{self, LIVE_MEDIUM};
-use super::source::{self, AnswersSource};
+use super::source::{self, AnswersSource, AnswersUrl};
+use super::{fetch, network};
 
 /// The file system label of the drive holding the answers.
 pub const ANSWERS_LABEL: &str = "PIGEONAIR";
@@ -120,13 +122,32 @@ fn read_answers(device: &str) -> Result<String, String> {
     })
 }
 
-/// The answers' text from `source`.
-fn read_source(source: &AnswersSource) -> Result<String, String> {
+/// The answers' text from `source` (a URL's once the network is up).
+fn read_source(source: &AnswersSource, console: &mut Console) -> Result<String, String> {
     match source {
         AnswersSource::Drive(device) => read_answers(device),
         AnswersSource::Embedded(path) => fs::read_to_string(path)
             .map_err(|e| format!("reading the embedded answers {}: {e}", path.display())),
+        AnswersSource::Url(url) => {
+            let mut say = |line: &str| console.say(line);
+            network::bring_up(&mut say)
+                .map_err(|e| format!("bringing up the network to fetch {url}: {e}"))?;
+            let started = Instant::now();
+            let text = fetch::fetch(url).map_err(|e| format!("fetching the answers: {e}"))?;
+            console.say(&format!(
+                "fetched {url} ({} bytes) in {:.1} s",
+                text.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            Ok(text)
+        }
     }
+}
+
+/// `pigeonair.answers=` on this boot's kernel command line: `None` without it.
+fn cmdline_url() -> Option<Result<AnswersUrl, String>> {
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    source::cmdline_answers_url(&cmdline)
 }
 
 /// Everything checked before the first write: the answers, `[disk]`, the interfaces.
@@ -160,15 +181,24 @@ pub enum Ended {
 }
 
 /// The unattended install, if there are answers: on a drive labelled `PIGEONAIR`, else
-/// embedded in the medium.
+/// embedded in the medium, else at the URL on the kernel command line.
 pub fn run(console: &mut Console) -> Ended {
     let drive = answers_drive(Duration::from_secs(5));
     let embedded = Path::new(LIVE_MEDIUM).join(EMBEDDED_ANSWERS);
     let embedded = embedded.is_file().then_some(embedded);
-    let Some(source) = source::choose(drive, embedded) else {
+    let url = match cmdline_url() {
+        // A URL that is not one stops only if it is the source that would be used.
+        Some(Err(e)) if drive.is_none() && embedded.is_none() => {
+            return stop(console, "the kernel command line", &[e], false);
+        }
+        Some(Ok(url)) => Some(url),
+        _ => None,
+    };
+    let Some(source) = source::choose(drive, embedded, url) else {
         console.say(&format!(
             "pigeonair-install: no answers (no drive labelled {ANSWERS_LABEL}, none embedded in \
-             the medium): the interactive installer starts"
+             the medium, no {} on the kernel command line): the interactive installer starts",
+            source::CMDLINE_KEY
         ));
         return Ended::NoAnswers;
     };
@@ -177,7 +207,7 @@ pub fn run(console: &mut Console) -> Ended {
         "pigeonair-install: unattended install with {source}"
     ));
     let fix = source.where_to_fix();
-    let text = match read_source(&source) {
+    let text = match read_source(&source, console) {
         Ok(t) => t,
         Err(e) => return stop(console, &fix, &[e], false),
     };
