@@ -22,6 +22,9 @@ pub const ESP_MIB: u64 = 512;
 pub const MIN_ROOT_BYTES: u64 = 6 * GIB;
 /// The smallest separate `/var/vmail`.
 pub const MIN_VMAIL_BYTES: u64 = GIB;
+/// The GPT name of the root partition an install writes: a disk with a partition of this name
+/// holds a PigeonAir installation.
+pub const ROOT_PARTITION_NAME: &str = "pigeonair-root";
 /// Where an answers file embedded in the install medium sits, relative to the medium's top
 /// (`pigeonair-image iso --answers` puts it there; the live system sees the medium at
 /// `/run/live/medium`).
@@ -36,6 +39,10 @@ pub struct RawDisk {
     /// `vmail_size`: a separate `/var/vmail` partition of this size (`"20G"`, `"512M"`);
     /// without it mail lives on the root file system.
     pub vmail_size: Option<String>,
+    /// `reinstall`: erase a disk that holds a PigeonAir installation already (default false:
+    /// such a disk is refused, so a medium booted again with its answers does not erase the
+    /// system it installed).
+    pub reinstall: Option<bool>,
 }
 
 /// A disk of this machine, as the installer found it.
@@ -51,6 +58,9 @@ pub struct BlockDevice {
     /// Its partitions (`/dev/vda1`, …).
     #[serde(default)]
     pub partitions: Vec<String>,
+    /// Its partitions' GPT names (`pigeonair-root`, …), those that have one.
+    #[serde(default)]
+    pub partition_names: Vec<String>,
     /// Where it or its partitions are mounted.
     #[serde(default)]
     pub mounted: Vec<String>,
@@ -107,6 +117,9 @@ fn list(disks: &[BlockDevice]) -> String {
             facts.extend(d.model.clone());
             if d.install_medium {
                 facts.push("the install medium".into());
+            }
+            if d.partition_names.iter().any(|n| n == ROOT_PARTITION_NAME) {
+                facts.push("PigeonAir installed".into());
             }
             format!("{} ({})", d.path, facts.join(", "))
         })
@@ -216,6 +229,23 @@ pub fn validate_disk(
             ),
         );
     }
+    if disk
+        .partition_names
+        .iter()
+        .any(|n| n == ROOT_PARTITION_NAME)
+        && raw.reinstall != Some(true)
+    {
+        problem(
+            "disk.device",
+            format!(
+                "already installed on {device} ({}, partitions {}): remove the medium to boot \
+                 it, or set disk.reinstall = true to install again",
+                gib(disk.size_bytes),
+                disk.partition_names.join(", ")
+            ),
+        );
+        return Err(problems);
+    }
     let fixed = (BIOS_BOOT_MIB + ESP_MIB + 1) * MIB; // + 1 MiB: GPT's headers and alignment
     let vmail_bytes = vmail.flatten();
     let needed = fixed + MIN_ROOT_BYTES + vmail_bytes.unwrap_or(0);
@@ -271,6 +301,7 @@ mod tests {
         let raw = |device: Option<&str>, vmail: Option<&str>| RawDisk {
             device: device.map(str::to_owned),
             vmail_size: vmail.map(str::to_owned),
+            reinstall: None,
         };
         assert!(check_disk_fields(Some(&raw(Some("/dev/vda"), Some("1G")))).is_empty());
         assert!(check_disk_fields(Some(&raw(Some("/dev/nvme0n1"), None))).is_empty());

@@ -50,8 +50,9 @@ pub struct Partition {
     pub mount: Option<&'static str>,
 }
 
-/// The GPT name of the root partition (also its file system's label).
-pub const ROOT_NAME: &str = "pigeonair-root";
+/// The GPT name of the root partition (also its file system's label): the `[disk]` check
+/// refuses a disk that has it unless `disk.reinstall = true`.
+pub const ROOT_NAME: &str = pigeonair_appliance::disk::ROOT_PARTITION_NAME;
 /// The GPT name of the `/var/vmail` partition (also its file system's label).
 pub const VMAIL_NAME: &str = "pigeonair-vmail";
 
@@ -298,12 +299,14 @@ mod tests {
             size_bytes: size_gib * GIB,
             model: None,
             partitions: vec![],
+            partition_names: vec![],
             mounted: vec![],
             install_medium: false,
         }];
         let raw = RawDisk {
             device: Some("/dev/vda".into()),
             vmail_size: vmail.map(str::to_owned),
+            reinstall: None,
         };
         validate_disk(Some(&raw), &disks).expect("a valid plan")
     }
