@@ -408,7 +408,8 @@ mod tests {
         );
     }
 
-    /// The menu entry of the `grub.cfg` update-grub wrote in the target (trimmed), GRUB 2.12.
+    /// A `grub.cfg` in the shape Debian's `00_header` and `10_linux` write it with
+    /// [`grub_defaults`] (abridged, written by hand: the install tests boot the real one).
     const GENERATED: &str = "### BEGIN /etc/grub.d/00_header ###\n\
         serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1\n\
         terminal_input console serial\n\
