@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::answers::EmbeddedAnswers;
 use crate::build::{
     BuildError, Debs, PolicyRcD, Steps, ensure_image, fresh_dir, now_unix, nspawn_run, store_err,
 };
@@ -27,6 +28,7 @@ use crate::live::{
 use crate::mirror::Mirror;
 use crate::spec::{ImageSpec, hex};
 use crate::store::{ImageStore, Manifest, write_atomic};
+use pigeonair_appliance::disk::EMBEDDED_ANSWERS;
 use pigeonair_host::{self as host};
 
 /// Host tools the ISO build needs, with the Debian package of each.
@@ -68,6 +70,9 @@ pub struct IsoOptions {
     pub output: PathBuf,
     /// mksquashfs threads (`None`: all CPUs).
     pub processors: Option<u32>,
+    /// An answers file to embed (as `pigeonair/answers.toml`): the live system installs
+    /// unattended with it when no drive labelled `PIGEONAIR` is there.
+    pub answers: Option<EmbeddedAnswers>,
 }
 
 /// One file on the medium and its checksum.
@@ -99,6 +104,9 @@ pub struct IsoManifest {
     pub daemons: BTreeMap<String, String>,
     /// The squashfs layers, lowest first, the kernel and the initramfs.
     pub files: Vec<FileSum>,
+    /// The embedded answers file, if the medium has one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub answers: Option<FileSum>,
     /// The ISO itself: only in the manifest beside it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub iso: Option<FileSum>,
@@ -227,11 +235,21 @@ pub fn build_iso(
         pigeonair: our_versions(debs, &packages_layer)?,
         daemons: daemon_versions(&packages_layer)?,
         files,
+        answers: None,
         iso: None,
         built_at: now_unix(),
     };
     let pigeonair_dir = tree.join("pigeonair");
     std::fs::create_dir_all(&pigeonair_dir).map_err(store_err(&pigeonair_dir))?;
+    if let Some(answers) = &options.answers {
+        let path = tree.join(EMBEDDED_ANSWERS);
+        write_file(&path, answers.text())?;
+        manifest.answers = Some(file_sum(&path, EMBEDDED_ANSWERS)?);
+        steps.say(&format!(
+            "answers embedded as {EMBEDDED_ANSWERS} (checked; the machine's disks and \
+             interfaces are checked when it installs)"
+        ));
+    }
     write_file(&pigeonair_dir.join("manifest.json"), &to_json(&manifest)?)?;
 
     let tmp = output.with_extension("iso.tmp");

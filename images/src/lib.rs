@@ -12,11 +12,12 @@
 //! The install medium ([`iso`]) is built from the same two layers, each squashed on its own,
 //! with a small live layer and a live-boot initramfs of its own ([`live`]), cached per base.
 //!
-//! Pure parts ([`spec`], [`mirror`], [`live`], [`dpkg`]) are apart from the shells that run
+//! Pure parts ([`spec`], [`mirror`], [`live`], [`dpkg`], [`answers`]) are apart from the shells that run
 //! debootstrap and systemd-nspawn ([`build`]), mksquashfs and grub-mkrescue ([`iso`]) and lay
 //! out the cache ([`store`]).
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod build;
 pub mod dpkg;
 pub mod iso;
@@ -25,6 +26,7 @@ pub mod mirror;
 pub mod spec;
 pub mod store;
 
+pub use answers::EmbeddedAnswers;
 pub use build::{BuildError, Debs, ensure_image};
 pub use iso::{Iso, IsoManifest, IsoOptions, build_iso};
 pub use live::LiveSpec;

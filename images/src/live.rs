@@ -148,13 +148,14 @@ fn installer_dropin(term: &str, size: Option<(u16, u16)>) -> String {
 }
 
 /// The unattended install: started before the consoles' installers (their drop-ins want it
-/// and are ordered after it), it installs with the answers on a drive labelled `PIGEONAIR` and
-/// reboots, or ends at once without such a drive. Its progress is on the serial console (its
+/// and are ordered after it), it installs with the answers on a drive labelled `PIGEONAIR` (or
+/// embedded in the medium) and reboots, or ends at once without answers. Its progress is on the serial console (its
 /// terminal, where a failure waits for Enter with the reason on screen) and on tty1.
 const UNATTENDED_UNIT: &str = "\
-# The install medium: an unattended install when a drive labelled PIGEONAIR holds answers.toml.
+# The install medium: an unattended install when a drive labelled PIGEONAIR holds answers.toml
+# (or the medium has pigeonair/answers.toml embedded).
 [Unit]
-Description=PigeonAir unattended install (answers on a drive labelled PIGEONAIR)
+Description=PigeonAir unattended install (answers on a drive labelled PIGEONAIR, or embedded)
 Wants=systemd-udev-settle.service
 After=systemd-udev-settle.service local-fs.target systemd-journald.socket
 

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pigeonair_image::{
-    Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso, ensure_image,
+    Debs, EmbeddedAnswers, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso,
+    ensure_image,
 };
 
 #[derive(Parser)]
@@ -39,6 +40,11 @@ enum Cmd {
         /// mksquashfs threads (default: all CPUs).
         #[arg(long)]
         processors: Option<u32>,
+        /// An answers file (with a [disk] table) to embed in the medium: checked now by the
+        /// answers file's validator, it installs unattended when no drive labelled PIGEONAIR
+        /// is there. It is readable by anyone holding the medium: prefer admin.password_hash.
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
     },
     /// Print the image last built (its id and layers) as JSON.
     Show,
@@ -53,7 +59,8 @@ fn main() -> ExitCode {
             debs,
             output,
             processors,
-        } => iso(&store, &debs, output, processors),
+            answers,
+        } => iso(&store, &debs, output, processors, answers.as_deref()),
         Cmd::Show => match store.current() {
             Some(image) => {
                 println!(
@@ -96,13 +103,25 @@ fn iso(
     debs: &std::path::Path,
     output: Option<PathBuf>,
     processors: Option<u32>,
+    answers: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
+    // Checked before anything is built: a bad file refuses the build at once.
+    let answers = answers
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading the answers {}: {e}", path.display()))?;
+            EmbeddedAnswers::try_new(&text).map_err(|e| {
+                anyhow::anyhow!("the answers {} cannot be embedded:\n{e}", path.display())
+            })
+        })
+        .transpose()?;
     let mirror = Mirror::from_host()?;
     let debs = Debs::scan(debs)
         .map_err(|e| anyhow::anyhow!("reading packages in {}: {e}", debs.display()))?;
     let options = IsoOptions {
         output: output.unwrap_or_else(|| store.default_iso()),
         processors,
+        answers,
     };
     build_iso(
         store,

@@ -616,6 +616,7 @@ fn disks() -> Vec<BlockDevice> {
             size_bytes: 351_272_960,
             model: Some("QEMU DVD-ROM".into()),
             partitions: vec![],
+            partition_names: vec![],
             mounted: vec!["/run/live/medium".into()],
             install_medium: true,
         },
@@ -637,6 +638,7 @@ fn disks() -> Vec<BlockDevice> {
                     label: Some("debian".into()),
                 },
             ],
+            partition_names: vec![],
             mounted: vec![],
             install_medium: false,
         },
@@ -645,6 +647,7 @@ fn disks() -> Vec<BlockDevice> {
             size_bytes: 4 * GIB,
             model: None,
             partitions: vec![],
+            partition_names: vec![],
             mounted: vec![],
             install_medium: false,
         },
@@ -671,6 +674,7 @@ fn validator_says(device: &str, vmail: Option<&str>) -> Vec<String> {
     let raw = RawDisk {
         device: Some(device.into()),
         vmail_size: vmail.map(str::to_owned),
+        reinstall: Some(true),
     };
     validate_disk(Some(&raw), &disks())
         .unwrap_err()
@@ -764,6 +768,7 @@ fn expected_disk_install() -> DiskInstall {
     let raw = RawDisk {
         device: Some("/dev/vda".into()),
         vmail_size: Some("8G".into()),
+        reinstall: Some(true),
     };
     DiskInstall {
         plan: parse_answers(include_str!(

@@ -355,7 +355,18 @@ pub fn medium_host_ready(test: &str, extra: &[(&str, &str)]) -> bool {
 /// Builds the install medium (`pigeonair-image iso`) at `output` from `target/debian`, with
 /// the image store of the environment; what the build printed. A failed build fails the test.
 pub fn build_medium(output: &Path) -> String {
-    use pigeonair_image::{Debs, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso};
+    build_medium_with_answers(output, None)
+}
+
+/// [`build_medium`] with `answers` embedded (`pigeonair-image iso --answers`); answers the
+/// build refuses fail the test.
+pub fn build_medium_with_answers(output: &Path, answers: Option<&str>) -> String {
+    use pigeonair_image::{
+        Debs, EmbeddedAnswers, ImageSpec, ImageStore, IsoOptions, LiveSpec, Mirror, build_iso,
+    };
+    let answers = answers.map(|text| {
+        EmbeddedAnswers::try_new(text).unwrap_or_else(|e| panic!("answers refused: {e}"))
+    });
     let mut log = Vec::new();
     let result = build_iso(
         &ImageStore::from_env(),
@@ -366,6 +377,7 @@ pub fn build_medium(output: &Path) -> String {
         &IsoOptions {
             output: output.to_owned(),
             processors: Some(1),
+            answers,
         },
         &mut log,
     );

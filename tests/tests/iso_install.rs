@@ -1,10 +1,12 @@
-//! The unattended install from the medium, end to end under qemu (TCG): a blank disk, the ISO
-//! and an answers file on a second drive labelled PIGEONAIR → the install runs with no keystroke
-//! and reboots → the disk boots alone (no ISO, no answers drive) → from the host an SMTP banner
-//! and an IMAPS login as postmaster@ answer through qemu's port forwarding, and `/var/vmail` is
-//! the partition `[disk] vmail_size` asked for. The interactive installer on the serial
-//! console, driven by keystrokes, installs the same way. Bad `[disk]` answers are refused
-//! before any write: the blank disks' first MiB stays zero. Every VM is killed and every file removed
+//! Installs from the medium, end to end under qemu (TCG). A cluster is made as an operator
+//! makes one: node1 (BIOS) from the interactive installer on the serial console, driven by
+//! keystrokes (the target disk, a separate `/var/vmail`, the erase warning, root's SSH key),
+//! node2 (UEFI) unattended from an answers drive labelled PIGEONAIR with a token made on node1
+//! over SSH; each disk then boots alone (no ISO, no answers drive) and serves mail through
+//! qemu's port forwarding, node2 as a member of node1's cluster. Answers embedded in the medium
+//! install too, and the medium booted again with the disk it installed refuses to erase it.
+//! Bad `[disk]` answers are refused before any write: the blank disks' first MiB stays zero.
+//! Every VM is killed and every file removed
 //! however a test ends; names start with `dk-`.
 
 use std::fs;
@@ -670,6 +672,105 @@ fn installs_interactively_from_the_serial_console() {
         applied.as_secs_f64(),
         serving.as_secs_f64(),
         installed.as_secs_f64() + serving.as_secs_f64()
+    );
+}
+
+/// `len` bytes of `path` from `offset`.
+fn bytes_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+    use std::io::{Seek, SeekFrom};
+    let mut buf = vec![0u8; len];
+    fs::File::open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(&mut buf)
+        })
+        .expect("reading the disk image");
+    buf
+}
+
+/// What an install rewrites first: the GPT (a new disk GUID each time) and the start of the
+/// root partition (its ext4 superblock, a new UUID each time; the root starts at 514 MiB).
+fn install_fingerprint(disk: &Path) -> (Vec<u8>, Vec<u8>) {
+    (head(disk, 1 << 20), bytes_at(disk, 514 << 20, 4 << 20))
+}
+
+/// Answers embedded in the medium (`pigeonair-image iso --answers`), no answers drive: the
+/// install runs with them and the VM reboots; the same medium booted again with the installed
+/// disk attached stops with the reinstall guard's message and leaves the disk as it was.
+#[test]
+fn embedded_answers_install_and_a_second_boot_keeps_the_disk() {
+    let test = "install_embedded";
+    if !pigeonair_tests::support::medium_host_ready(test, HOST_TOOLS) {
+        return;
+    }
+    let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("dk-embedded");
+    let iso = scratch.0.join("dk-embedded.iso");
+    let started = Instant::now();
+    let log = pigeonair_tests::support::build_medium_with_answers(
+        &iso,
+        Some(&answers(Firmware::Bios, "[disk]\ndevice = \"/dev/vda\"\n")),
+    );
+    println!(
+        "{log}ISO with embedded answers ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let disk = scratch.blank_disk("dk-disk.raw", 9 * GIB);
+
+    let mut vm = MediumVm::new(&iso, Firmware::Bios)
+        .with_disk(&disk)
+        .with_network(Vec::new())
+        .with_console_log(scratch.0.join("install-console.log"))
+        .start()
+        .expect("qemu starts");
+    let installed = vm
+        .wait_for("pigeonair-install: installed to /dev/vda", INSTALL_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the install with the embedded answers: {e}"));
+    vm.wait_exit(installed + Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("the reboot after the install: {e}"));
+    let console = vm.console_text();
+    drop(vm);
+    assert!(
+        pigeonair_lab::medium::contains_text(
+            &console,
+            "unattended install with the answers embedded in the install medium \
+             (/run/live/medium/pigeonair/answers.toml)"
+        ),
+        "the console does not say the embedded answers are used:\n{console}"
+    );
+    let names: Vec<String> = gpt(&disk).into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["bios-boot", "esp", "pigeonair-root"]);
+    let before = install_fingerprint(&disk);
+    println!(
+        "embedded answers: power-on to installed in {:.0} s",
+        installed.as_secs_f64()
+    );
+
+    let mut vm = MediumVm::new(&iso, Firmware::Bios)
+        .with_disk(&disk)
+        .with_network(Vec::new())
+        .with_console_log(scratch.0.join("again-console.log"))
+        .start()
+        .expect("qemu starts");
+    let refused = vm
+        .wait_for("Nothing was written to any disk", REFUSAL_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the second boot with the installed disk: {e}"));
+    let console = vm.console_text();
+    drop(vm);
+    let expected = "disk.device: already installed on /dev/vda (9.0 GiB, partitions bios-boot, \
+                    esp, pigeonair-root): remove the medium to boot it, or set disk.reinstall = \
+                    true to install again";
+    assert!(
+        pigeonair_lab::medium::contains_text(&console, expected),
+        "{expected:?} not on the console:\n{console}"
+    );
+    assert!(
+        install_fingerprint(&disk) == before,
+        "the installed disk was written to on the second boot"
+    );
+    println!(
+        "embedded answers, second boot: refused {:.0} s after power-on, the disk unchanged",
+        refused.as_secs_f64()
     );
 }
 

@@ -22,6 +22,13 @@ pub const ESP_MIB: u64 = 512;
 pub const MIN_ROOT_BYTES: u64 = 6 * GIB;
 /// The smallest separate `/var/vmail`.
 pub const MIN_VMAIL_BYTES: u64 = GIB;
+/// The GPT name of the root partition an install writes: a disk with a partition of this name
+/// holds a PigeonAir installation.
+pub const ROOT_PARTITION_NAME: &str = "pigeonair-root";
+/// Where an answers file embedded in the install medium sits, relative to the medium's top
+/// (`pigeonair-image iso --answers` puts it there; the live system sees the medium at
+/// `/run/live/medium`).
+pub const EMBEDDED_ANSWERS: &str = "pigeonair/answers.toml";
 
 /// `[disk]` as written.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -32,6 +39,10 @@ pub struct RawDisk {
     /// `vmail_size`: a separate `/var/vmail` partition of this size (`"20G"`, `"512M"`);
     /// without it mail lives on the root file system.
     pub vmail_size: Option<String>,
+    /// `reinstall`: erase a disk that holds a PigeonAir installation already (default false:
+    /// such a disk is refused, so a medium booted again with its answers does not erase the
+    /// system it installed).
+    pub reinstall: Option<bool>,
 }
 
 impl RawDisk {
@@ -44,6 +55,9 @@ impl RawDisk {
         }
         if let Some(v) = &self.vmail_size {
             text.push_str(&format!("vmail_size = {v:?}\n"));
+        }
+        if let Some(r) = self.reinstall {
+            text.push_str(&format!("reinstall = {r}\n"));
         }
         if text.is_empty() {
             return text;
@@ -81,6 +95,9 @@ pub struct BlockDevice {
     /// Its partitions (`/dev/vda1`, …).
     #[serde(default)]
     pub partitions: Vec<BlockPartition>,
+    /// Its partitions' GPT names (`pigeonair-root`, …), those that have one.
+    #[serde(default)]
+    pub partition_names: Vec<String>,
     /// Where it or its partitions are mounted.
     #[serde(default)]
     pub mounted: Vec<String>,
@@ -147,10 +164,62 @@ fn list(disks: &[BlockDevice]) -> String {
             if d.install_medium {
                 facts.push("the install medium".into());
             }
+            if d.partition_names.iter().any(|n| n == ROOT_PARTITION_NAME) {
+                facts.push("PigeonAir installed".into());
+            }
             format!("{} ({})", d.path, facts.join(", "))
         })
         .collect();
     format!("disks here: {}", names.join(", "))
+}
+
+/// `disk.vmail_size` in bytes, if given and big enough.
+fn vmail_size(raw: &RawDisk) -> Result<Option<u64>, String> {
+    match raw.vmail_size.as_deref().map(parse_size) {
+        None => Ok(None),
+        Some(Ok(b)) if b < MIN_VMAIL_BYTES => Err(format!(
+            "{:?}: a separate /var/vmail needs at least {}",
+            raw.vmail_size.as_deref().unwrap_or_default(),
+            gib(MIN_VMAIL_BYTES)
+        )),
+        Some(r) => r.map(Some),
+    }
+}
+
+/// Checks what of `[disk]` does not depend on a machine's disks: `disk.device` is there and a
+/// `/dev/NAME`, `disk.vmail_size` is a size of at least 1 GiB. For answers checked away from
+/// the machine they install (embedded in the medium at build time); every problem names its
+/// field.
+pub fn check_disk_fields(raw: Option<&RawDisk>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let empty = RawDisk::default();
+    let raw = raw.unwrap_or(&empty);
+    if let Err(e) = vmail_size(raw) {
+        problems.push(Problem {
+            field: "disk.vmail_size".into(),
+            message: e,
+        });
+    }
+    let message = match raw.device.as_deref() {
+        None => Some(
+            "missing: the install erases one whole disk, e.g. [disk] device = \"/dev/vda\""
+                .to_owned(),
+        ),
+        Some(d)
+            if d.strip_prefix("/dev/")
+                .is_none_or(|n| n.is_empty() || n.contains('/')) =>
+        {
+            Some(format!("{d:?}: expected a whole disk as /dev/NAME"))
+        }
+        Some(_) => None,
+    };
+    if let Some(message) = message {
+        problems.push(Problem {
+            field: "disk.device".into(),
+            message,
+        });
+    }
+    problems
 }
 
 /// Checks `[disk]` against `disks`; every problem names its field.
@@ -167,16 +236,9 @@ pub fn validate_disk(
     };
     let empty = RawDisk::default();
     let raw = raw.unwrap_or(&empty);
-    let vmail = match raw.vmail_size.as_deref().map(parse_size) {
-        None => Ok(None),
-        Some(Ok(b)) if b < MIN_VMAIL_BYTES => Err(format!(
-            "{:?}: a separate /var/vmail needs at least {}",
-            raw.vmail_size.as_deref().unwrap_or_default(),
-            gib(MIN_VMAIL_BYTES)
-        )),
-        Some(r) => r.map(Some),
-    };
-    let vmail = vmail.map_err(|e| problem("disk.vmail_size", e)).ok();
+    let vmail = vmail_size(raw)
+        .map_err(|e| problem("disk.vmail_size", e))
+        .ok();
     let Some(device) = raw.device.as_deref() else {
         problem(
             "disk.device",
@@ -212,6 +274,23 @@ pub fn validate_disk(
                 disk.mounted.join(", ")
             ),
         );
+    }
+    if disk
+        .partition_names
+        .iter()
+        .any(|n| n == ROOT_PARTITION_NAME)
+        && raw.reinstall != Some(true)
+    {
+        problem(
+            "disk.device",
+            format!(
+                "already installed on {device} ({}, partitions {}): remove the medium to boot \
+                 it, or set disk.reinstall = true to install again",
+                gib(disk.size_bytes),
+                disk.partition_names.join(", ")
+            ),
+        );
+        return Err(problems);
     }
     let fixed = (BIOS_BOOT_MIB + ESP_MIB + 1) * MIB; // + 1 MiB: GPT's headers and alignment
     let vmail_bytes = vmail.flatten();
@@ -270,14 +349,47 @@ mod tests {
         let raw = RawDisk {
             device: Some("/dev/vda".into()),
             vmail_size: Some("20G".into()),
+            reinstall: Some(true),
         };
         let text = raw.to_toml();
         assert_eq!(
             text,
-            "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"20G\"\n"
+            "[disk]\ndevice = \"/dev/vda\"\nvmail_size = \"20G\"\nreinstall = true\n"
         );
         let parsed = crate::answers::parse_raw(&text).unwrap();
         assert_eq!(parsed.disk, Some(raw));
         assert_eq!(RawDisk::default().to_toml(), "");
+    }
+
+    #[test]
+    fn fields_checked_without_a_machine() {
+        let raw = |device: Option<&str>, vmail: Option<&str>| RawDisk {
+            device: device.map(str::to_owned),
+            vmail_size: vmail.map(str::to_owned),
+            reinstall: None,
+        };
+        assert!(check_disk_fields(Some(&raw(Some("/dev/vda"), Some("1G")))).is_empty());
+        assert!(check_disk_fields(Some(&raw(Some("/dev/nvme0n1"), None))).is_empty());
+        let shown = |p: Vec<Problem>| p.iter().map(Problem::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            shown(check_disk_fields(None)),
+            [
+                "disk.device: missing: the install erases one whole disk, e.g. [disk] device = \"/dev/vda\""
+            ]
+        );
+        assert_eq!(
+            shown(check_disk_fields(Some(&raw(Some("vda"), Some("512M"))))),
+            [
+                "disk.vmail_size: \"512M\": a separate /var/vmail needs at least 1.0 GiB",
+                "disk.device: \"vda\": expected a whole disk as /dev/NAME",
+            ]
+        );
+        assert_eq!(
+            shown(check_disk_fields(Some(&raw(
+                Some("/dev/disk/by-id/x"),
+                None
+            )))),
+            ["disk.device: \"/dev/disk/by-id/x\": expected a whole disk as /dev/NAME"]
+        );
     }
 }

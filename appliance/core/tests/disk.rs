@@ -1,5 +1,6 @@
 //! Golden tests of `[disk]` against one machine's disks (`disk/machine.json`: the install
-//! medium /dev/sr0, a 32 GiB /dev/vda, a 4 GiB /dev/vdb, a mounted /dev/vdc):
+//! medium /dev/sr0, a 32 GiB /dev/vda, a 4 GiB /dev/vdb, a mounted /dev/vdc, a 9 GiB /dev/vdd
+//! holding a PigeonAir installation):
 //! `disk/NAME.toml` becomes the layout in `NAME.json`; `disk_fail/NAME.toml` fails with exactly
 //! the message in `NAME.txt`. `UPDATE_GOLDEN=1 cargo test` rewrites the expected files.
 

@@ -108,6 +108,7 @@ mod tests {
                     label: None,
                 },
             ],
+            partition_names: vec![],
             mounted: vec![],
             install_medium: false,
         }
@@ -118,6 +119,7 @@ mod tests {
         let raw = RawDisk {
             device: Some("/dev/sda".into()),
             vmail_size: Some("8G".into()),
+            reinstall: None,
         };
         let plan = validate_disk(Some(&raw), &[disk()]).unwrap();
         assert_eq!(
@@ -145,6 +147,7 @@ mod tests {
         let raw = RawDisk {
             device: Some("/dev/sda".into()),
             vmail_size: None,
+            reinstall: None,
         };
         let plan = validate_disk(Some(&raw), std::slice::from_ref(&blank)).unwrap();
         let lines = warning(&blank, &plan);

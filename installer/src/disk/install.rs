@@ -1,7 +1,8 @@
 //! The install to disk, run from the install medium: partitions and formats the disk of a
 //! checked [`DiskPlan`], copies the appliance system onto it (the medium's base and packages
-//! layers, not its live layer), writes fstab, installs GRUB for BIOS and UEFI and leaves the
-//! answers for the first boot. A thin shell over sfdisk, mkfs, mount, cp and grub-install; what
+//! layers, not its live layer), writes fstab, installs GRUB for BIOS and UEFI (its grub.cfg from
+//! the installed system's own `update-grub`, run in a chroot) and leaves the answers for the
+//! first boot. A thin shell over sfdisk, mkfs, mount, cp, grub-install and update-grub; what
 //! each step writes comes from [`super::layout`].
 
 use std::fs;
@@ -281,12 +282,28 @@ pub fn install(
             say(&format!("      {}", argv.join(" ")));
             run(&argv).map_err(&f)?;
         }
+        // grub.cfg comes from the installed system's own update-grub, which a kernel upgrade
+        // runs again (zz-update-grub) with the same settings.
         write(
-            &boot.join("grub/grub.cfg"),
-            &layout::grub_cfg(root_uuid.trim(), &kernel),
+            &target.join(layout::GRUB_DEFAULTS.trim_start_matches('/')),
+            &layout::grub_defaults(),
             0o644,
         )
-        .map_err(&f)
+        .map_err(&f)?;
+        let _ = run_str(&["udevadm", "settle", "--timeout=30"]);
+        let mut binds = Mounts::default();
+        for dir in layout::CHROOT_BINDS {
+            binds
+                .mount(&["--bind", dir], &target.join(dir.trim_start_matches('/')))
+                .map_err(&f)?;
+        }
+        say(&format!("      chroot {TARGET} update-grub"));
+        run_str(&["chroot", TARGET, "update-grub"]).map_err(&f)?;
+        binds.unmount_all().map_err(&f)?;
+        let cfg_path = boot.join("grub/grub.cfg");
+        let cfg = fs::read_to_string(&cfg_path)
+            .map_err(|e| f(format!("reading {}: {e}", cfg_path.display())))?;
+        layout::check_grub_cfg(&cfg, root_uuid.trim(), &kernel).map_err(&f)
     })?;
 
     steps.run("leave the answers for the first boot", |_| {

@@ -1,6 +1,7 @@
 //! What an install to disk writes, as data: the partitions of a [`DiskPlan`], the sfdisk script
-//! that makes them, the commands that format them, the fstab by UUID, GRUB's configuration and
-//! commands for both firmware types, and the first-boot unit that applies the answers. Pure: the
+//! that makes them, the commands that format them, the fstab by UUID, GRUB's settings (for the
+//! installed system's own `update-grub`), the check of what it wrote and the commands for both
+//! firmware types, and the first-boot unit that applies the answers. Pure: the
 //! shell ([`super::install`]) runs what this module says.
 
 use pigeonair_appliance::disk::DiskPlan;
@@ -50,8 +51,9 @@ pub struct Partition {
     pub mount: Option<&'static str>,
 }
 
-/// The GPT name of the root partition (also its file system's label).
-pub const ROOT_NAME: &str = "pigeonair-root";
+/// The GPT name of the root partition (also its file system's label): the `[disk]` check
+/// refuses a disk that has it unless `disk.reinstall = true`.
+pub const ROOT_NAME: &str = pigeonair_appliance::disk::ROOT_PARTITION_NAME;
 /// The GPT name of the `/var/vmail` partition (also its file system's label).
 pub const VMAIL_NAME: &str = "pigeonair-vmail";
 
@@ -201,29 +203,51 @@ fn version_key(release: &str) -> Vec<u64> {
         .collect()
 }
 
-/// The kernel command line of the installed system: the root by UUID, the screen and the first
-/// serial port as consoles (the serial one last: systemd and a failed boot speak there).
-pub fn kernel_cmdline(root_uuid: &str) -> String {
-    format!("root=UUID={root_uuid} ro quiet console=tty0 console=ttyS0,115200n8")
+/// GRUB's settings on the installed system, read by its own `update-grub` (at the install and
+/// whenever a kernel is installed or removed: `/etc/kernel/postinst.d/zz-update-grub`): menus
+/// and the kernel's consoles on the screen and the first serial port, as the install medium's.
+/// The root is found by UUID (grub-mkconfig's default; [`check_grub_cfg`] makes sure).
+pub const GRUB_DEFAULTS: &str = "/etc/default/grub.d/pigeonair.cfg";
+
+/// The contents of [`GRUB_DEFAULTS`].
+pub fn grub_defaults() -> String {
+    "# PigeonAir node (written by the install from the medium): update-grub reads this.\n\
+     GRUB_TIMEOUT=3\n\
+     GRUB_DEFAULT=0\n\
+     GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n\
+     GRUB_CMDLINE_LINUX=\"console=tty0 console=ttyS0,115200n8\"\n\
+     GRUB_TERMINAL=\"console serial\"\n\
+     GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1\"\n\
+     GRUB_DISABLE_OS_PROBER=true\n"
+        .into()
 }
 
-/// `/boot/grub/grub.cfg` of the installed system; the same file serves BIOS and UEFI.
-pub fn grub_cfg(root_uuid: &str, kernel: &str) -> String {
-    format!(
-        "# PigeonAir node (written by the install from the medium)\n\
-         serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1\n\
-         terminal_input console serial\n\
-         terminal_output console serial\n\
-         set timeout=3\n\
-         set default=0\n\
-         search --no-floppy --fs-uuid --set=root {root_uuid}\n\
-         menuentry \"PigeonAir\" {{\n\
-         \tlinux /boot/vmlinuz-{kernel} {cmdline}\n\
-         \tinitrd /boot/initrd.img-{kernel}\n\
-         }}\n",
-        cmdline = kernel_cmdline(root_uuid)
-    )
+/// Checks the `grub.cfg` `update-grub` wrote: it boots `kernel` with the root by `root_uuid`
+/// and the serial console, and GRUB itself speaks on the serial port.
+pub fn check_grub_cfg(cfg: &str, root_uuid: &str, kernel: &str) -> Result<(), String> {
+    let linux = format!("linux\t/boot/vmlinuz-{kernel} root=UUID={root_uuid} ro ");
+    let boots = cfg.lines().any(|l| {
+        let l = l.trim_start().replace("linux /", "linux\t/");
+        l.starts_with(&linux) && l.contains("console=ttyS0,115200n8")
+    });
+    if !boots {
+        return Err(format!(
+            "update-grub's grub.cfg has no entry booting /boot/vmlinuz-{kernel} with \
+             root=UUID={root_uuid} and console=ttyS0,115200n8"
+        ));
+    }
+    if !cfg
+        .lines()
+        .any(|l| l.trim() == "terminal_output console serial")
+    {
+        return Err("update-grub's grub.cfg does not put GRUB's menu on the serial port".into());
+    }
+    Ok(())
 }
+
+/// The pseudo file systems bound into the target for `update-grub` (grub-probe finds the root's
+/// device through `/proc` and `/dev`), in mount order.
+pub const CHROOT_BINDS: [&str; 3] = ["/dev", "/proc", "/sys"];
 
 /// The two GRUB installs, run from the install medium with the target mounted at `target`:
 /// BIOS (`i386-pc`, its core image in the BIOS boot partition of `device`) and UEFI
@@ -298,12 +322,14 @@ mod tests {
             size_bytes: size_gib * GIB,
             model: None,
             partitions: vec![],
+            partition_names: vec![],
             mounted: vec![],
             install_medium: false,
         }];
         let raw = RawDisk {
             device: Some("/dev/vda".into()),
             vmail_size: vmail.map(str::to_owned),
+            reinstall: None,
         };
         validate_disk(Some(&raw), &disks).expect("a valid plan")
     }
@@ -382,6 +408,59 @@ mod tests {
         );
     }
 
+    /// A `grub.cfg` in the shape Debian's `00_header` and `10_linux` write it with
+    /// [`grub_defaults`] (abridged, written by hand: the install tests boot the real one).
+    const GENERATED: &str = "### BEGIN /etc/grub.d/00_header ###\n\
+        serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1\n\
+        terminal_input console serial\n\
+        terminal_output console serial\n\
+        ### BEGIN /etc/grub.d/10_linux ###\n\
+        menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class gnu --class os \
+        $menuentry_id_option 'gnulinux-simple-u-u-i-d' {\n\
+        \tinsmod part_gpt\n\
+        \tinsmod ext2\n\
+        \tsearch --no-floppy --fs-uuid --set=root u-u-i-d\n\
+        \techo\t'Loading Linux 6.12.10+deb13-amd64 ...'\n\
+        \tlinux\t/boot/vmlinuz-6.12.10+deb13-amd64 root=UUID=u-u-i-d ro console=tty0 \
+        console=ttyS0,115200n8 quiet\n\
+        \tinitrd\t/boot/initrd.img-6.12.10+deb13-amd64\n\
+        }\n";
+
+    #[test]
+    fn update_grubs_config_is_checked() {
+        let k = "6.12.10+deb13-amd64";
+        assert_eq!(check_grub_cfg(GENERATED, "u-u-i-d", k), Ok(()));
+        assert!(
+            check_grub_cfg(
+                &GENERATED.replace("root=UUID=u-u-i-d", "root=/dev/vda3"),
+                "u-u-i-d",
+                k
+            )
+            .unwrap_err()
+            .contains("root=UUID=u-u-i-d")
+        );
+        assert!(check_grub_cfg(GENERATED, "u-u-i-d", "6.12.9+deb13-amd64").is_err());
+        assert!(
+            check_grub_cfg(
+                &GENERATED.replace("console=ttyS0,115200n8", ""),
+                "u-u-i-d",
+                k
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check_grub_cfg(
+                &GENERATED.replace("terminal_output console serial", "terminal_output gfxterm"),
+                "u-u-i-d",
+                k
+            ),
+            Err("update-grub's grub.cfg does not put GRUB's menu on the serial port".into())
+        );
+        let d = grub_defaults();
+        assert!(d.contains("GRUB_CMDLINE_LINUX=\"console=tty0 console=ttyS0,115200n8\"\n"));
+        assert!(d.contains("GRUB_TERMINAL=\"console serial\"\n"));
+    }
+
     #[test]
     fn newest_kernel_and_grub() {
         let files = [
@@ -395,12 +474,6 @@ mod tests {
             Some("6.12.10+deb13-amd64")
         );
         assert_eq!(kernel_release(["System.map"]), None);
-        let cfg = grub_cfg("u-u-i-d", "6.12.10+deb13-amd64");
-        assert!(cfg.contains("search --no-floppy --fs-uuid --set=root u-u-i-d\n"));
-        assert!(cfg.contains(
-            "\tlinux /boot/vmlinuz-6.12.10+deb13-amd64 root=UUID=u-u-i-d ro quiet console=tty0 console=ttyS0,115200n8\n"
-        ));
-        assert!(cfg.contains("\tinitrd /boot/initrd.img-6.12.10+deb13-amd64\n"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub const LSBLK_ARGS: [&str; 4] = [
     "-J",
     "-b",
     "-o",
-    "NAME,PATH,SIZE,MODEL,TYPE,FSTYPE,LABEL,MOUNTPOINTS",
+    "NAME,PATH,SIZE,MODEL,TYPE,FSTYPE,LABEL,PARTLABEL,MOUNTPOINTS",
 ];
 
 /// Whether this installer runs from the install medium (live-boot has mounted it): then an
@@ -24,8 +24,9 @@ pub fn on_install_medium() -> bool {
     Path::new(LIVE_MEDIUM).is_dir()
 }
 
-/// The whole disks (and CD drives) in lsblk's JSON output, with their partitions, where they
-/// or their partitions are mounted, and whether they hold the install medium. Loop devices
+/// The whole disks (and CD drives) in lsblk's JSON output, with their partitions and their GPT
+/// names (a PigeonAir installation has `pigeonair-root`), where they or their partitions are
+/// mounted, and whether they hold the install medium. Loop devices
 /// (the live system's squashfs files) and empty devices (an unused zram, a drive without a
 /// disc) are left out.
 pub fn parse_lsblk(json: &str) -> Result<Vec<BlockDevice>, String> {
@@ -71,6 +72,12 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<BlockDevice>, String> {
                 })
             })
             .collect();
+        let partition_names = children
+            .iter()
+            .filter_map(|c| c.get("partlabel").and_then(Value::as_str))
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
         let mut mounted = mountpoints(d);
         for c in &children {
             mounted.extend(mountpoints(c));
@@ -82,6 +89,7 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<BlockDevice>, String> {
             size_bytes,
             model,
             partitions,
+            partition_names,
             mounted,
             install_medium,
         });
@@ -174,6 +182,58 @@ mod tests {
             }]
         );
         assert_eq!(disks[2].mounted, ["/run/pigeonair/answers-drive"]);
+    }
+
+    /// The same with PARTLABEL, the medium booted again with the disk it installed attached:
+    /// `/dev/vda` holds a PigeonAir installation.
+    const INSTALLED: &str = r#"{
+   "blockdevices": [
+      {"name":"sr0", "path":"/dev/sr0", "size":351272960, "model":"QEMU DVD-ROM", "type":"rom",
+       "partlabel":null, "mountpoints":["/run/live/medium"]},
+      {"name":"vda", "path":"/dev/vda", "size":9663676416, "model":null, "type":"disk",
+       "partlabel":null, "mountpoints":[null],
+       "children":[
+          {"name":"vda1", "path":"/dev/vda1", "size":1048576, "model":null, "type":"part",
+           "partlabel":"bios-boot", "mountpoints":[null]},
+          {"name":"vda2", "path":"/dev/vda2", "size":536870912, "model":null, "type":"part",
+           "partlabel":"esp", "mountpoints":[null]},
+          {"name":"vda3", "path":"/dev/vda3", "size":8047820800, "model":null, "type":"part",
+           "partlabel":"pigeonair-root", "mountpoints":[null]},
+          {"name":"vda4", "path":"/dev/vda4", "size":1076887552, "model":null, "type":"part",
+           "partlabel":"pigeonair-vmail", "mountpoints":[null]}
+       ]},
+      {"name":"vdb", "path":"/dev/vdb", "size":16777216, "model":null, "type":"disk",
+       "partlabel":null, "mountpoints":[null],
+       "children":[{"name":"vdb1", "path":"/dev/vdb1", "size":15728640, "model":null,
+                    "type":"part", "partlabel":null, "mountpoints":[null]}]}
+   ]
+}"#;
+
+    #[test]
+    fn an_installed_disk_shows_its_partition_names() {
+        let disks = parse_lsblk(INSTALLED).unwrap();
+        assert_eq!(
+            disks[1].partition_names,
+            ["bios-boot", "esp", "pigeonair-root", "pigeonair-vmail"]
+        );
+        assert!(disks[2].partition_names.is_empty());
+        assert!(
+            disks
+                .iter()
+                .all(|d| d.mounted.is_empty() || d.install_medium)
+        );
+        let raw = pigeonair_appliance::disk::RawDisk {
+            device: Some("/dev/vda".into()),
+            vmail_size: None,
+            reinstall: None,
+        };
+        let refused = pigeonair_appliance::disk::validate_disk(Some(&raw), &disks).unwrap_err();
+        assert_eq!(
+            refused[0].to_string(),
+            "disk.device: already installed on /dev/vda (9.0 GiB, partitions bios-boot, esp, \
+             pigeonair-root, pigeonair-vmail): remove the medium to boot it, or set \
+             disk.reinstall = true to install again"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The unattended install from the medium: answers found on a drive labelled `PIGEONAIR`
-//! (`answers.toml` at its top), checked as a whole — the answers file's own validator, `[disk]`
+//! (`answers.toml` at its top), else embedded in the medium, else at the URL on the kernel
+//! command line (`pigeonair.answers=`; [`super::source`] says which comes first), checked as a
+//! whole — the answers file's own validator, `[disk]`
 //! against this machine's disks, the interfaces it names against this machine's — before
 //! anything is written; then the install to disk and a reboot into it. A failure stops with
 //! the reason on the console and waits: never a reboot loop.
@@ -11,10 +13,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pigeonair_appliance::answers::{Problem, RawAnswers, parse_raw};
-use pigeonair_appliance::disk::{DiskPlan, validate_disk};
+use pigeonair_appliance::disk::{DiskPlan, EMBEDDED_ANSWERS, validate_disk};
 
 use super::install::{self, describe};
 use super::probe::{self, LIVE_MEDIUM};
+use super::source::{self, AnswersSource, AnswersUrl};
+use super::{fetch, network};
 
 /// The file system label of the drive holding the answers.
 pub const ANSWERS_LABEL: &str = "PIGEONAIR";
@@ -118,6 +122,34 @@ fn read_answers(device: &str) -> Result<String, String> {
     })
 }
 
+/// The answers' text from `source` (a URL's once the network is up).
+fn read_source(source: &AnswersSource, console: &mut Console) -> Result<String, String> {
+    match source {
+        AnswersSource::Drive(device) => read_answers(device),
+        AnswersSource::Embedded(path) => fs::read_to_string(path)
+            .map_err(|e| format!("reading the embedded answers {}: {e}", path.display())),
+        AnswersSource::Url(url) => {
+            let mut say = |line: &str| console.say(line);
+            network::bring_up(&mut say)
+                .map_err(|e| format!("bringing up the network to fetch {url}: {e}"))?;
+            let started = Instant::now();
+            let text = fetch::fetch(url).map_err(|e| format!("fetching the answers: {e}"))?;
+            console.say(&format!(
+                "fetched {url} ({} bytes) in {:.1} s",
+                text.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            Ok(text)
+        }
+    }
+}
+
+/// `pigeonair.answers=` on this boot's kernel command line: `None` without it.
+fn cmdline_url() -> Option<Result<AnswersUrl, String>> {
+    let cmdline = fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    source::cmdline_answers_url(&cmdline)
+}
+
 /// Everything checked before the first write: the answers, `[disk]`, the interfaces.
 fn check(text: &str) -> Result<DiskPlan, Vec<String>> {
     if let Err(e) = crate::join::parse(text) {
@@ -140,7 +172,7 @@ fn check(text: &str) -> Result<DiskPlan, Vec<String>> {
 /// What an unattended run ended with.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// No drive labelled `PIGEONAIR`: the interactive installer is for this machine.
+    /// No answers anywhere: the interactive installer is for this machine.
     NoAnswers,
     /// Installed; the reboot was asked for.
     Rebooting,
@@ -148,21 +180,36 @@ pub enum Ended {
     Stopped,
 }
 
-/// The unattended install, if a drive labelled `PIGEONAIR` is there.
+/// The unattended install, if there are answers: on a drive labelled `PIGEONAIR`, else
+/// embedded in the medium, else at the URL on the kernel command line.
 pub fn run(console: &mut Console) -> Ended {
-    let Some(device) = answers_drive(Duration::from_secs(5)) else {
+    let drive = answers_drive(Duration::from_secs(5));
+    let embedded = Path::new(LIVE_MEDIUM).join(EMBEDDED_ANSWERS);
+    let embedded = embedded.is_file().then_some(embedded);
+    let url = match cmdline_url() {
+        // A URL that is not one stops only if it is the source that would be used.
+        Some(Err(e)) if drive.is_none() && embedded.is_none() => {
+            return stop(console, "the kernel command line", &[e], false);
+        }
+        Some(Ok(url)) => Some(url),
+        _ => None,
+    };
+    let Some(source) = source::choose(drive, embedded, url) else {
         console.say(&format!(
-            "pigeonair-install: no drive labelled {ANSWERS_LABEL}: the interactive installer starts"
+            "pigeonair-install: no answers (no drive labelled {ANSWERS_LABEL}, none embedded in \
+             the medium, no {} on the kernel command line): the interactive installer starts",
+            source::CMDLINE_KEY
         ));
         return Ended::NoAnswers;
     };
     let started = Instant::now();
     console.say(&format!(
-        "pigeonair-install: unattended install with the answers on {device} (labelled {ANSWERS_LABEL})"
+        "pigeonair-install: unattended install with {source}"
     ));
-    let text = match read_answers(&device) {
+    let fix = source.where_to_fix();
+    let text = match read_source(&source, console) {
         Ok(t) => t,
-        Err(e) => return stop(console, &[e], false),
+        Err(e) => return stop(console, &fix, &[e], false),
     };
     console.say(&format!(
         "network interfaces here: {}",
@@ -170,12 +217,12 @@ pub fn run(console: &mut Console) -> Ended {
     ));
     let plan = match check(&text) {
         Ok(plan) => plan,
-        Err(problems) => return stop(console, &problems, false),
+        Err(problems) => return stop(console, &fix, &problems, false),
     };
     console.say(&format!("erasing {}", describe(&plan)));
     let mut say = |event: &pigeonair_apply::Event| console.say(&event.to_string());
     if let Err(e) = install::install(&plan, &text, Path::new(LIVE_MEDIUM), &mut say) {
-        return stop(console, &[e.to_string()], true);
+        return stop(console, &fix, &[e.to_string()], true);
     }
     console.say(&format!(
         "pigeonair-install: installed to {} in {:.0} s; rebooting into it (remove the install \
@@ -191,7 +238,8 @@ pub fn run(console: &mut Console) -> Ended {
 
 /// Prints why the install stopped and waits for Enter (for ever when there is no keyboard):
 /// the reason stays on the screen and nothing reboots.
-fn stop(console: &mut Console, problems: &[String], written: bool) -> Ended {
+/// `fix` names what to fix (the answers' source).
+fn stop(console: &mut Console, fix: &str, problems: &[String], written: bool) -> Ended {
     console.say("pigeonair-install: the unattended install stopped:");
     for p in problems {
         console.say(&format!("  {p}"));
@@ -202,8 +250,8 @@ fn stop(console: &mut Console, problems: &[String], written: bool) -> Ended {
         console.say("Nothing was written to any disk.");
     }
     console.say(&format!(
-        "Fix the answers ({ANSWERS_FILE} on the drive labelled {ANSWERS_LABEL}) or the cause above \
-         and boot the medium again; Enter opens the interactive installer."
+        "Fix the answers ({fix}) or the cause above and boot the medium again; Enter opens the \
+         interactive installer."
     ));
     log::error!("unattended install stopped: {}", problems.join("; "));
     let mut line = String::new();

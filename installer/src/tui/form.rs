@@ -235,6 +235,10 @@ impl Form {
         Some(RawDisk {
             device: some(self.get(Field::DiskDevice)),
             vmail_size: some(self.get(Field::VmailSize)),
+            // The erase warning names what the disk holds (a PigeonAir installation's
+            // partitions too) and only `Erase` typed there goes on: that is the consent the
+            // unattended install asks of `disk.reinstall`.
+            reinstall: Some(true),
         })
     }
 
