@@ -365,7 +365,7 @@ impl Form {
     fn raw_ssh(&self) -> Option<RawSsh> {
         let mut keys = self.ssh_keys.clone();
         keys.extend(some(self.get(Field::SshKey)));
-        (!keys.is_empty()).then(|| RawSsh {
+        (!keys.is_empty()).then_some(RawSsh {
             authorized_keys: Some(keys),
         })
     }
