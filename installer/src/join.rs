@@ -184,6 +184,15 @@ pub fn plan_for(
         csr_pem: String::from_utf8_lossy(&req).into_owned(),
         directory: j.directory.as_str().to_owned(),
     };
+    let interface = j.private.interface.as_str();
+    let address = j.private.address.to_string();
+    if pigeonair_apply::network::bring_up_for_join(interface, &address)
+        .map_err(|e| JoinFailure::Keep(e.to_string()))?
+    {
+        out(&format!(
+            "join: brought up {address} on {interface} to reach the member"
+        ));
+    }
     out(&format!(
         "join: sending the token to the member at {} (CA {})",
         token.via,

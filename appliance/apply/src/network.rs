@@ -60,6 +60,29 @@ pub fn bring_up_private_address(plan: &Plan) -> Result<bool, ApplyError> {
     Ok(true)
 }
 
+/// Before a join, on a box whose network nothing has configured yet (the first boot of a
+/// disk installed from the medium: the install writes the network files only once the join
+/// has given the rest of the plan): puts `address` (`10.42.0.12/24`) on `interface` and brings
+/// it up with `ip`, so the member in the token, on the same private network, can be reached.
+/// systemd-networkd takes the interface over when the install has written its files (the same
+/// address). Returns whether it had to.
+pub fn bring_up_for_join(interface: &str, address: &str) -> Result<bool, ApplyError> {
+    let addr = address.split('/').next().unwrap_or(address);
+    if has_address(interface, addr) {
+        return Ok(false);
+    }
+    let failed = |e: host::HostError| {
+        ApplyError::Network(format!(
+            "network.private: putting {address} on {interface} for the join: {e} (is \
+             {interface} the cluster network's interface? `ip link` lists them)"
+        ))
+    };
+    host::run(Command::new("ip").args(["link", "set", "dev", interface, "up"])).map_err(failed)?;
+    host::run(Command::new("ip").args(["addr", "replace", address, "dev", interface]))
+        .map_err(failed)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
