@@ -151,18 +151,23 @@ fn every_screen_and_error_state() {
     assert_eq!(a.outcome(), Some(&Outcome::Quit));
 }
 
-/// An app whose screens were filled with the example answers, at the summary.
-fn at_summary() -> App {
-    let mut a = app();
+/// `a` (at the welcome) through a new cluster's screens with the example answers, `admin`
+/// typed on the Administrator screen, and Enter there.
+fn filled_through_admin(mut a: App, admin: &[&str]) -> App {
     key(&mut a, KeyCode::Enter);
     new_cluster(&mut a);
     fill(&mut a, &NETWORK);
     key(&mut a, KeyCode::Enter);
     fill(&mut a, &IDENTITY);
     key(&mut a, KeyCode::Enter);
-    fill(&mut a, &[PASSWORD, PASSWORD, ""]);
+    fill(&mut a, admin);
     key(&mut a, KeyCode::Enter);
     a
+}
+
+/// An app whose screens were filled with the example answers, at the summary.
+fn at_summary() -> App {
+    filled_through_admin(app(), &[PASSWORD, PASSWORD, ""])
 }
 
 #[test]
@@ -181,15 +186,7 @@ fn keystrokes_produce_the_plan_of_the_answers_file() {
 
 #[test]
 fn root_s_ssh_key_is_checked_by_the_validator_and_goes_into_the_plan() {
-    let mut a = app();
-    key(&mut a, KeyCode::Enter);
-    new_cluster(&mut a);
-    fill(&mut a, &NETWORK);
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &IDENTITY);
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &[PASSWORD, PASSWORD, "ssh-ed25519 AAAAC3NzaC1l"]);
-    key(&mut a, KeyCode::Enter);
+    let mut a = filled_through_admin(app(), &[PASSWORD, PASSWORD, "ssh-ed25519 AAAAC3NzaC1l"]);
     // The validator's words, on the field: the key is cut short.
     assert_eq!(a.screen_title(), "Administrator");
     snapshot("admin-ssh-key-error", &a);
@@ -656,15 +653,7 @@ fn disks() -> Vec<BlockDevice> {
 
 /// On the medium, the screens filled in up to the target disk.
 fn at_target_disk() -> App {
-    let mut a = app().on_medium(disks());
-    key(&mut a, KeyCode::Enter);
-    new_cluster(&mut a);
-    fill(&mut a, &NETWORK);
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &IDENTITY);
-    key(&mut a, KeyCode::Enter);
-    fill(&mut a, &[PASSWORD, PASSWORD, ""]);
-    key(&mut a, KeyCode::Enter);
+    let a = filled_through_admin(app().on_medium(disks()), &[PASSWORD, PASSWORD, ""]);
     assert_eq!(a.screen_title(), "Target disk");
     a
 }
