@@ -63,6 +63,12 @@ pub enum VmError {
         /// The end of the console output.
         tail: String,
     },
+    /// The guest's kernel panicked before what was waited for appeared.
+    #[error("the guest kernel panicked: {tail}")]
+    Panicked {
+        /// The end of the console output.
+        tail: String,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VmError {

@@ -34,6 +34,10 @@ const PASSWORD: &str = "dk-install-secret-1";
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
 /// The installed disk's boot, first-boot apply and mail served.
 const FIRST_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
+/// What every boot here prints once the guest runs userspace and before it writes to a disk:
+/// the medium's unattended service, and an installed disk's first-boot unit
+/// ([`MediumVm::start_past`] powers a VM on again whose kernel panicked before it).
+const EARLY: &str = "pigeonair-install";
 /// Power-on to the refusal on the console.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -256,7 +260,8 @@ fn install_from_medium(
         .with_read_only_disk(&drive)
         .with_network(Vec::new())
         .with_console_log(scratch.0.join(format!("{node}-install-console.log")))
-        .start()
+        .start_past(EARLY, INSTALL_TIMEOUT)
+        .map(|(vm, _)| vm)
         .expect("qemu starts");
     let installed = vm
         .wait_for("pigeonair-install: installed to /dev/vda", INSTALL_TIMEOUT)
@@ -478,7 +483,8 @@ fn two_nodes_install_from_the_medium_with_bios_and_uefi_and_the_second_joins_the
         ])
         .with_private_link(link1, link2)
         .with_console_log(scratch.0.join("node1-console.log"))
-        .start()
+        .start_past(EARLY, INSTALL_TIMEOUT)
+        .map(|(vm, _)| vm)
         .expect("qemu starts from node1's disk");
     let (applied, serving, banner) =
         first_boot_serves_mail(&mut vm1, "mx1.example.com", smtp1, imaps1);
@@ -515,7 +521,8 @@ fn two_nodes_install_from_the_medium_with_bios_and_uefi_and_the_second_joins_the
         .with_network(vec![forward(smtp2, 25), forward(imaps2, 993)])
         .with_private_link(link2, link1)
         .with_console_log(scratch.0.join("node2-console.log"))
-        .start()
+        .start_past(EARLY, INSTALL_TIMEOUT)
+        .map(|(vm, _)| vm)
         .expect("qemu starts from node2's disk");
     let joined = vm2
         .wait_for("/ /dev/vda3 ext4", FIRST_BOOT_TIMEOUT)
@@ -572,7 +579,8 @@ fn install_interactively(scratch: &Scratch, disk: &Path, public_key: &str) -> Du
         .with_disk(disk)
         .with_network(Vec::new())
         .with_console_log(scratch.0.join("node1-install-console.log"))
-        .start()
+        .start_past(EARLY, INSTALL_TIMEOUT)
+        .map(|(vm, _)| vm)
         .expect("qemu starts");
     // What each screen shows first (its purpose line), then what is typed on it: Tab between
     // fields, Enter (CR on a serial line) on the last goes on.
@@ -673,7 +681,8 @@ fn embedded_answers_install_and_a_second_boot_keeps_the_disk() {
         .with_disk(&disk)
         .with_network(Vec::new())
         .with_console_log(scratch.0.join("install-console.log"))
-        .start()
+        .start_past(EARLY, INSTALL_TIMEOUT)
+        .map(|(vm, _)| vm)
         .expect("qemu starts");
     let installed = vm
         .wait_for("pigeonair-install: installed to /dev/vda", INSTALL_TIMEOUT)
@@ -702,7 +711,8 @@ fn embedded_answers_install_and_a_second_boot_keeps_the_disk() {
         .with_disk(&disk)
         .with_network(Vec::new())
         .with_console_log(scratch.0.join("again-console.log"))
-        .start()
+        .start_past(EARLY, INSTALL_TIMEOUT)
+        .map(|(vm, _)| vm)
         .expect("qemu starts");
     let refused = vm
         .wait_for("Nothing was written to any disk", REFUSAL_TIMEOUT)
@@ -759,7 +769,8 @@ fn bad_disk_answers_are_refused_before_any_write() {
             .with_disk(&small)
             .with_read_only_disk(&drive)
             .with_network(Vec::new())
-            .start()
+            .start_past(EARLY, INSTALL_TIMEOUT)
+            .map(|(vm, _)| vm)
             .expect("qemu starts");
         let at = vm
             .wait_for("Nothing was written to any disk", REFUSAL_TIMEOUT)
