@@ -169,16 +169,34 @@ fn a_dead_nodes_mail_waits_and_arrives_once_when_it_returns() {
     assert!(refused.is_empty(), "refused: {refused:?}");
     assert!(sent.len() > 20, "too little load: {}", sent.len());
     let home: BTreeMap<String, usize> = users.iter().cloned().collect();
-    wait_until(
-        "every accepted message in its mailbox",
-        Duration::from_secs(60),
-        || {
-            let on: Vec<BTreeMap<String, usize>> =
-                NODES.iter().map(|n| message_ids(&lab, n)).collect();
-            sent.iter()
-                .all(|(u, mid)| on[home[u]].get(mid).is_some_and(|&c| c >= 1))
-        },
-    );
+    // Within a minute of the return; if not, what is missing and what the queues hold.
+    let mut missing = Vec::new();
+    while back.elapsed() < Duration::from_secs(60) {
+        let on: Vec<BTreeMap<String, usize>> = NODES.iter().map(|n| message_ids(&lab, n)).collect();
+        missing = sent
+            .iter()
+            .filter(|(u, mid)| on[home[u]].get(mid).is_none_or(|&c| c < 1))
+            .map(|(u, mid)| format!("{mid} for {u}"))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    if !missing.is_empty() {
+        let queues: Vec<String> = ["node1", "node3"]
+            .iter()
+            .map(|n| format!("{n}:\n{}", sh(&lab, n, "postqueue -p | tail -30")))
+            .collect();
+        panic!(
+            "{} of {} accepted messages not in their mailboxes 60 s after node2's return \
+             (first: {:?}); queues:\n{}",
+            missing.len(),
+            sent.len(),
+            missing.iter().take(5).collect::<Vec<_>>(),
+            queues.join("\n")
+        );
+    }
     eprintln!(
         "every accepted message delivered {:.1} s after node2's boot finished",
         back.elapsed().as_secs_f64()

@@ -86,10 +86,48 @@ fn try_peers(me: &str) -> Result<Vec<(String, bool)>, String> {
     }))
 }
 
+/// Rounds after a peer came back during which the queue is retried again while it holds
+/// mail: a peer's LMTP port may answer before its directory does (its slapd still starting),
+/// and mail the first retry met with a temporary failure would wait for Postfix's backoff.
+const AGAIN_ROUNDS: u32 = 15;
+
+/// When to retry the queue again after a peer came back: every second round for
+/// [`AGAIN_ROUNDS`] rounds. Pure: the caller says whether a peer came back this round and
+/// retries when told.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Again {
+    left: u32,
+}
+
+impl Again {
+    /// After a round: `back`, a peer came back in it (the queue was retried then). Whether to
+    /// retry the queue now, if it holds mail.
+    pub fn after_round(&mut self, back: bool) -> bool {
+        if back {
+            self.left = AGAIN_ROUNDS;
+            return false;
+        }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        self.left % 2 == 0
+    }
+}
+
+/// Whether Postfix's queue holds any message (`postqueue -j` prints one line per message).
+fn queue_holds_mail() -> bool {
+    std::process::Command::new("postqueue")
+        .arg("-j")
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
 /// Watches the peers for good: logs a peer that stops answering, and retries the queue when
-/// one answers again. Never returns.
+/// one answers again (and a few times after, while mail waits). Never returns.
 pub fn run_forever(me: String) {
     let mut watch = PeerWatch::new();
+    let mut again = Again::default();
     let mut first = true;
     loop {
         match try_peers(&me) {
@@ -112,6 +150,9 @@ pub fn run_forever(me: String) {
                         Err(e) => warn!("{why}: retrying the mail queue: {e}"),
                     }
                 }
+                if again.after_round(!changes.back.is_empty()) && queue_holds_mail() {
+                    let _ = std::process::Command::new("postqueue").arg("-f").output();
+                }
                 first = false;
             }
             Err(e) => crate::moves::warn_once(&format!("peers: {e}")),
@@ -123,6 +164,28 @@ pub fn run_forever(me: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_is_retried_again_every_other_round_for_a_while_after_a_return() {
+        let mut again = Again::default();
+        assert!(!again.after_round(false), "nothing came back yet");
+        assert!(
+            !again.after_round(true),
+            "the return's own retry is the caller's"
+        );
+        let next: Vec<bool> = (0..AGAIN_ROUNDS + 3)
+            .map(|_| again.after_round(false))
+            .collect();
+        assert_eq!(
+            next.iter().filter(|r| **r).count(),
+            (AGAIN_ROUNDS / 2 + 1) as usize
+        );
+        assert!(next[0] && !next[1], "{next:?}");
+        assert!(next[AGAIN_ROUNDS as usize..].iter().all(|r| !r), "{next:?}");
+        // Another return starts it over.
+        assert!(!again.after_round(true));
+        assert!(again.after_round(false) || again.after_round(false));
+    }
 
     fn seen(v: &[(&str, bool)]) -> Vec<(String, bool)> {
         v.iter().map(|(h, u)| (h.to_string(), *u)).collect()
