@@ -2,7 +2,9 @@
 //! cluster) and node2 (the second to join) are providers, node3 a replica of both. node1
 //! loses power: writes, a join (node4, with a token node2 made) and mail and logins go on
 //! through node2 and the replicas; node1, powered on again, catches up by itself, and every
-//! node's directory (slapcat, entry by entry) is the same. And both providers taking adds at
+//! node's directory (slapcat, entry by entry) is the same. With node1 down, node3's and
+//! node2's certificates are renewed (node2 signs both), and the new ones are what node3's
+//! slapd, Dovecot and control plane present and what its replication uses. And both providers taking adds at
 //! once (500 users each) give 1,000 users with distinct uids, the same on every node.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -310,7 +312,112 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
         "{c4}"
     );
 
-    // Mail and logins go on for users on node2 and node3 (and node4 reads them too).
+    // Certificates renew with node1 down: node3's signed by node2, node2's by itself.
+    let serial_of = |node: &str| {
+        let out = lab.exec(
+            node,
+            &[
+                "openssl",
+                "x509",
+                "-noout",
+                "-serial",
+                "-in",
+                "/etc/pigeonair/cluster/node.crt",
+            ],
+        );
+        stdout(&out)
+            .trim()
+            .trim_start_matches("serial=")
+            .to_lowercase()
+            .trim_start_matches('0')
+            .to_owned()
+    };
+    for (node, host, signer) in [
+        ("node3", "mx3.example.com", "mx2.example.com"),
+        ("node2", "mx2.example.com", "mx2.example.com"),
+    ] {
+        let old = serial_of(node);
+        let t = Instant::now();
+        let out = lab.exec(node, &["pigeonctl", "node", "renew", host]);
+        assert!(
+            out.status.success(),
+            "node renew {host} with node1 down: {}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let new = serial_of(node);
+        eprintln!(
+            "{host}'s certificate renewed with node1 down in {:.2} s: {old} -> {new}: {}",
+            t.elapsed().as_secs_f64(),
+            stdout(&out).trim()
+        );
+        assert_ne!(old, new, "{host}'s certificate is the same");
+        assert!(stdout(&out).contains(&new), "{}", stdout(&out));
+        let journal = lab.exec(
+            node,
+            &["journalctl", "-u", "pigeonaird", "--no-pager", "-o", "cat"],
+        );
+        assert!(
+            stdout(&journal).contains(&format!("signed by {signer}")),
+            "{}",
+            stdout(&journal)
+        );
+        // Recorded on its entry (so a removal revokes it), the role taken off.
+        let entry = lab.ldapsearch(
+            "node2",
+            "ou=nodes,o=pigeonair",
+            &format!("(cn={host})"),
+            &["pigeonairCertSerial", "pigeonairNodeRole"],
+        );
+        assert!(
+            entry
+                .lines()
+                .filter_map(|l| l.strip_prefix("pigeonairCertSerial: "))
+                .any(|v| v.to_lowercase().trim_start_matches('0') == new),
+            "{entry}"
+        );
+        assert!(!entry.contains("renewing-certificate"), "{entry}");
+    }
+    // What node3 presents now, to node2: Dovecot to proxies (IMAPS on the private address)
+    // and for dsync (doveadm), and its control plane. slapd keeps the old one while node1 is
+    // down (loading it would pause slapd while its replication waits for node1): checked
+    // after node1's return.
+    let new3 = serial_of("node3");
+    let presented = |port: &str| {
+        let script = format!(
+            "echo | timeout 10 openssl s_client -connect 10.42.0.13:{port} {} 2>/dev/null \
+             | openssl x509 -noout -serial",
+            if port == "389" { "-starttls ldap" } else { "" }
+        );
+        let out = lab.exec("node2", &["sh", "-c", &script]);
+        stdout(&out)
+            .trim()
+            .trim_start_matches("serial=")
+            .to_lowercase()
+            .trim_start_matches('0')
+            .to_owned()
+    };
+    for port in ["993", "2727", "7443"] {
+        assert_eq!(
+            presented(port),
+            new3,
+            "node3's port {port} presents another certificate"
+        );
+    }
+    let slapd = presented("389");
+    assert!(
+        !slapd.is_empty() && slapd != new3,
+        "node3's slapd took the new certificate with node1 down: {slapd}"
+    );
+    let out = lab.exec("node3", &["pigeonctl", "node", "renew", "mx9.example.com"]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("no node mx9.example.com"),
+        "renew of an unknown node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Mail and logins go on for users on node2 and node3 (and node4 reads them too).    // Mail and logins go on for users on node2 and node3 (and node4 reads them too).
     let run = std::process::id();
     for (user, home) in [
         ("a2", "node2"),
@@ -360,6 +467,28 @@ fn a_provider_lost_and_back_catches_up_while_the_other_takes_writes_and_joins() 
         "node1 caught up {} ms after its boot",
         t.elapsed().as_millis()
     );
+    wait_until(
+        "node3's slapd presents its new certificate",
+        Duration::from_secs(20),
+        || presented("389") == new3,
+    );
+    // node3's replication connects again with its new certificate and gets a new write.
+    lab.ok(&["exec", "node3", "--", "systemctl", "restart", "slapd"]);
+    let out = user_add(&lab, "node2", "r3@example.com", "mx3.example.com");
+    assert!(
+        out.status.success(),
+        "user add on node2: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("r3 on node3", Duration::from_secs(20), || {
+        lab.try_ldapsearch(
+            "node3",
+            "ou=domains,o=pigeonair",
+            "(mail=r3@example.com)",
+            &["1.1"],
+        )
+        .is_ok_and(|s| s.contains("dn: "))
+    });
 
     // A write on node1 reaches everyone again.
     let out = user_add(&lab, "node1", "c1@example.com", "mx3.example.com");

@@ -26,6 +26,11 @@ pub struct NodeView {
     pub server_id: Option<u16>,
 }
 
+/// A role a node's entry has while its cluster certificate is to be renewed (`pigeonctl node
+/// renew NODE` gives it; the node's control plane takes it off once the new certificate is in
+/// use).
+pub const RENEWING: &str = "renewing-certificate";
+
 /// The role of a node that runs the DNS balancer of a DNS-balanced cluster: an authoritative
 /// server for the cluster's zone, named in the zone's NS records with its peers.
 pub const DNS_ROLE: &str = "dns";

@@ -311,6 +311,21 @@ enum NodeCmd {
         #[arg(long, default_value = "2m")]
         timeout: String,
     },
+    /// Renew a node's cluster certificate now (each node's control plane also renews its own
+    /// once less than a third of its validity is left): the node makes a new key, a holder of
+    /// the CA's key (either provider) signs it and records its serial, and the node's slapd,
+    /// Dovecot and control plane use it from their next connections. Waits until it is in use
+    /// unless --no-wait.
+    Renew {
+        /// The node's host name.
+        node: String,
+        /// Return once the renewal is asked for.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up waiting after this long (the renewal goes on): 90s, 30m.
+        #[arg(long, default_value = "2m")]
+        timeout: String,
+    },
     /// Remove a drained node from the cluster: it leaves ou=nodes, its certificates are
     /// revoked (every node checks the cluster CA's revocation list, so it cannot come back
     /// with its old identity), and the other nodes and the balancer forget it. Refused for the
@@ -991,6 +1006,49 @@ fn run(cli: Cli) -> Result<(), CtlError> {
                 },
             );
             Ok(())
+        }
+        Cmd::Node(NodeCmd::Renew {
+            node,
+            no_wait,
+            timeout,
+        }) => {
+            let limit = pigeonair_join::time::parse_ttl(timeout)
+                .map_err(|e| CtlError::Invalid(format!("--timeout {timeout:?}: {e}")))?;
+            let before = connect()?.node_renew(node)?;
+            if *no_wait {
+                done(json, format!("{node}'s certificate renewal is asked for"));
+                return Ok(());
+            }
+            let started = std::time::Instant::now();
+            let mut last: String;
+            loop {
+                std::thread::sleep(Duration::from_millis(300));
+                match connect().and_then(|mut d| d.renewal_state(node)) {
+                    Ok((false, serials)) => {
+                        let new: Vec<&String> =
+                            serials.iter().filter(|s| !before.contains(s)).collect();
+                        done(
+                            json,
+                            format!(
+                                "{node} uses a new cluster certificate{} ({:.1} s)",
+                                match new.last() {
+                                    Some(s) => format!(", serial {s}"),
+                                    None => String::new(),
+                                },
+                                started.elapsed().as_secs_f64()
+                            ),
+                        );
+                        return Ok(());
+                    }
+                    Ok((true, _)) => last = "still asked for".into(),
+                    Err(e) => last = format!("this node's directory: {e}"),
+                }
+                if started.elapsed() > Duration::from_secs(limit) {
+                    return Err(CtlError::Failed(format!(
+                        "{node} has not renewed its certificate within {timeout} ({last}). It                          goes on by itself: run `pigeonctl node renew {node}` again to follow                          it, and see `journalctl -u pigeonaird` on {node}"
+                    )));
+                }
+            }
         }
         Cmd::Node(NodeCmd::Undrain { node }) => {
             connect()?.node_undrain(node)?;

@@ -371,6 +371,24 @@ pub async fn ca_key(addr: std::net::SocketAddr) -> Result<pigeonair_join::Provid
     serde_json::from_slice(&bytes).map_err(|e| format!("not a grant: {e}"))
 }
 
+/// A new certificate for this node from a holder of the CA's key (`POST /v1/renew`, with
+/// this node's current certificate).
+pub async fn renew(
+    addr: std::net::SocketAddr,
+    req: &pigeonair_join::RenewRequest,
+) -> Result<pigeonair_join::RenewResponse, String> {
+    let body = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    let bytes = peer_call(
+        addr,
+        "POST",
+        "/v1/renew",
+        Some(body),
+        Duration::from_secs(10),
+    )
+    .await?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not a certificate: {e}"))
+}
+
 /// One request to a peer's control plane with this node's cluster certificate (mutual TLS;
 /// the peer's certificate must name `addr`'s address and verify against the cluster CA).
 /// Returns the body of a 2xx answer.

@@ -22,6 +22,7 @@ pub mod peers;
 pub mod promotion;
 pub mod purge;
 pub mod reconcile;
+pub mod renewal;
 pub mod revocation;
 pub mod server;
 pub mod watch;

@@ -139,6 +139,7 @@ pub fn run_forever(me: String, parallel: usize) {
     let mut drain_error: Option<String> = None;
     let mut ca_error: Option<String> = None;
     let mut serial_recorded = false;
+    let mut renewal = crate::renewal::Renewal::default();
     loop {
         if !serial_recorded {
             serial_recorded = crate::revocation::record_own_serial(&me).is_ok();
@@ -149,6 +150,9 @@ pub fn run_forever(me: String, parallel: usize) {
             Ok(true) => std::process::exit(0),
             Ok(false) => {}
             Err(e) => warn!("leaving the cluster: {e}"),
+        }
+        if let Err(e) = crate::renewal::tick(&me, &mut renewal) {
+            warn_once(&e);
         }
         if let Err(e) = crate::purge::tick(&me) {
             warn_once(&format!("removed users' mailboxes: {e}"));

@@ -26,7 +26,11 @@
 //! - `POST /v1/ca-key` — for a peer this node's directory shows becoming a provider
 //!   (`pigeonctl node role NODE provider`), from its own private address, on a node holding
 //!   the role `ca`: the cluster CA's key and its server ID ([`pigeonair_join::ProviderGrant`],
-//!   200); 403 to anyone else (`crate::promotion`).
+//!   200); 403 to anyone else (`crate::promotion`);
+//! - `POST /v1/renew` — for a peer in the cluster, from its own private address, on a node
+//!   holding the role `ca`: a [`pigeonair_join::RenewRequest`] → its new certificate
+//!   ([`pigeonair_join::RenewResponse`], 200), the serial recorded on its entry first; 403 to
+//!   anyone else, 400 for a bad request (`crate::renewal`).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -343,6 +347,51 @@ async fn route(
                 Ok(Ok(grant)) => json(200, serde_json::to_string(&grant).expect("serialises")),
                 Ok(Err(e)) => {
                     log::warn!("the CA's key refused to {p} ({from}): {e}");
+                    json(403, serde_json::json!({ "message": e }).to_string())
+                }
+                Err(e) => json(
+                    500,
+                    serde_json::json!({ "message": e.to_string() }).to_string(),
+                ),
+            }
+        }
+        (Method::POST, "/v1/renew") => {
+            let Some(p) = peer else {
+                return Ok(json(
+                    403,
+                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
+                        .to_string(),
+                ));
+            };
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    return Ok(json(
+                        400,
+                        serde_json::json!({ "message": format!("the request: {e}") }).to_string(),
+                    ));
+                }
+            };
+            let renew: pigeonair_join::RenewRequest = match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Ok(json(
+                        400,
+                        serde_json::json!({ "message": format!("not a renewal request: {e}") })
+                            .to_string(),
+                    ));
+                }
+            };
+            let me = (*hostname).clone();
+            let asker = p.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                crate::renewal::renew_for(&me, &asker, from.ip(), &renew)
+            })
+            .await;
+            match done {
+                Ok(Ok(r)) => json(200, serde_json::to_string(&r).expect("serialises")),
+                Ok(Err(e)) => {
+                    log::warn!("a new certificate refused to {p} ({from}): {e}");
                     json(403, serde_json::json!({ "message": e }).to_string())
                 }
                 Err(e) => json(

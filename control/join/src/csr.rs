@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::asn1::{Asn1Integer, Asn1Time, Asn1TimeRef};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::error::ErrorStack;
@@ -23,8 +23,10 @@ use openssl::x509::{
     X509RevokedBuilder,
 };
 
-/// How long the CA and node certificates are valid, in days (ten years: renewal comes with
-/// certificate rotation in the control plane).
+/// How long the CA and node certificates are valid, in days (ten years). A node's certificate
+/// is renewed by its control plane once less than a third of its validity is left
+/// ([`renewal_due`]), or when `pigeonctl node renew` asks; a node certificate never outlives
+/// the CA that signs it.
 pub const VALID_DAYS: u32 = 3650;
 
 /// Why a certificate request or signing failed.
@@ -156,7 +158,12 @@ pub fn sign(
     b.set_issuer_name(ca.subject_name())?;
     b.set_pubkey(&*req.public_key()?)?;
     b.set_not_before(&*Asn1Time::days_from_now(0)?)?;
-    b.set_not_after(&*Asn1Time::days_from_now(VALID_DAYS)?)?;
+    let until = Asn1Time::days_from_now(VALID_DAYS)?;
+    if ca.not_after() < until {
+        b.set_not_after(ca.not_after())?;
+    } else {
+        b.set_not_after(&until)?;
+    }
     b.append_extension(BasicConstraints::new().critical().build()?)?;
     b.append_extension(
         KeyUsage::new()
@@ -178,6 +185,35 @@ pub fn sign(
     b.append_extension(san)?;
     b.sign(ca_key, MessageDigest::sha256())?;
     Ok(b.build())
+}
+
+/// Whether `cert` is due for renewal at `now`: less than a third of its validity left (or
+/// expired). A certificate that cannot be read as dated is due.
+pub fn renewal_due(cert: &X509Ref, now: &Asn1TimeRef) -> bool {
+    let span = |a: &Asn1TimeRef, b: &Asn1TimeRef| {
+        a.diff(b)
+            .map(|d| i64::from(d.days) * 86_400 + i64::from(d.secs))
+    };
+    match (
+        span(cert.not_before(), cert.not_after()),
+        span(now, cert.not_after()),
+    ) {
+        (Ok(life), Ok(left)) => left * 3 < life,
+        _ => true,
+    }
+}
+
+/// When `cert` stops being valid, as `YYYY-MM-DD` (UTC), for people.
+pub fn expiry_date(cert: &X509Ref) -> String {
+    let epoch = Asn1Time::from_unix(0);
+    match epoch.and_then(|e| e.diff(cert.not_after())) {
+        Ok(d) => {
+            let unix = u64::try_from(i64::from(d.days) * 86_400 + i64::from(d.secs)).unwrap_or(0);
+            let g = crate::time::to_generalized(unix);
+            format!("{}-{}-{}", &g[0..4], &g[4..6], &g[6..8])
+        }
+        Err(_) => cert.not_after().to_string(),
+    }
 }
 
 /// A certificate's serial number in lower-case hex (as nodes' entries record it).
@@ -289,6 +325,50 @@ mod tests {
             Ok(ok)
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_certificate_is_due_for_renewal_with_a_third_of_its_life_left() {
+        let (ca, ca_key) = make_ca("example.com").unwrap();
+        let key = new_key().unwrap();
+        let req = request(&key, "mx2.example.com").unwrap();
+        let cert = sign(
+            &ca,
+            &ca_key,
+            &req,
+            "mx2.example.com",
+            "10.42.0.12".parse().unwrap(),
+        )
+        .unwrap();
+        let at = |days: u32| Asn1Time::days_from_now(days).unwrap();
+        assert!(!renewal_due(&cert, &at(0)), "a new certificate");
+        assert!(!renewal_due(&cert, &at(VALID_DAYS * 2 / 3 - 2)));
+        assert!(renewal_due(&cert, &at(VALID_DAYS * 2 / 3 + 2)));
+        assert!(renewal_due(&cert, &at(VALID_DAYS + 1)), "expired");
+        // It never outlives the CA: a CA with a year left signs for that year.
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(&serial().unwrap()).unwrap();
+        b.set_subject_name(ca.subject_name()).unwrap();
+        b.set_issuer_name(ca.subject_name()).unwrap();
+        b.set_pubkey(&ca_key).unwrap();
+        b.set_not_before(&at(0)).unwrap();
+        b.set_not_after(&at(365)).unwrap();
+        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let short_ca = b.build();
+        let cert = sign(
+            &short_ca,
+            &ca_key,
+            &req,
+            "mx2.example.com",
+            "10.42.0.12".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cert.not_after(), short_ca.not_after());
+        assert!(expiry_date(&cert).len() == 10, "{}", expiry_date(&cert));
+        assert!(!renewal_due(&cert, &at(0)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod token;
 pub use messages::{
     ClusterSettings, DRAIN_MARK, DiscardCopy, DiskUse, DrainProgress, Hello, JoinRequest,
     JoinResponse, JournalLines, MovedNotice, NodeStatus, ProviderGrant, Refusal, RefusalKind,
-    csn_covers, csn_micros,
+    RenewRequest, RenewResponse, csn_covers, csn_micros,
 };
 pub use token::{Fingerprint, Token, TokenError, TokenId};
 

@@ -128,6 +128,24 @@ pub struct ProviderGrant {
     pub ca_key_pem: Secret,
 }
 
+/// A node asking a holder of the cluster CA's key for a new certificate (`POST /v1/renew`,
+/// mutual TLS with its current one): the request for its new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// A PEM certificate request, CN = the node's host name, for a new EC P-256 key.
+    pub csr_pem: String,
+}
+
+/// The holder's answer to a [`RenewRequest`]: the new certificate, whose serial is recorded
+/// on the node's entry before it is sent (so removing the node revokes it too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewResponse {
+    /// The node's new certificate (PEM), signed by the cluster CA.
+    pub certificate_pem: String,
+}
+
 /// What `GET /v1/hello` answers anyone, no client certificate needed: who the member is, for a
 /// joining node to show its operator before anything secret is sent. It proves nothing by
 /// itself: the joining node trusts it only on a connection whose chain held the CA its token

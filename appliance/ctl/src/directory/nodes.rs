@@ -381,6 +381,62 @@ impl Directory {
             })
     }
 
+    /// Asks `host`'s control plane for a new cluster certificate (the role
+    /// [`pigeonair_appliance::cluster::RENEWING`] on its entry). Refused for a node not in
+    /// the cluster (joining or removed). The certificate serials its entry records now.
+    pub fn node_renew(&mut self, host: &str) -> Result<Vec<String>, CtlError> {
+        let e = self.node_entry(host)?;
+        let state = first(&e, "pigeonairNodeState");
+        if !matches!(state.as_str(), "active" | "draining" | "drained") {
+            return Err(CtlError::Invalid(format!(
+                "{host} is {state}: only a node in the cluster (active, draining or drained)                  renews its certificate"
+            )));
+        }
+        let (_, serials) = self.renewal_state(host)?;
+        match self.conn.modify(
+            &e.dn,
+            vec![Mod::Add(
+                "pigeonairNodeRole".into(),
+                value_set(&[pigeonair_appliance::cluster::RENEWING]),
+            )],
+        ) {
+            Ok(()) => {}
+            // Asked for already: this follows the same renewal.
+            Err(e) if e.is(pigeonair_directory::ResultCode::ValueExists) => {}
+            Err(e) => return Err(CtlError::ldap(format!("renew {host}'s certificate"))(e)),
+        }
+        Ok(serials)
+    }
+
+    /// Whether `host`'s certificate renewal is still asked for, and the serials its entry
+    /// records.
+    pub fn renewal_state(&mut self, host: &str) -> Result<(bool, Vec<String>), CtlError> {
+        let e = self
+            .conn
+            .search(
+                NODES_DN,
+                Scope::OneLevel,
+                &format!("(&(objectClass=pigeonairNode)(cn={}))", ldap_escape(host)),
+                &["pigeonairNodeRole", "pigeonairCertSerial"],
+            )?
+            .pop()
+            .ok_or_else(|| {
+                CtlError::NotFound(format!(
+                    "no node {host} in the cluster (`pigeonctl node list` shows them)"
+                ))
+            })?;
+        let asked = e.attrs.get("pigeonairNodeRole").is_some_and(|v| {
+            v.iter()
+                .any(|r| r == pigeonair_appliance::cluster::RENEWING)
+        });
+        let serials = e
+            .attrs
+            .get("pigeonairCertSerial")
+            .cloned()
+            .unwrap_or_default();
+        Ok((asked, serials))
+    }
+
     /// The node's state and drain progress.
     pub fn drain_state(&mut self, host: &str) -> Result<DrainState, CtlError> {
         let e = self.node_entry(host)?;
