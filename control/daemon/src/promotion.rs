@@ -18,6 +18,7 @@
 //! that entry's private address.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use openssl::pkey::PKey;
 use openssl::x509::X509;
@@ -161,6 +162,11 @@ fn fetch_key(view: &ClusterView, me: &str, id: u16) -> Result<(), String> {
     let mut why = Vec::new();
     for (host, ip) in holders {
         let addr = std::net::SocketAddr::new(ip.into(), CONTROL_PORT);
+        // A holder that is powered off costs a short connect, not the request's time limit.
+        if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(700)) {
+            why.push(format!("{host} does not answer ({e})"));
+            continue;
+        }
         match runtime.block_on(crate::client::ca_key(addr)) {
             Ok(g) if g.server_id != id => why.push(format!(
                 "{host} answered for server ID {}, not {id}",
