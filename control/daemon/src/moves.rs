@@ -54,9 +54,20 @@ const MAX_PASSES: u32 = 6;
 const QUICK_PASS: Duration = Duration::from_secs(2);
 /// How many times one dsync is run again when it says so (exit code 2) or fails.
 const DSYNC_ATTEMPTS: u32 = 5;
-/// How long after the kick the last two-way sync waits, so a delivery that had looked the user
+/// How long after the lock the last two-way sync waits, so a delivery that had looked the user
 /// up before the lock has finished.
 const SETTLE: Duration = Duration::from_secs(2);
+/// How long after the kick the last two-way sync waits at least, so the kicked sessions have
+/// ended and written what they had.
+const KICK_SETTLE: Duration = Duration::from_millis(300);
+
+/// How much longer the last two-way sync waits: until [`SETTLE`] after the lock (all of it
+/// when the time since the lock is unknown: a finish resumed after a crash) and
+/// [`KICK_SETTLE`] after the kick.
+pub fn settle(since_lock: Option<Duration>, since_kick: Duration) -> Duration {
+    let lock = SETTLE.saturating_sub(since_lock.unwrap_or_default());
+    lock.max(KICK_SETTLE.saturating_sub(since_kick))
+}
 /// Where mailboxes live.
 const VMAIL: &str = "/var/vmail";
 
@@ -295,7 +306,7 @@ fn carry_out(me: &str, user: &str) -> Result<(), String> {
             lock_and_flip(me, user, &e, &to, started)
         }
         Phase::Locked { to } => lock_and_flip(me, user, &e, &to, started),
-        Phase::Finish { to } => finish(me, user, &e, &to),
+        Phase::Finish { to } => finish(me, user, &e, &to, None),
     }
 }
 
@@ -348,11 +359,19 @@ fn lock_and_flip(
         started.elapsed().as_millis()
     );
     let e = read(user)?;
-    finish(me, user, &e, to)
+    finish(me, user, &e, to, Some(locked_at))
 }
 
 /// After the flip: peers told, sessions kicked, changes merged, the old copy removed.
-fn finish(me: &str, user: &str, e: &SearchEntry, to: &str) -> Result<(), String> {
+/// `locked_at`: when this run took the lock (none when a finish is resumed), which the
+/// settle counts from.
+fn finish(
+    me: &str,
+    user: &str,
+    e: &SearchEntry,
+    to: &str,
+    locked_at: Option<Instant>,
+) -> Result<(), String> {
     let csn = crate::reconcile::context_csn()?;
     tell_peers(me, user, &csn);
     // Mail for the user in this node's own queue goes to the new home now.
@@ -360,7 +379,8 @@ fn finish(me: &str, user: &str, e: &SearchEntry, to: &str) -> Result<(), String>
         warn!("move of {user}: {e}");
     }
     kick(user);
-    std::thread::sleep(SETTLE);
+    let kicked = Instant::now();
+    std::thread::sleep(settle(locked_at.map(|t| t.elapsed()), kicked.elapsed()));
     let id = one(e, "pigeonairMailboxId").ok_or("no pigeonairMailboxId")?;
     let home = format!("{VMAIL}/{id}");
     // The old copy is renamed out of the way before it is deleted, so a run interrupted while
@@ -674,6 +694,17 @@ pub(crate) fn warn_once(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_sync_waits_two_seconds_from_the_lock_and_a_little_after_the_kick() {
+        let ms = Duration::from_millis;
+        assert_eq!(settle(None, ms(0)), SETTLE, "a resumed finish waits it all");
+        assert_eq!(settle(Some(ms(500)), ms(0)), ms(1500));
+        assert_eq!(settle(Some(ms(1900)), ms(0)), KICK_SETTLE);
+        assert_eq!(settle(Some(ms(1900)), ms(250)), ms(100));
+        assert_eq!(settle(Some(ms(5000)), ms(400)), ms(0));
+        assert_eq!(settle(None, ms(400)), SETTLE);
+    }
 
     #[test]
     fn the_home_node_copies_then_locks_then_the_old_home_finishes() {
