@@ -37,19 +37,7 @@ use pigeonair_join::{CONTROL_PORT, ProviderGrant};
 /// the role [`BECOMING_PROVIDER`], a server ID, and `from` as its private address. The server
 /// ID to grant, or why not (for the answer and the journal).
 pub fn may_have_key(view: &ClusterView, me: &str, peer: &str, from: IpAddr) -> Result<u16, String> {
-    let find = |host: &str| {
-        view.nodes
-            .values()
-            .find(|n| n.hostname.eq_ignore_ascii_case(host))
-    };
-    if !find(me).is_some_and(|m| m.has_role("ca")) {
-        return Err(format!(
-            "{me} does not hold the role ca: ask a node that does (`pigeonctl node list`)"
-        ));
-    }
-    let Some(n) = find(peer) else {
-        return Err(format!("{peer} has no entry in ou=nodes here"));
-    };
+    let n = holder_and_peer(view, me, peer)?;
     if !n.has_role(BECOMING_PROVIDER) || n.state != "active" {
         return Err(format!(
             "{peer} is not becoming a provider in this node's directory (state {}, roles {}): \
@@ -61,15 +49,45 @@ pub fn may_have_key(view: &ClusterView, me: &str, peer: &str, from: IpAddr) -> R
     let Some(id) = n.server_id else {
         return Err(format!("{peer} has no server ID reserved"));
     };
+    from_its_private_address(n, from)?;
+    Ok(id)
+}
+
+/// For a request a peer makes of a node holding the CA's key: `peer`'s entry in `view`, once
+/// `me` holds the role `ca`; or why not.
+pub(crate) fn holder_and_peer<'a>(
+    view: &'a ClusterView,
+    me: &str,
+    peer: &str,
+) -> Result<&'a pigeonair_appliance::cluster::NodeView, String> {
+    let find = |host: &str| {
+        view.nodes
+            .values()
+            .find(|n| n.hostname.eq_ignore_ascii_case(host))
+    };
+    if !find(me).is_some_and(|m| m.has_role("ca")) {
+        return Err(format!(
+            "{me} does not hold the role ca: ask a node that does (`pigeonctl node list`)"
+        ));
+    }
+    find(peer).ok_or_else(|| format!("{peer} has no entry in ou=nodes here"))
+}
+
+/// That a peer connected from the private address its entry `n` has.
+pub(crate) fn from_its_private_address(
+    n: &pigeonair_appliance::cluster::NodeView,
+    from: IpAddr,
+) -> Result<(), String> {
     if n.private.map(IpAddr::from) != Some(from) {
         return Err(format!(
-            "{peer} connected from {from}, not from its private address {}",
+            "{} connected from {from}, not from its private address {}",
+            n.hostname,
             n.private
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "(none)".into())
         ));
     }
-    Ok(id)
+    Ok(())
 }
 
 /// The holder's side of `POST /v1/ca-key`: the grant for `peer` connecting from `from`, or

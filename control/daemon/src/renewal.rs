@@ -52,19 +52,7 @@ const NEW: &str = ".pigeonaird-new";
 /// is in the cluster (not joining, not removed) and connects from its private address. The
 /// peer's private address for the new certificate, or why not.
 pub fn may_renew(view: &ClusterView, me: &str, peer: &str, from: IpAddr) -> Result<IpAddr, String> {
-    let find = |host: &str| {
-        view.nodes
-            .values()
-            .find(|n| n.hostname.eq_ignore_ascii_case(host))
-    };
-    if !find(me).is_some_and(|m| m.has_role("ca")) {
-        return Err(format!(
-            "{me} does not hold the role ca: ask a node that does (`pigeonctl node list`)"
-        ));
-    }
-    let Some(n) = find(peer) else {
-        return Err(format!("{peer} has no entry in ou=nodes here"));
-    };
+    let n = crate::promotion::holder_and_peer(view, me, peer)?;
     if !matches!(n.state.as_str(), "active" | "draining" | "drained") {
         return Err(format!(
             "{peer} is {} in this node's directory: only a node in the cluster renews its \
@@ -72,15 +60,7 @@ pub fn may_renew(view: &ClusterView, me: &str, peer: &str, from: IpAddr) -> Resu
             n.state
         ));
     }
-    let private = n.private.map(IpAddr::from);
-    if private != Some(from) {
-        return Err(format!(
-            "{peer} connected from {from}, not from its private address {}",
-            n.private
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "(none)".into())
-        ));
-    }
+    crate::promotion::from_its_private_address(n, from)?;
     Ok(from)
 }
 

@@ -108,6 +108,46 @@ fn json(status: u16, body: String) -> Response<Full<Bytes>> {
         .expect("a valid response")
 }
 
+fn message(status: u16, text: impl std::fmt::Display) -> Response<Full<Bytes>> {
+    json(
+        status,
+        serde_json::json!({ "message": text.to_string() }).to_string(),
+    )
+}
+
+/// The asking peer's host name, or the 403 for a connection without a cluster certificate.
+// The error is the answer itself, sent back to the peer as it is.
+#[allow(clippy::result_large_err)]
+fn peer_only(peer: Option<String>) -> Result<String, Response<Full<Bytes>>> {
+    peer.ok_or_else(|| message(403, "a cluster peer's certificate is required"))
+}
+
+/// The request's JSON body as a `T` (`what` names it in the 400).
+// The error is the answer itself, sent back to the peer as it is.
+#[allow(clippy::result_large_err)]
+async fn body_of<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+    what: &str,
+) -> Result<T, Response<Full<Bytes>>> {
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| message(400, "the body was cut"))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| message(400, format!("not {what}: {e}")))
+}
+
+/// Runs `f` off the runtime's thread: its answer, or the 500 if it panicked.
+// The error is the answer itself, sent back to the peer as it is.
+#[allow(clippy::result_large_err)]
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<Result<T, String>, Response<Full<Bytes>>> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| message(500, e))
+}
+
 fn refusal(r: &Refusal) -> Response<Full<Bytes>> {
     json(
         r.kind.status(),
@@ -251,154 +291,83 @@ async fn route(
             }
         }
         (Method::POST, "/v1/moved") => {
-            let Some(p) = peer else {
-                return Ok(json(
-                    403,
-                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
-                        .to_string(),
-                ));
+            let answer = async {
+                let p = peer_only(peer)?;
+                let notice: MovedNotice = body_of(req, "a moved notice").await?;
+                Ok(
+                    match blocking(move || crate::moves::after_move(&notice)).await? {
+                        Ok(flushed) => {
+                            log::info!(
+                                "told by {p} of a mailbox move: auth cache flushed ({flushed}), \
+                                 queue retried"
+                            );
+                            json(200, "{}".into())
+                        }
+                        Err(e) => message(503, e),
+                    },
+                )
             };
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => return Ok(json(400, r#"{"message":"the body was cut"}"#.into())),
-            };
-            let notice: MovedNotice = match serde_json::from_slice(&body) {
-                Ok(n) => n,
-                Err(e) => {
-                    return Ok(json(
-                        400,
-                        serde_json::json!({ "message": format!("not a moved notice: {e}") })
-                            .to_string(),
-                    ));
-                }
-            };
-            let done = tokio::task::spawn_blocking(move || crate::moves::after_move(&notice)).await;
-            match done {
-                Ok(Ok(flushed)) => {
-                    log::info!(
-                        "told by {p} of a mailbox move: auth cache flushed ({flushed}), queue retried"
-                    );
-                    json(200, "{}".into())
-                }
-                Ok(Err(e)) => json(503, serde_json::json!({ "message": e }).to_string()),
-                Err(e) => json(
-                    500,
-                    serde_json::json!({ "message": e.to_string() }).to_string(),
-                ),
-            }
+            answer.await.unwrap_or_else(|r: Response<Full<Bytes>>| r)
         }
         (Method::POST, "/v1/discard") => {
-            let Some(p) = peer else {
-                return Ok(json(
-                    403,
-                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
-                        .to_string(),
-                ));
+            let answer = async {
+                let p = peer_only(peer)?;
+                let request: pigeonair_join::DiscardCopy =
+                    body_of(req, "a discard request").await?;
+                let me = (*hostname).clone();
+                Ok(
+                    match blocking(move || crate::moves::discard_copy(&me, &p, &request.user))
+                        .await?
+                    {
+                        Ok(what) => {
+                            log::info!("{what}");
+                            message(200, what)
+                        }
+                        Err(e) => {
+                            log::warn!("discard refused: {e}");
+                            message(409, e)
+                        }
+                    },
+                )
             };
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => return Ok(json(400, r#"{"message":"the body was cut"}"#.into())),
-            };
-            let request: pigeonair_join::DiscardCopy = match serde_json::from_slice(&body) {
-                Ok(n) => n,
-                Err(e) => {
-                    return Ok(json(
-                        400,
-                        serde_json::json!({ "message": format!("not a discard request: {e}") })
-                            .to_string(),
-                    ));
-                }
-            };
-            let me = (*hostname).clone();
-            let done = tokio::task::spawn_blocking(move || {
-                crate::moves::discard_copy(&me, &p, &request.user)
-            })
-            .await;
-            match done {
-                Ok(Ok(what)) => {
-                    log::info!("{what}");
-                    json(200, serde_json::json!({ "message": what }).to_string())
-                }
-                Ok(Err(e)) => {
-                    log::warn!("discard refused: {e}");
-                    json(409, serde_json::json!({ "message": e }).to_string())
-                }
-                Err(e) => json(
-                    500,
-                    serde_json::json!({ "message": e.to_string() }).to_string(),
-                ),
-            }
+            answer.await.unwrap_or_else(|r: Response<Full<Bytes>>| r)
         }
         (Method::POST, "/v1/ca-key") => {
-            let Some(p) = peer else {
-                return Ok(json(
-                    403,
-                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
-                        .to_string(),
-                ));
+            let answer = async {
+                let p = peer_only(peer)?;
+                let (me, asker) = ((*hostname).clone(), p.clone());
+                Ok(
+                    match blocking(move || crate::promotion::grant(&me, &asker, from.ip())).await? {
+                        Ok(grant) => json(200, serde_json::to_string(&grant).expect("serialises")),
+                        Err(e) => {
+                            log::warn!("the CA's key refused to {p} ({from}): {e}");
+                            message(403, e)
+                        }
+                    },
+                )
             };
-            let me = (*hostname).clone();
-            let asker = p.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                crate::promotion::grant(&me, &asker, from.ip())
-            })
-            .await;
-            match done {
-                Ok(Ok(grant)) => json(200, serde_json::to_string(&grant).expect("serialises")),
-                Ok(Err(e)) => {
-                    log::warn!("the CA's key refused to {p} ({from}): {e}");
-                    json(403, serde_json::json!({ "message": e }).to_string())
-                }
-                Err(e) => json(
-                    500,
-                    serde_json::json!({ "message": e.to_string() }).to_string(),
-                ),
-            }
+            answer.await.unwrap_or_else(|r: Response<Full<Bytes>>| r)
         }
         (Method::POST, "/v1/renew") => {
-            let Some(p) = peer else {
-                return Ok(json(
-                    403,
-                    serde_json::json!({ "message": "a cluster peer's certificate is required" })
-                        .to_string(),
-                ));
+            let answer = async {
+                let p = peer_only(peer)?;
+                let renew: pigeonair_join::RenewRequest = body_of(req, "a renewal request").await?;
+                let (me, asker) = ((*hostname).clone(), p.clone());
+                Ok(
+                    match blocking(move || {
+                        crate::renewal::renew_for(&me, &asker, from.ip(), &renew)
+                    })
+                    .await?
+                    {
+                        Ok(r) => json(200, serde_json::to_string(&r).expect("serialises")),
+                        Err(e) => {
+                            log::warn!("a new certificate refused to {p} ({from}): {e}");
+                            message(403, e)
+                        }
+                    },
+                )
             };
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return Ok(json(
-                        400,
-                        serde_json::json!({ "message": format!("the request: {e}") }).to_string(),
-                    ));
-                }
-            };
-            let renew: pigeonair_join::RenewRequest = match serde_json::from_slice(&body) {
-                Ok(r) => r,
-                Err(e) => {
-                    return Ok(json(
-                        400,
-                        serde_json::json!({ "message": format!("not a renewal request: {e}") })
-                            .to_string(),
-                    ));
-                }
-            };
-            let me = (*hostname).clone();
-            let asker = p.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                crate::renewal::renew_for(&me, &asker, from.ip(), &renew)
-            })
-            .await;
-            match done {
-                Ok(Ok(r)) => json(200, serde_json::to_string(&r).expect("serialises")),
-                Ok(Err(e)) => {
-                    log::warn!("a new certificate refused to {p} ({from}): {e}");
-                    json(403, serde_json::json!({ "message": e }).to_string())
-                }
-                Err(e) => json(
-                    500,
-                    serde_json::json!({ "message": e.to_string() }).to_string(),
-                ),
-            }
+            answer.await.unwrap_or_else(|r: Response<Full<Bytes>>| r)
         }
         _ => json(
             404,
