@@ -161,8 +161,15 @@ fn write_key(pem: &str) -> Result<(), String> {
     std::fs::rename(&tmp, CLUSTER_CA_KEY).map_err(|e| format!("{CLUSTER_CA_KEY}: {e}"))
 }
 
-/// The key from the first node holding the role `ca` that gives it.
-fn fetch_key(view: &ClusterView, me: &str, id: u16) -> Result<(), String> {
+/// Asks the nodes holding the role `ca` other than `me`, in turn, until one gives what `ask`
+/// (a call to the holder's control plane, on a runtime of its own) wants: that holder's name
+/// and the answer, or each holder's reason. A holder that does not accept a connection within
+/// 0.7 s (powered off) costs that, not the call's whole time limit.
+pub(crate) fn from_a_holder<T>(
+    view: &ClusterView,
+    me: &str,
+    ask: impl Fn(&tokio::runtime::Runtime, std::net::SocketAddr) -> Result<T, String>,
+) -> Result<(String, T), String> {
     let holders: Vec<_> = view
         .nodes
         .values()
@@ -170,41 +177,49 @@ fn fetch_key(view: &ClusterView, me: &str, id: u16) -> Result<(), String> {
         .filter_map(|n| Some((n.hostname.clone(), n.private?)))
         .collect();
     if holders.is_empty() {
-        return Err("no node holds the role ca to give this node the CA's key".into());
+        return Err("no other node holds the role ca".into());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("no runtime: {e}"))?;
-    let ca_pem = std::fs::read(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
     let mut why = Vec::new();
     for (host, ip) in holders {
         let addr = std::net::SocketAddr::new(ip.into(), CONTROL_PORT);
-        // A holder that is powered off costs a short connect, not the request's time limit.
         if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(700)) {
             why.push(format!("{host} does not answer ({e})"));
             continue;
         }
-        match runtime.block_on(crate::client::ca_key(addr)) {
-            Ok(g) if g.server_id != id => why.push(format!(
-                "{host} answered for server ID {}, not {id}",
-                g.server_id
-            )),
-            Ok(g) => {
-                key_matches(&ca_pem, g.ca_key_pem.0.as_bytes())
-                    .map_err(|e| format!("from {host}: {e}"))?;
-                write_key(&g.ca_key_pem.0)?;
-                log::info!("received the cluster CA's key from {host}: stored in {CLUSTER_CA_KEY}");
-                return Ok(());
-            }
+        match ask(&runtime, addr) {
+            Ok(answer) => return Ok((host, answer)),
             Err(e) => why.push(format!("{host}: {e}")),
         }
     }
-    Err(format!(
-        "to become directory provider {id} this node needs the CA's key, and no holder gave it \
-         ({}); retrying",
-        why.join("; ")
-    ))
+    Err(why.join("; "))
+}
+
+/// The key from the first node holding the role `ca` that gives it.
+fn fetch_key(view: &ClusterView, me: &str, id: u16) -> Result<(), String> {
+    let ca_pem = std::fs::read(CLUSTER_CA_CERT).map_err(|e| format!("{CLUSTER_CA_CERT}: {e}"))?;
+    let got = from_a_holder(view, me, |runtime, addr| {
+        let g = runtime.block_on(crate::client::ca_key(addr))?;
+        if g.server_id != id {
+            return Err(format!("answered for server ID {}, not {id}", g.server_id));
+        }
+        key_matches(&ca_pem, g.ca_key_pem.0.as_bytes())?;
+        Ok(g)
+    });
+    match got {
+        Ok((host, g)) => {
+            write_key(&g.ca_key_pem.0)?;
+            log::info!("received the cluster CA's key from {host}: stored in {CLUSTER_CA_KEY}");
+            Ok(())
+        }
+        Err(why) => Err(format!(
+            "to become directory provider {id} this node needs the CA's key, and no holder gave \
+             it ({why}); retrying"
+        )),
+    }
 }
 
 /// This node's part in becoming a provider, run by every reconcile: key, roles, counter (see

@@ -32,16 +32,13 @@ use pigeonair_appliance::cluster::{ClusterView, RENEWING};
 use pigeonair_appliance::render::{CLUSTER_CA_CERT, CLUSTER_CA_KEY, CLUSTER_CERT, CLUSTER_KEY};
 use pigeonair_directory::{Mod, ResultCode, Scope, first, value_set, values};
 use pigeonair_join::csr;
-use pigeonair_join::{CONTROL_PORT, RenewRequest, RenewResponse};
+use pigeonair_join::{RenewRequest, RenewResponse};
 
 /// How long after a failed renewal the next try comes.
 const RETRY: Duration = Duration::from_secs(15);
 
 /// How often slapd's loading of a new certificate is tried while a provider does not answer.
 const SLAPD_EVERY: Duration = Duration::from_secs(3);
-
-/// How soon a holder of the CA's key must accept a connection to be asked.
-const ANSWER_WITHIN: Duration = Duration::from_millis(700);
 
 /// The suffix of the new files before they are renamed into place.
 const NEW: &str = ".pigeonaird-new";
@@ -321,40 +318,15 @@ fn obtain(
     if view.nodes.get(me).is_some_and(|n| n.has_role("ca")) && Path::new(CLUSTER_CA_KEY).exists() {
         return Ok((me.to_owned(), sign_and_record(csr_pem, me, private)?));
     }
-    let holders: Vec<_> = view
-        .nodes
-        .values()
-        .filter(|n| n.has_role("ca") && !n.hostname.eq_ignore_ascii_case(me))
-        .filter_map(|n| Some((n.hostname.clone(), n.private?)))
-        .collect();
-    if holders.is_empty() {
-        return Err("no node holds the role ca to sign a new certificate".into());
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
     let req = RenewRequest {
         csr_pem: csr_pem.to_owned(),
     };
-    let mut why = Vec::new();
-    for (host, ip) in holders {
-        let addr = std::net::SocketAddr::new(ip.into(), CONTROL_PORT);
-        // A holder that is powered off answers nothing: it costs a short connect, not the
-        // request's whole time limit.
-        if let Err(e) = std::net::TcpStream::connect_timeout(&addr, ANSWER_WITHIN) {
-            why.push(format!("{host} does not answer ({e})"));
-            continue;
-        }
-        match runtime.block_on(crate::client::renew(addr, &req)) {
-            Ok(r) => return Ok((host, r.certificate_pem)),
-            Err(e) => why.push(format!("{host}: {e}")),
-        }
-    }
-    Err(format!(
-        "no holder of the CA's key signed ({})",
-        why.join("; ")
-    ))
+    crate::promotion::from_a_holder(view, me, |runtime, addr| {
+        runtime
+            .block_on(crate::client::renew(addr, &req))
+            .map(|r| r.certificate_pem)
+    })
+    .map_err(|why| format!("no holder of the CA's key signed ({why})"))
 }
 
 /// What a renewal did, for the journal and `pigeonctl node renew`.
