@@ -199,7 +199,7 @@ fn first_list(revoked: &[String]) -> Result<Option<String>, String> {
 /// changed. `rebuild` runs between the two: when it rebuilds slapd (from a configuration
 /// rendered with the check, as the list is on disk by then) nothing is changed live. A live
 /// change of cn=config pauses slapd until its running operations end, and a syncrepl refresh
-/// or connection under way holds that up to its timeout (10 s): every lookup waits.
+/// or connection under way holds that up to its timeout (4 s): every lookup waits.
 pub fn apply_crl(
     rebuild: impl FnOnce() -> Result<Option<String>, String>,
 ) -> Result<Vec<String>, String> {

@@ -46,7 +46,7 @@ pub fn render(plan: &Plan, view: &ClusterView) -> Vec<RenderedFile> {
 /// sets the same two values live when the list first arrives; rendered with them, a rebuild
 /// keeps them, so no change of cn=config follows the restart. (Such a change pauses slapd
 /// until its running operations end, and a syncrepl connection being opened to a provider
-/// that restarted at the same time holds it up to its 10 s timeout: every lookup waits.)
+/// that restarted at the same time holds it up to its timeout (4 s): every lookup waits.)
 pub fn with_revocation_check(mut ldif: RenderedFile) -> RenderedFile {
     let plain = format!("olcTLSCACertificateFile: {CLUSTER_CA_CERT}\n");
     let checked = format!("olcTLSCACertificateFile: {CLUSTER_CA_AND_CRL}\nolcTLSCRLCheck: peer\n");
@@ -125,7 +125,10 @@ fn counter_access(server_id: u16, admins: &str, nodes: &str, root: &str) -> Vec<
 /// answers again; an idle connection to it is dropped after about 4 s (`olcDbKeepalive`).
 /// (back-ldap's `olcDbTcpUserTimeout` is not allowed in a chain database by slapd 2.6.10's
 /// schema.) Stanzas find a silent provider by TCP keepalive (10 s idle, then 3 probes 2 s
-/// apart) and unacknowledged data after 5 s, and retry every second until it is back.
+/// apart) and unacknowledged data after 5 s, and retry every second until it is back. A
+/// stanza's calls to its provider wait at most 4 s (`timeout`): slapd's shutdown waits for
+/// a stanza's call under way, and at 10 s a node's restart for its new providers (the second
+/// provider's join) took 10 s to stop slapd.
 /// There is no session log: a consumer that was away (any length of time) catches up with a
 /// refresh whose present phase lists every entry, so nothing it missed is beyond reach.
 /// A replica does not fsync each write (`olcDbNoSync`): LMDB stays consistent after a crash
@@ -153,7 +156,7 @@ fn config_ldif(repl: &Replication) -> RenderedFile {
             format!(
                 "olcSyncrepl: {{{i}}}rid={:03} provider={} bindmethod=sasl saslmech=EXTERNAL \
                  starttls=critical {tls} searchbase=\"{BASE_DN}\" type=refreshAndPersist \
-                 retry=\"1 +\" timeout=10 network-timeout=5 keepalive=10:3:2 \
+                 retry=\"1 +\" timeout=4 network-timeout=5 keepalive=10:3:2 \
                  tcp-user-timeout=5000\n",
                 p.server_id,
                 p.uri()
