@@ -708,12 +708,23 @@ fn the_provider_role_moves_to_a_replica_one_at_a_time_and_writes_go_on() {
     };
     std::thread::sleep(Duration::from_secs(1));
 
-    // mx3 becomes a provider, asked on node2 (a replica).
+    // mx3 becomes a provider, asked on node2 (a replica). Every slapd has just been rebuilt
+    // for mx2's step-down while the writer goes on, so mx3's directory may be a moment
+    // behind: the command refuses then, saying to try again once it is in sync, and an
+    // operator does.
     let t = Instant::now();
-    let out = lab.exec(
-        "node2",
-        &["pigeonctl", "node", "role", "mx3.example.com", "provider"],
-    );
+    let out = loop {
+        let out = lab.exec(
+            "node2",
+            &["pigeonctl", "node", "role", "mx3.example.com", "provider"],
+        );
+        let refused = String::from_utf8_lossy(&out.stderr).contains("only in sync");
+        if out.status.success() || !refused || t.elapsed() > Duration::from_secs(30) {
+            break out;
+        }
+        eprintln!("not yet: {}", String::from_utf8_lossy(&out.stderr).trim());
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert!(
         out.status.success(),
         "node role mx3 provider: {}",
